@@ -1,0 +1,176 @@
+package protocol
+
+import (
+	"fmt"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Message bodies are msgpack maps with short keys; a missing key is the zero
+// value, and unknown keys are ignored, so fields can be added without a
+// version bump. Times are Unix milliseconds; durations are milliseconds.
+
+// Role says what a connection may do. Clients read and write data; peers also
+// send replication and relay traffic; admins also change node settings.
+type Role uint8
+
+const (
+	RoleClient Role = 0
+	RolePeer   Role = 1
+	RoleAdmin  Role = 2
+)
+
+// Hello is the first frame each side sends. The client's Hello states its
+// version, role and token; the server's reply states what the client must
+// adopt: the heartbeat interval and the idle timeout after which the server
+// closes a silent connection.
+type Hello struct {
+	Version       uint8  `msgpack:"v"`
+	NodeID        string `msgpack:"n,omitempty"`  // server: its node ID (16 hex digits)
+	Domain        string `msgpack:"d,omitempty"`  // server: its domain
+	HeartbeatMS   int64  `msgpack:"hb,omitempty"` // server: send something at least this often
+	IdleTimeoutMS int64  `msgpack:"it,omitempty"` // server: closes connections silent this long
+	MaxBody       uint32 `msgpack:"mb,omitempty"` // server: largest body it accepts
+	MaxKey        uint32 `msgpack:"mk,omitempty"` // server: largest key it accepts
+	MaxValue      uint32 `msgpack:"mv,omitempty"` // server: largest value it accepts
+	Role          Role   `msgpack:"r,omitempty"`  // client: role asked for
+	Token         string `msgpack:"t,omitempty"`  // client: secret for the role
+	Client        string `msgpack:"c,omitempty"`  // client: name and version, for logs
+}
+
+// Scope says how far a read may look (DESIGN.md section 6).
+type Scope uint8
+
+const (
+	ScopeLocal Scope = 0 // this node only
+	ScopeUp    Scope = 1 // on a local miss, ask the parent domain, recursively
+	ScopeRoot  Scope = 2 // ask the root domain and merge with the local answer
+)
+
+// GetRequest reads a key.
+type GetRequest struct {
+	Key      []byte `msgpack:"k"`
+	Scope    Scope  `msgpack:"s,omitempty"`
+	Siblings bool   `msgpack:"sb,omitempty"` // return every live sibling too
+	ReqID    string `msgpack:"r,omitempty"`  // caller's request ID, kept across hops
+}
+
+// GetResponse is a read's answer. A missing key is an Error with CodeNotFound.
+type GetResponse struct {
+	Value    []byte    `msgpack:"v"`
+	Counter  bool      `msgpack:"cn,omitempty"` // Value is a counter's decimal value
+	ExpiryMS int64     `msgpack:"x,omitempty"`  // 0: no expiry
+	Context  []byte    `msgpack:"c,omitempty"`  // opaque causal context for a later write
+	Siblings []Sibling `msgpack:"sb,omitempty"`
+}
+
+// Sibling is one concurrent value of a key, returned when asked for.
+type Sibling struct {
+	Value    []byte `msgpack:"v"`
+	ExpiryMS int64  `msgpack:"x,omitempty"`
+	Deleted  bool   `msgpack:"d,omitempty"`
+	Node     string `msgpack:"n"` // node that wrote it
+	TimeMS   int64  `msgpack:"t"` // its hybrid logical clock, physical part
+}
+
+// SetRequest writes a value. With no Context it supersedes everything the
+// node has seen of the key; with the Context of an earlier read it supersedes
+// only what that read saw, and concurrent writes survive as siblings.
+type SetRequest struct {
+	Key     []byte `msgpack:"k"`
+	Value   []byte `msgpack:"v"`
+	TTLMS   int64  `msgpack:"ttl,omitempty"` // 0: no expiry
+	Context []byte `msgpack:"c,omitempty"`
+	ReqID   string `msgpack:"r,omitempty"`
+}
+
+// WriteResponse answers a set or del with the key's new causal context.
+type WriteResponse struct {
+	Context []byte `msgpack:"c,omitempty"`
+}
+
+// DelRequest deletes a key, with the same causal rule as SetRequest.
+type DelRequest struct {
+	Key     []byte `msgpack:"k"`
+	Context []byte `msgpack:"c,omitempty"`
+	ReqID   string `msgpack:"r,omitempty"`
+}
+
+// IncrRequest adds Delta (which may be negative) to a counter.
+type IncrRequest struct {
+	Key   []byte `msgpack:"k"`
+	Delta int64  `msgpack:"d"`
+	ReqID string `msgpack:"r,omitempty"`
+}
+
+// IncrResponse holds the counter's value on this node after the change.
+type IncrResponse struct {
+	Value int64 `msgpack:"v"`
+}
+
+// StatusResponse describes a node.
+type StatusResponse struct {
+	NodeID    string            `msgpack:"n"`
+	Domain    string            `msgpack:"d"`
+	Version   string            `msgpack:"ver"`
+	Addr      string            `msgpack:"a"`
+	StartedMS int64             `msgpack:"st"`
+	Keys      int64             `msgpack:"k"`
+	LogLen    int64             `msgpack:"ll"`
+	Applied   map[string]uint64 `msgpack:"vv"` // origin node ID -> highest contiguous log sequence applied
+	Conns     int64             `msgpack:"cc"`
+}
+
+// DigestResponse holds a hex digest of the node's live data.
+type DigestResponse struct {
+	Digest string `msgpack:"h"`
+	Keys   int64  `msgpack:"k"`
+}
+
+// LogLevelRequest changes the node's log level at run time; an empty Level
+// only reads it. The response is a LogLevelRequest holding the level now.
+type LogLevelRequest struct {
+	Level string `msgpack:"l,omitempty"`
+}
+
+// AppendFrame appends a frame with header h and body msg (msgpack-encoded; nil
+// means an empty body) to dst, setting h.Len.
+func AppendFrame(dst []byte, h Header, msg any) ([]byte, error) {
+	start := len(dst)
+	dst = AppendHeader(dst, h)
+	if msg == nil {
+		return dst, nil
+	}
+	w := appendWriter{buf: dst}
+	enc := msgpack.GetEncoder()
+	enc.Reset(&w)
+	enc.UseCompactInts(true)
+	err := enc.Encode(msg)
+	msgpack.PutEncoder(enc)
+	if err != nil {
+		return dst[:start], fmt.Errorf("upu: encode %s body: %w", h.Opcode, err)
+	}
+	dst = w.buf
+	n := len(dst) - start - HeaderSize
+	putLen(dst[start:], uint32(n))
+	return dst, nil
+}
+
+// DecodeBody decodes a frame body into msg. Failures wrap ErrBadBody.
+func DecodeBody(body []byte, msg any) error {
+	if err := msgpack.Unmarshal(body, msg); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadBody, err)
+	}
+	return nil
+}
+
+type appendWriter struct{ buf []byte }
+
+func (w *appendWriter) Write(p []byte) (int, error) {
+	w.buf = append(w.buf, p...)
+	return len(p), nil
+}
+
+func putLen(hdr []byte, n uint32) {
+	hdr[12], hdr[13], hdr[14], hdr[15] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
+}

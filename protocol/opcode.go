@@ -1,0 +1,45 @@
+package protocol
+
+// Opcode names the message a frame carries. A response uses its request's
+// opcode with FlagResponse set, or OpError.
+type Opcode uint8
+
+// Client operations occupy 0x01–0x3F, replication and relay traffic between
+// peers 0x40–0x7F, admin operations 0x80–0xBF. Values are part of the wire
+// format: never renumber.
+const (
+	OpHello    Opcode = 0x01 // handshake; first frame in each direction
+	OpPing     Opcode = 0x02 // liveness probe; any frame also counts as one
+	OpGet      Opcode = 0x03
+	OpSet      Opcode = 0x04
+	OpDel      Opcode = 0x05
+	OpIncr     Opcode = 0x06 // signed delta: decr is a negative incr
+	OpError    Opcode = 0x3F // response only: a typed error
+	OpStatus   Opcode = 0x80
+	OpDigest   Opcode = 0x81
+	OpLogLevel Opcode = 0x82
+)
+
+var opcodeNames = [256]string{
+	OpHello:    "hello",
+	OpPing:     "ping",
+	OpGet:      "get",
+	OpSet:      "set",
+	OpDel:      "del",
+	OpIncr:     "incr",
+	OpError:    "error",
+	OpStatus:   "status",
+	OpDigest:   "digest",
+	OpLogLevel: "log-level",
+}
+
+// Known reports whether op is an opcode this version understands.
+func (op Opcode) Known() bool { return opcodeNames[op] != "" }
+
+// String returns the opcode's name as used in logs (the "op" field).
+func (op Opcode) String() string {
+	if n := opcodeNames[op]; n != "" {
+		return n
+	}
+	return "unknown"
+}

@@ -1,0 +1,271 @@
+package crdt
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Records and contexts are encoded by hand with msgpack's low-level calls:
+// they are on every read and write, and reflection would cost several
+// allocations per entry.
+
+// recordFormat is the first byte of an encoded record; bump it when the
+// layout changes so stored data can be migrated.
+const recordFormat byte = 1
+
+// AppendRecord appends r's binary encoding to dst.
+func AppendRecord(dst []byte, r Record) []byte {
+	w := appendWriter{buf: append(dst, recordFormat)}
+	enc := msgpack.GetEncoder()
+	enc.Reset(&w)
+	// Writes to a slice cannot fail.
+	_ = encodeRecord(enc, &r)
+	msgpack.PutEncoder(enc)
+	return w.buf
+}
+
+// UnmarshalRecord decodes a record made by AppendRecord. The result does not
+// alias b.
+func UnmarshalRecord(b []byte) (Record, error) {
+	if len(b) == 0 || b[0] != recordFormat {
+		return Record{}, fmt.Errorf("%w: record format", ErrBadEncoding)
+	}
+	dec := msgpack.GetDecoder()
+	defer msgpack.PutDecoder(dec)
+	dec.Reset(bytes.NewReader(b[1:]))
+	var r Record
+	if err := decodeRecord(dec, &r); err != nil {
+		return Record{}, fmt.Errorf("%w: %v", ErrBadEncoding, err)
+	}
+	return r, nil
+}
+
+// EncodeMsgpack lets a Record travel inside msgpack messages.
+func (r *Record) EncodeMsgpack(enc *msgpack.Encoder) error { return encodeRecord(enc, r) }
+
+// DecodeMsgpack is the inverse of EncodeMsgpack; it validates what it reads.
+func (r *Record) DecodeMsgpack(dec *msgpack.Decoder) error { return decodeRecord(dec, r) }
+
+// EncodeMsgpack lets a Context travel inside msgpack messages.
+func (c *Context) EncodeMsgpack(enc *msgpack.Encoder) error { return encodeContext(enc, c) }
+
+// DecodeMsgpack is the inverse of EncodeMsgpack; it validates what it reads.
+func (c *Context) DecodeMsgpack(dec *msgpack.Decoder) error { return decodeContext(dec, c) }
+
+// EncodeContext returns the opaque token a client gets from a read and hands
+// back with a write.
+func EncodeContext(c Context) []byte {
+	w := appendWriter{}
+	enc := msgpack.GetEncoder()
+	enc.Reset(&w)
+	_ = encodeContext(enc, &c)
+	msgpack.PutEncoder(enc)
+	return w.buf
+}
+
+// DecodeContext parses a token from EncodeContext. Tokens come from clients,
+// so everything is checked.
+func DecodeContext(b []byte) (Context, error) {
+	dec := msgpack.GetDecoder()
+	defer msgpack.PutDecoder(dec)
+	dec.Reset(bytes.NewReader(b))
+	var c Context
+	if err := decodeContext(dec, &c); err != nil {
+		return Context{}, fmt.Errorf("%w: context: %v", ErrBadEncoding, err)
+	}
+	return c, nil
+}
+
+const (
+	entryFields = 8
+	// maxItems bounds entry and dot counts in decoded input.
+	maxItems = 1 << 16
+)
+
+func encodeRecord(enc *msgpack.Encoder, r *Record) error {
+	if err := enc.EncodeArrayLen(2); err != nil {
+		return err
+	}
+	if err := enc.EncodeArrayLen(len(r.Entries)); err != nil {
+		return err
+	}
+	for i := range r.Entries {
+		e := &r.Entries[i]
+		for _, err := range [...]error{
+			enc.EncodeArrayLen(entryFields),
+			enc.EncodeUint(uint64(e.Dot.Node)),
+			enc.EncodeUint(e.Dot.Counter),
+			enc.EncodeUint(uint64(e.TS)),
+			enc.EncodeInt(e.Expiry),
+			enc.EncodeUint(uint64(e.Kind)),
+			enc.EncodeBytes(e.Value),
+			enc.EncodeUint(e.Inc),
+			enc.EncodeUint(e.Dec),
+		} {
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return encodeContext(enc, &r.Context)
+}
+
+func decodeRecord(dec *msgpack.Decoder, r *Record) error {
+	if err := expectArray(dec, 2); err != nil {
+		return err
+	}
+	n, err := dec.DecodeArrayLen()
+	if err != nil {
+		return err
+	}
+	if n < 0 || n > maxItems {
+		return fmt.Errorf("bad entry count %d", n)
+	}
+	// Grow as entries arrive rather than trusting the count: a few bytes of
+	// hostile input must not allocate megabytes.
+	r.Entries = make([]Entry, 0, min(n, 16))
+	for i := range n {
+		r.Entries = append(r.Entries, Entry{})
+		e := &r.Entries[i]
+		if err := expectArray(dec, entryFields); err != nil {
+			return err
+		}
+		var node, ts, kind uint64
+		for _, err := range [...]error{
+			decUint(dec, &node),
+			decUint(dec, &e.Dot.Counter),
+			decUint(dec, &ts),
+			decInt(dec, &e.Expiry),
+			decUint(dec, &kind),
+			decBytes(dec, &e.Value),
+			decUint(dec, &e.Inc),
+			decUint(dec, &e.Dec),
+		} {
+			if err != nil {
+				return err
+			}
+		}
+		if kind > uint64(KindCount) {
+			return fmt.Errorf("bad entry kind %d", kind)
+		}
+		e.Dot.Node, e.TS, e.Kind = NodeID(node), Timestamp(ts), Kind(kind)
+		if i > 0 && compareDots(r.Entries[i-1].Dot, e.Dot) >= 0 {
+			return fmt.Errorf("entries out of order")
+		}
+	}
+	if err := decodeContext(dec, &r.Context); err != nil {
+		return err
+	}
+	for i := range r.Entries {
+		if !r.Context.Covers(r.Entries[i].Dot) {
+			return fmt.Errorf("entry %s outside the context", r.Entries[i].Dot)
+		}
+	}
+	return nil
+}
+
+func encodeContext(enc *msgpack.Encoder, c *Context) error {
+	if err := enc.EncodeArrayLen(2 * len(c.VV)); err != nil {
+		return err
+	}
+	for _, e := range c.VV {
+		if err := enc.EncodeUint(uint64(e.Node)); err != nil {
+			return err
+		}
+		if err := enc.EncodeUint(e.Counter); err != nil {
+			return err
+		}
+	}
+	if err := enc.EncodeArrayLen(2 * len(c.Cloud)); err != nil {
+		return err
+	}
+	for _, d := range c.Cloud {
+		if err := enc.EncodeUint(uint64(d.Node)); err != nil {
+			return err
+		}
+		if err := enc.EncodeUint(d.Counter); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func decodeContext(dec *msgpack.Decoder, c *Context) error {
+	pairs, err := decodePairs(dec)
+	if err != nil {
+		return err
+	}
+	var vv VersionVector
+	for i, p := range pairs {
+		if p.Counter == 0 || (i > 0 && pairs[i-1].Node >= p.Node) {
+			return fmt.Errorf("version vector not sorted or has zero counters")
+		}
+		vv = append(vv, VVEntry(p))
+	}
+	cloud, err := decodePairs(dec)
+	if err != nil {
+		return err
+	}
+	*c = normalize(vv, cloud)
+	return nil
+}
+
+func decodePairs(dec *msgpack.Decoder) ([]Dot, error) {
+	n, err := dec.DecodeArrayLen()
+	if err != nil {
+		return nil, err
+	}
+	if n < 0 || n%2 != 0 || n > 2*maxItems {
+		return nil, fmt.Errorf("bad pair list length %d", n)
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	out := make([]Dot, 0, min(n/2, 16))
+	for range n / 2 {
+		var node, counter uint64
+		if err := decUint(dec, &node); err != nil {
+			return nil, err
+		}
+		if err := decUint(dec, &counter); err != nil {
+			return nil, err
+		}
+		out = append(out, Dot{NodeID(node), counter})
+	}
+	return out, nil
+}
+
+func expectArray(dec *msgpack.Decoder, n int) error {
+	got, err := dec.DecodeArrayLen()
+	if err != nil {
+		return err
+	}
+	if got != n {
+		return fmt.Errorf("array of %d, want %d", got, n)
+	}
+	return nil
+}
+
+func decUint(dec *msgpack.Decoder, v *uint64) (err error) {
+	*v, err = dec.DecodeUint64()
+	return err
+}
+
+func decInt(dec *msgpack.Decoder, v *int64) (err error) {
+	*v, err = dec.DecodeInt64()
+	return err
+}
+
+func decBytes(dec *msgpack.Decoder, v *[]byte) (err error) {
+	*v, err = dec.DecodeBytes()
+	return err
+}
+
+type appendWriter struct{ buf []byte }
+
+func (w *appendWriter) Write(p []byte) (int, error) {
+	w.buf = append(w.buf, p...)
+	return len(p), nil
+}
