@@ -22,9 +22,16 @@ type Decoder struct {
 	err     error // sticky: once framing is lost it cannot be regained
 }
 
-// minRead is the smallest free space ReadOnce offers to a read: big reads
-// mean few syscalls per pipelined request.
-const minRead = 64 << 10
+// ReadOnce reads into the free space after the buffered bytes. When that is
+// under minFree (and no pending frame needs less), it first moves the
+// buffered bytes to the front, and grows the buffer to at least minRead bytes
+// of free space if that is still too little. Big reads mean few syscalls per
+// pipelined request; compacting only when the tail runs short means that a
+// read ending inside a frame costs no copy and no allocation.
+const (
+	minRead = 64 << 10
+	minFree = 4 << 10
+)
 
 // NewDecoder returns a decoder that rejects bodies over maxBody bytes
 // (0 means DefaultMaxBody).
@@ -35,22 +42,34 @@ func NewDecoder(maxBody uint32) *Decoder {
 	return &Decoder{maxBody: maxBody}
 }
 
-// Write appends p to the decoder's input. It never fails.
+// Write appends p to the decoder's input. It never fails. After a framing
+// error the input is dropped: nothing after it can be framed.
 func (d *Decoder) Write(p []byte) (int, error) {
-	d.compact(len(p))
+	if d.err != nil {
+		return len(p), nil
+	}
+	// append, unlike compact, grows the buffer geometrically: a frame that
+	// arrives in many small writes is copied a few times, not once per write.
+	d.compact(0)
 	d.buf = append(d.buf, p...)
 	return len(p), nil
 }
 
 // ReadOnce performs one Read from r straight into the decoder's buffer and
 // returns what that read returned. It reads once, not to EOF, so
-// that the caller can handle the frames that read completed.
+// that the caller can handle the frames that read completed. After a framing
+// error it does not read and returns that error.
 func (d *Decoder) ReadOnce(r io.Reader) (int, error) {
-	want := minRead
-	if need := d.pendingFrameSize() - (len(d.buf) - d.off); need > want {
+	if d.err != nil {
+		return 0, d.err
+	}
+	want := minFree
+	if need := d.pendingFrameSize() - (len(d.buf) - d.off); need > 0 {
 		want = need
 	}
-	d.compact(want)
+	if cap(d.buf)-len(d.buf) < want {
+		d.compact(want)
+	}
 	n, err := r.Read(d.buf[len(d.buf):cap(d.buf)])
 	d.buf = d.buf[:len(d.buf)+n]
 	return n, err
@@ -98,7 +117,8 @@ func (d *Decoder) pendingFrameSize() int {
 	return HeaderSize + int(h.Len)
 }
 
-// compact makes room for n more bytes, moving unconsumed bytes to the front.
+// compact makes room for n more bytes, moving unconsumed bytes to the front
+// and, if that is not enough, growing the buffer by at least minRead.
 // Frames returned before are invalidated.
 func (d *Decoder) compact(n int) {
 	rest := len(d.buf) - d.off
@@ -108,7 +128,7 @@ func (d *Decoder) compact(n int) {
 		d.off = 0
 	}
 	if cap(d.buf)-rest < n {
-		nb := make([]byte, rest, rest+n)
+		nb := make([]byte, rest, rest+max(n, minRead))
 		copy(nb, d.buf)
 		d.buf = nb
 	}

@@ -137,6 +137,7 @@ type LogLevelRequest struct {
 // means an empty body) to dst, setting h.Len.
 func AppendFrame(dst []byte, h Header, msg any) ([]byte, error) {
 	start := len(dst)
+	h.Len = 0
 	dst = AppendHeader(dst, h)
 	if msg == nil {
 		return dst, nil
@@ -156,19 +157,32 @@ func AppendFrame(dst []byte, h Header, msg any) ([]byte, error) {
 	return dst, nil
 }
 
-// DecodeBody decodes a frame body into msg. Failures wrap ErrBadBody.
+// DecodeBody decodes a frame body into msg, which should be a pointer to a
+// zero message: keys missing from the body leave fields as they are. The body
+// must be exactly one msgpack map. Failures wrap ErrBadBody.
 func DecodeBody(body []byte, msg any) error {
+	if err := checkBody(body); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadBody, err)
+	}
 	if err := msgpack.Unmarshal(body, msg); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadBody, err)
 	}
 	return nil
 }
 
+// appendWriter lets the msgpack encoder append to a caller's slice. It has
+// WriteByte because without it the encoder wraps it in an adapter that
+// allocates for every byte written.
 type appendWriter struct{ buf []byte }
 
 func (w *appendWriter) Write(p []byte) (int, error) {
 	w.buf = append(w.buf, p...)
 	return len(p), nil
+}
+
+func (w *appendWriter) WriteByte(c byte) error {
+	w.buf = append(w.buf, c)
+	return nil
 }
 
 func putLen(hdr []byte, n uint32) {
