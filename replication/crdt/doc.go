@@ -8,10 +8,11 @@
 // and the other side no longer holds it; contexts are unioned. This one rule
 // serves registers (value and tombstone entries, read as one winner by
 // timestamp, with every live sibling available), PN-counters (one count entry
-// per node that has counted) and deletes, and it makes Merge commutative,
-// associative and idempotent. Local operations (Set, Delete, Incr) return a
-// delta, itself a Record, that the caller merges into its state and ships to
-// peers; merging the same delta twice is harmless.
+// per node that has counted, plus the register value a counter started from,
+// kept under that value's dot so it counts once) and deletes, and it makes
+// Merge commutative, associative and idempotent. Local operations (Set,
+// Delete, Incr) return a delta, itself a Record, that the caller merges into
+// its state and ships to peers; merging the same delta twice is harmless.
 //
 // Expiry is an absolute time carried by each entry; an expired entry is
 // invisible to reads and may be dropped (Purge) while its dot stays in the

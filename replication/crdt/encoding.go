@@ -34,10 +34,14 @@ func UnmarshalRecord(b []byte) (Record, error) {
 	}
 	dec := msgpack.GetDecoder()
 	defer msgpack.PutDecoder(dec)
-	dec.Reset(bytes.NewReader(b[1:]))
+	rd := bytes.NewReader(b[1:])
+	dec.Reset(rd)
 	var r Record
 	if err := decodeRecord(dec, &r); err != nil {
 		return Record{}, fmt.Errorf("%w: %v", ErrBadEncoding, err)
+	}
+	if rd.Len() != 0 {
+		return Record{}, fmt.Errorf("%w: %d bytes after the record", ErrBadEncoding, rd.Len())
 	}
 	return r, nil
 }
@@ -45,14 +49,26 @@ func UnmarshalRecord(b []byte) (Record, error) {
 // EncodeMsgpack lets a Record travel inside msgpack messages.
 func (r *Record) EncodeMsgpack(enc *msgpack.Encoder) error { return encodeRecord(enc, r) }
 
-// DecodeMsgpack is the inverse of EncodeMsgpack; it validates what it reads.
-func (r *Record) DecodeMsgpack(dec *msgpack.Decoder) error { return decodeRecord(dec, r) }
+// DecodeMsgpack is the inverse of EncodeMsgpack; it validates what it reads,
+// and its errors wrap ErrBadEncoding.
+func (r *Record) DecodeMsgpack(dec *msgpack.Decoder) error {
+	if err := decodeRecord(dec, r); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadEncoding, err)
+	}
+	return nil
+}
 
 // EncodeMsgpack lets a Context travel inside msgpack messages.
 func (c *Context) EncodeMsgpack(enc *msgpack.Encoder) error { return encodeContext(enc, c) }
 
-// DecodeMsgpack is the inverse of EncodeMsgpack; it validates what it reads.
-func (c *Context) DecodeMsgpack(dec *msgpack.Decoder) error { return decodeContext(dec, c) }
+// DecodeMsgpack is the inverse of EncodeMsgpack; it validates what it reads,
+// and its errors wrap ErrBadEncoding.
+func (c *Context) DecodeMsgpack(dec *msgpack.Decoder) error {
+	if err := decodeContext(dec, c); err != nil {
+		return fmt.Errorf("%w: context: %v", ErrBadEncoding, err)
+	}
+	return nil
+}
 
 // EncodeContext returns the opaque token a client gets from a read and hands
 // back with a write.
@@ -70,10 +86,14 @@ func EncodeContext(c Context) []byte {
 func DecodeContext(b []byte) (Context, error) {
 	dec := msgpack.GetDecoder()
 	defer msgpack.PutDecoder(dec)
-	dec.Reset(bytes.NewReader(b))
+	rd := bytes.NewReader(b)
+	dec.Reset(rd)
 	var c Context
 	if err := decodeContext(dec, &c); err != nil {
 		return Context{}, fmt.Errorf("%w: context: %v", ErrBadEncoding, err)
+	}
+	if rd.Len() != 0 {
+		return Context{}, fmt.Errorf("%w: %d bytes after the context", ErrBadEncoding, rd.Len())
 	}
 	return c, nil
 }
@@ -151,6 +171,10 @@ func decodeRecord(dec *msgpack.Decoder, r *Record) error {
 			return fmt.Errorf("bad entry kind %d", kind)
 		}
 		e.Dot.Node, e.TS, e.Kind = NodeID(node), Timestamp(ts), Kind(kind)
+		if e.Dot.Counter == 0 {
+			// Counters start at 1; every context covers a zero dot.
+			return fmt.Errorf("entry with a zero counter")
+		}
 		if i > 0 && compareDots(r.Entries[i-1].Dot, e.Dot) >= 0 {
 			return fmt.Errorf("entries out of order")
 		}
@@ -198,6 +222,9 @@ func decodeContext(dec *msgpack.Decoder, c *Context) error {
 		return err
 	}
 	var vv VersionVector
+	if len(pairs) > 0 {
+		vv = make(VersionVector, 0, len(pairs))
+	}
 	for i, p := range pairs {
 		if p.Counter == 0 || (i > 0 && pairs[i-1].Node >= p.Node) {
 			return fmt.Errorf("version vector not sorted or has zero counters")
@@ -258,14 +285,54 @@ func decInt(dec *msgpack.Decoder, v *int64) (err error) {
 	return err
 }
 
-func decBytes(dec *msgpack.Decoder, v *[]byte) (err error) {
-	*v, err = dec.DecodeBytes()
-	return err
+// bytesChunk is the most decBytes allocates before the input shows it holds
+// that much.
+const bytesChunk = 64 << 10
+
+// decBytes decodes a byte string. msgpack's DecodeBytes allocates the length
+// the input claims, up to 4 GiB for a six-byte input; this grows the buffer
+// only as the bytes arrive.
+func decBytes(dec *msgpack.Decoder, v *[]byte) error {
+	n, err := dec.DecodeBytesLen()
+	switch {
+	case err != nil:
+		return err
+	case n == -1:
+		*v = nil
+		return nil
+	case n < 0:
+		return fmt.Errorf("bad byte string length %d", n)
+	}
+	b := make([]byte, min(n, bytesChunk))
+	if err := dec.ReadFull(b); err != nil {
+		return err
+	}
+	for len(b) < n {
+		have := len(b)
+		b = append(b, make([]byte, min(n-have, have))...)
+		if err := dec.ReadFull(b[have:]); err != nil {
+			return err
+		}
+	}
+	*v = b
+	return nil
 }
 
+// appendWriter has WriteByte and WriteString so that msgpack uses it as is:
+// otherwise it wraps it in an adapter that allocates on every byte.
 type appendWriter struct{ buf []byte }
 
 func (w *appendWriter) Write(p []byte) (int, error) {
 	w.buf = append(w.buf, p...)
 	return len(p), nil
+}
+
+func (w *appendWriter) WriteByte(c byte) error {
+	w.buf = append(w.buf, c)
+	return nil
+}
+
+func (w *appendWriter) WriteString(s string) (int, error) {
+	w.buf = append(w.buf, s...)
+	return len(s), nil
 }

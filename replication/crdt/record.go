@@ -285,66 +285,68 @@ func (r Record) Delete(op Op) Record {
 // counts.
 func (r Record) Incr(op Op, n int64, nowMS int64) (Record, int64, error) {
 	w := r.winner(nowMS)
-	var (
-		base   int64
-		expiry int64
-		ctx    Context
-	)
-	if w != nil {
-		expiry = w.Expiry
-	}
+	d := r.nextDot(op.Node)
 	switch {
 	case w == nil || w.Kind == KindTomb:
-		ctx, expiry = r.Context, 0
+		return Record{
+			Entries: []Entry{countEntry(d, op.TS, 0, n)},
+			Context: r.Context.Add(d),
+		}, n, nil
 	case w.Kind == KindValue:
-		v, err := strconv.ParseInt(string(w.Value), 10, 64)
+		base, err := strconv.ParseInt(string(w.Value), 10, 64)
 		if err != nil {
 			return Record{}, 0, ErrWrongType
-		}
-		base, ctx = v, r.Context
-	default:
-		// Fold this node's own count entries into one; other nodes' entries
-		// stay, so concurrent increments elsewhere are never lost.
-		base = r.count(nowMS)
-		var inc, dec uint64
-		for i := range r.Entries {
-			e := &r.Entries[i]
-			if e.Dot.Node != op.Node || e.Kind != KindCount {
-				continue
-			}
-			ctx = ctx.Add(e.Dot)
-			if e.Live(nowMS) {
-				inc += e.Inc
-				dec += e.Dec
-			}
 		}
 		total, ok := addInt64(base, n)
 		if !ok {
 			return Record{}, 0, ErrOverflow
 		}
-		if n >= 0 {
-			inc += uint64(n)
-		} else {
-			dec += uint64(-n)
+		// The value becomes a count entry under its own dot, timestamp and
+		// expiry, so every replica that converts it concurrently makes the
+		// same entry and the base is counted once; this node's change goes
+		// in an entry of its own. The context supersedes the other siblings.
+		entries := []Entry{countEntry(w.Dot, w.TS, w.Expiry, base), countEntry(d, op.TS, w.Expiry, n)}
+		if compareDots(d, w.Dot) < 0 {
+			entries[0], entries[1] = entries[1], entries[0]
 		}
-		d := r.nextDot(op.Node)
-		return Record{
-			Entries: []Entry{{Dot: d, TS: op.TS, Expiry: expiry, Kind: KindCount, Inc: inc, Dec: dec}},
-			Context: ctx.Add(d),
-		}, total, nil
+		return Record{Entries: entries, Context: r.Context.Add(d)}, total, nil
 	}
-	total, ok := addInt64(base, n)
+	total, ok := addInt64(r.count(nowMS), n)
 	if !ok {
 		return Record{}, 0, ErrOverflow
 	}
-	e := Entry{TS: op.TS, Expiry: expiry, Kind: KindCount}
-	if total >= 0 {
-		e.Inc = uint64(total)
-	} else {
-		e.Dec = uint64(-total)
+	// Fold this node's own count entries into one; other nodes' entries
+	// stay, so concurrent increments elsewhere are never lost.
+	e := Entry{Dot: d, TS: op.TS, Expiry: w.Expiry, Kind: KindCount}
+	var ctx Context
+	for i := range r.Entries {
+		o := &r.Entries[i]
+		if o.Dot.Node != op.Node || o.Kind != KindCount {
+			continue
+		}
+		ctx = ctx.Add(o.Dot)
+		if o.Live(nowMS) {
+			e.Inc += o.Inc
+			e.Dec += o.Dec
+		}
 	}
-	e.Dot = r.nextDot(op.Node)
-	return Record{Entries: []Entry{e}, Context: ctx.Add(e.Dot)}, total, nil
+	if n >= 0 {
+		e.Inc += uint64(n)
+	} else {
+		e.Dec += uint64(-n)
+	}
+	return Record{Entries: []Entry{e}, Context: ctx.Add(d)}, total, nil
+}
+
+// countEntry returns a count entry holding the signed amount v.
+func countEntry(d Dot, ts Timestamp, expiry, v int64) Entry {
+	e := Entry{Dot: d, TS: ts, Expiry: expiry, Kind: KindCount}
+	if v >= 0 {
+		e.Inc = uint64(v)
+	} else {
+		e.Dec = uint64(-v) // -MinInt64 wraps to itself, whose uint64 is right
+	}
+	return e
 }
 
 func addInt64(a, b int64) (int64, bool) {

@@ -1,0 +1,214 @@
+package crdt
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+
+	"pgregory.net/rapid"
+)
+
+// canonical normalizes a context independently of normalize: drop cloud dots
+// the vector covers and fold adjacent ones until nothing changes. Tests
+// compare contexts through it so that equality means "same set of dots".
+func canonical(c Context) Context {
+	vv := slices.Clone(c.VV)
+	cloud := slices.Clone(c.Cloud)
+	for changed := true; changed; {
+		changed = false
+		rest := cloud[:0]
+		for _, d := range cloud {
+			have := vv.Get(d.Node)
+			switch {
+			case d.Counter <= have:
+				changed = true
+			case d.Counter == have+1:
+				vv = vv.With(d.Node, d.Counter)
+				changed = true
+			default:
+				rest = append(rest, d)
+			}
+		}
+		cloud = rest
+	}
+	slices.SortFunc(cloud, compareDots)
+	cloud = slices.Compact(cloud)
+	if len(cloud) == 0 {
+		cloud = nil
+	}
+	if len(vv) == 0 {
+		vv = nil
+	}
+	return Context{VV: vv, Cloud: cloud}
+}
+
+// contextsEqual reports whether two contexts hold the same dots.
+func contextsEqual(a, b Context) bool { return canonical(a).Equal(canonical(b)) }
+
+// checkContext reports how c breaks the normal form every operation must
+// return: vector sorted by node without zero counters; cloud sorted, without
+// duplicates, none covered by or adjacent to the vector.
+func checkContext(c Context) error {
+	for i, e := range c.VV {
+		if e.Counter == 0 {
+			return fmt.Errorf("vector %v has a zero counter", c.VV)
+		}
+		if i > 0 && c.VV[i-1].Node >= e.Node {
+			return fmt.Errorf("vector %v not sorted", c.VV)
+		}
+	}
+	for i, d := range c.Cloud {
+		if i > 0 && compareDots(c.Cloud[i-1], d) >= 0 {
+			return fmt.Errorf("cloud %v not sorted or has duplicates", c.Cloud)
+		}
+		if have := c.VV.Get(d.Node); d.Counter <= have+1 {
+			return fmt.Errorf("cloud dot %v covered by or adjacent to vector %v", d, c.VV)
+		}
+	}
+	return nil
+}
+
+// checkRecord reports how r breaks the Record invariants: entries strictly
+// sorted by dot, every entry's dot in the (normalized) context.
+func checkRecord(r Record) error {
+	if err := checkContext(r.Context); err != nil {
+		return err
+	}
+	for i := range r.Entries {
+		e := &r.Entries[i]
+		if i > 0 && compareDots(r.Entries[i-1].Dot, e.Dot) >= 0 {
+			return fmt.Errorf("entries not strictly sorted at %v", e.Dot)
+		}
+		if !r.Context.Covers(e.Dot) {
+			return fmt.Errorf("entry %v outside context %v %v", e.Dot, r.Context.VV, r.Context.Cloud)
+		}
+		if e.Dot.Counter == 0 {
+			return fmt.Errorf("entry with zero counter")
+		}
+	}
+	return nil
+}
+
+func entriesEqual(a, b Entry) bool {
+	return a.Dot == b.Dot && a.TS == b.TS && a.Expiry == b.Expiry && a.Kind == b.Kind &&
+		bytes.Equal(a.Value, b.Value) && a.Inc == b.Inc && a.Dec == b.Dec
+}
+
+// recordsEqual is the canonical equality of records: the same entries and
+// contexts holding the same dots. nil and empty values are equal.
+func recordsEqual(a, b Record) bool {
+	return slices.EqualFunc(a.Entries, b.Entries, entriesEqual) && contextsEqual(a.Context, b.Context)
+}
+
+func viewsEqual(a, b View) bool {
+	return a.Found == b.Found && a.Kind == b.Kind && bytes.Equal(a.Value, b.Value) &&
+		a.Counter == b.Counter && a.Expiry == b.Expiry && a.TS == b.TS && a.Node == b.Node
+}
+
+func fmtRecord(r Record) string {
+	var b bytes.Buffer
+	b.WriteString("{")
+	for i, e := range r.Entries {
+		if i > 0 {
+			b.WriteString(" ")
+		}
+		fmt.Fprintf(&b, "%d:%d/k%d/ts%v/x%d", e.Dot.Node, e.Dot.Counter, e.Kind, e.TS, e.Expiry)
+		switch e.Kind {
+		case KindValue:
+			fmt.Fprintf(&b, "=%q", e.Value)
+		case KindCount:
+			fmt.Fprintf(&b, "=+%d-%d", e.Inc, e.Dec)
+		}
+	}
+	b.WriteString(" | vv")
+	for _, e := range r.Context.VV {
+		fmt.Fprintf(&b, " %d:%d", e.Node, e.Counter)
+	}
+	b.WriteString(" cloud")
+	for _, d := range r.Context.Cloud {
+		fmt.Fprintf(&b, " %d:%d", d.Node, d.Counter)
+	}
+	b.WriteString("}")
+	return b.String()
+}
+
+// Generators of arbitrary (not necessarily reachable) values, for encoding
+// and context tests. Node IDs and counters mix small values, which collide
+// and fold, with values anywhere in their range, which exercise every
+// msgpack integer width.
+
+func genNodeID() *rapid.Generator[NodeID] {
+	return rapid.OneOf(
+		rapid.Map(rapid.Uint64Range(1, 4), func(u uint64) NodeID { return NodeID(u) }),
+		rapid.Map(rapid.Uint64(), func(u uint64) NodeID { return NodeID(u) }),
+	)
+}
+
+func genCounter() *rapid.Generator[uint64] {
+	return rapid.OneOf(rapid.Uint64Range(1, 8), rapid.Uint64Min(1))
+}
+
+func genDot() *rapid.Generator[Dot] {
+	return rapid.Custom(func(t *rapid.T) Dot {
+		return Dot{Node: genNodeID().Draw(t, "node"), Counter: genCounter().Draw(t, "counter")}
+	})
+}
+
+// genRawContext draws a vector that is sorted and free of zeros, as decoding
+// demands, and a cloud in any order and with any dots, as normalize accepts.
+func genRawContext() *rapid.Generator[Context] {
+	return rapid.Custom(func(t *rapid.T) Context {
+		vv := VersionVector{}
+		for _, d := range rapid.SliceOfN(genDot(), 0, 5).Draw(t, "vv") {
+			vv = vv.With(d.Node, d.Counter)
+		}
+		if len(vv) == 0 {
+			vv = nil
+		}
+		cloud := rapid.SliceOfN(genDot(), 0, 6).Draw(t, "cloud")
+		if len(cloud) == 0 {
+			cloud = nil
+		}
+		return Context{VV: vv, Cloud: cloud}
+	})
+}
+
+func genContext() *rapid.Generator[Context] {
+	return rapid.Map(genRawContext(), func(c Context) Context { return normalize(c.VV, slices.Clone(c.Cloud)) })
+}
+
+func genEntry() *rapid.Generator[Entry] {
+	return rapid.Custom(func(t *rapid.T) Entry {
+		e := Entry{
+			Dot:    genDot().Draw(t, "dot"),
+			TS:     Timestamp(rapid.Uint64().Draw(t, "ts")),
+			Expiry: rapid.Int64().Draw(t, "expiry"),
+			Kind:   Kind(rapid.IntRange(0, 2).Draw(t, "kind")),
+		}
+		switch e.Kind {
+		case KindValue:
+			e.Value = rapid.SliceOfN(rapid.Byte(), 0, 40).Draw(t, "value")
+		case KindCount:
+			e.Inc = rapid.Uint64().Draw(t, "inc")
+			e.Dec = rapid.Uint64().Draw(t, "dec")
+		}
+		return e
+	})
+}
+
+// genRecord draws a record that satisfies the invariants: distinct sorted
+// dots, all in the context.
+func genRecord() *rapid.Generator[Record] {
+	return rapid.Custom(func(t *rapid.T) Record {
+		entries := rapid.SliceOfNDistinct(genEntry(), 0, 5, func(e Entry) Dot { return e.Dot }).Draw(t, "entries")
+		slices.SortFunc(entries, func(a, b Entry) int { return compareDots(a.Dot, b.Dot) })
+		ctx := genContext().Draw(t, "context")
+		for _, e := range entries {
+			ctx = ctx.Add(e.Dot)
+		}
+		if len(entries) == 0 {
+			entries = nil
+		}
+		return Record{Entries: entries, Context: ctx}
+	})
+}
