@@ -2,7 +2,9 @@ package crdt
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"hash/fnv"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -68,6 +70,38 @@ func (c *Context) DecodeMsgpack(dec *msgpack.Decoder) error {
 		return fmt.Errorf("%w: context: %v", ErrBadEncoding, err)
 	}
 	return nil
+}
+
+// tokenKeyHash binds a context token to its key, so a token handed back with
+// the wrong key is refused instead of superseding writes it never saw.
+func tokenKeyHash(key []byte) uint64 {
+	h := fnv.New64a()
+	h.Write(key)
+	return h.Sum64()
+}
+
+// EncodeToken returns the opaque token a client gets from a read of key and
+// hands back with a write to the same key: the key's hash, then the context.
+func EncodeToken(key []byte, c Context) []byte {
+	b := binary.BigEndian.AppendUint64(make([]byte, 0, 32), tokenKeyHash(key))
+	w := appendWriter{buf: b}
+	enc := msgpack.GetEncoder()
+	enc.Reset(&w)
+	_ = encodeContext(enc, &c)
+	msgpack.PutEncoder(enc)
+	return w.buf
+}
+
+// DecodeToken parses a token from EncodeToken for key. A token made for
+// another key is an error wrapping ErrBadEncoding.
+func DecodeToken(key, b []byte) (Context, error) {
+	if len(b) < 8 {
+		return Context{}, fmt.Errorf("%w: context token too short", ErrBadEncoding)
+	}
+	if binary.BigEndian.Uint64(b) != tokenKeyHash(key) {
+		return Context{}, fmt.Errorf("%w: context token belongs to another key", ErrBadEncoding)
+	}
+	return DecodeContext(b[8:])
 }
 
 // EncodeContext returns the opaque token a client gets from a read and hands

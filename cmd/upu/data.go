@@ -1,0 +1,273 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/upu/upu/client"
+	"github.com/upu/upu/internal/reqid"
+	"github.com/upu/upu/protocol"
+)
+
+const defaultTimeout = 5 * time.Second
+
+// withClient connects to --nodes with role, runs fn under --timeout, and
+// closes the client.
+func withClient(c *cli.Context, role protocol.Role, fn func(ctx context.Context, cl *client.Client) error) error {
+	cfg := client.DefaultConfig()
+	cfg.Nodes = c.StringSlice("nodes")
+	cfg.Role = role
+	cfg.Token = c.String("token")
+	cfg.Name = "upu-cli"
+	cfg.RequestTimeout = c.Duration("timeout")
+	cl, err := client.New(cfg)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
+	defer cancel()
+	return fn(ctx, cl)
+}
+
+func args(c *cli.Context, min, max int, usage string) error {
+	if n := c.NArg(); n < min || n > max {
+		return fmt.Errorf("usage: upu %s %s", c.Command.Name, usage)
+	}
+	return nil
+}
+
+func setCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "set",
+		Usage:     "write a value",
+		ArgsUsage: "KEY VALUE",
+		Flags:     []cli.Flag{&cli.DurationFlag{Name: "ttl", Usage: "expire the value after this long (e.g. 30s)"}},
+		Action: func(c *cli.Context) error {
+			if err := args(c, 2, 2, "KEY VALUE [--ttl 30s]"); err != nil {
+				return err
+			}
+			if c.Duration("ttl") < 0 {
+				return fmt.Errorf("--ttl must not be negative")
+			}
+			return withClient(c, protocol.RoleClient, func(ctx context.Context, cl *client.Client) error {
+				var opts []client.SetOption
+				if ttl := c.Duration("ttl"); ttl > 0 {
+					opts = append(opts, client.WithTTL(ttl))
+				}
+				_, err := cl.Set(ctx, []byte(c.Args().Get(0)), []byte(c.Args().Get(1)), opts...)
+				return err
+			})
+		},
+	}
+}
+
+func getCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "get",
+		Usage:     "print a value; a missing key prints `not found` on stderr and exits 1",
+		ArgsUsage: "KEY",
+		Flags:     []cli.Flag{&cli.StringFlag{Name: "scope", Value: "local", Usage: "local, up (ask the parent domain on a miss) or root"}},
+		Action: func(c *cli.Context) error {
+			if err := args(c, 1, 1, "KEY [--scope local|up|root]"); err != nil {
+				return err
+			}
+			scope, err := parseScope(c.String("scope"))
+			if err != nil {
+				return err
+			}
+			return withClient(c, protocol.RoleClient, func(ctx context.Context, cl *client.Client) error {
+				item, err := cl.Get(ctx, []byte(c.Args().Get(0)), client.WithScope(scope))
+				if err != nil {
+					return err
+				}
+				out := append(item.Value, '\n')
+				_, err = c.App.Writer.Write(out)
+				return err
+			})
+		},
+	}
+}
+
+func parseScope(s string) (protocol.Scope, error) {
+	switch s {
+	case "local":
+		return protocol.ScopeLocal, nil
+	case "up":
+		return protocol.ScopeUp, nil
+	case "root":
+		return protocol.ScopeRoot, nil
+	}
+	return 0, fmt.Errorf("--scope %q: want local, up or root", s)
+}
+
+func delCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "del",
+		Usage:     "delete a key",
+		ArgsUsage: "KEY",
+		Action: func(c *cli.Context) error {
+			if err := args(c, 1, 1, "KEY"); err != nil {
+				return err
+			}
+			return withClient(c, protocol.RoleClient, func(ctx context.Context, cl *client.Client) error {
+				return cl.Del(ctx, []byte(c.Args().Get(0)))
+			})
+		},
+	}
+}
+
+// incrCommand builds incr (sign 1) and decr (sign -1); both print the new value.
+func incrCommand(name string, sign int64) *cli.Command {
+	return &cli.Command{
+		Name:      name,
+		Usage:     name + "ement a counter by N (default 1) and print its new value",
+		ArgsUsage: "KEY [N]",
+		Action: func(c *cli.Context) error {
+			if err := args(c, 1, 2, "KEY [N]"); err != nil {
+				return err
+			}
+			n := int64(1)
+			if c.NArg() == 2 {
+				v, err := strconv.ParseInt(c.Args().Get(1), 10, 64)
+				if err != nil {
+					return fmt.Errorf("N must be an integer: %q", c.Args().Get(1))
+				}
+				n = v
+			}
+			return withClient(c, protocol.RoleClient, func(ctx context.Context, cl *client.Client) error {
+				v, err := cl.Incr(ctx, []byte(c.Args().Get(0)), sign*n)
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintln(c.App.Writer, v)
+				return err
+			})
+		},
+	}
+}
+
+func statusCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "status",
+		Usage: "show a node's ID, domain, keys, log and applied version vector",
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print one JSON document"}},
+		Action: func(c *cli.Context) error {
+			return withClient(c, protocol.RoleClient, func(ctx context.Context, cl *client.Client) error {
+				st, err := cl.Status(ctx)
+				if err != nil {
+					return err
+				}
+				if c.Bool("json") {
+					return json.NewEncoder(c.App.Writer).Encode(statusJSON(st))
+				}
+				w := c.App.Writer
+				fmt.Fprintf(w, "node:     %s\n", st.NodeID)
+				fmt.Fprintf(w, "domain:   %s\n", st.Domain)
+				fmt.Fprintf(w, "version:  %s\n", st.Version)
+				fmt.Fprintf(w, "addr:     %s\n", st.Addr)
+				fmt.Fprintf(w, "started:  %s\n", time.UnixMilli(st.StartedMS).UTC().Format(time.RFC3339))
+				fmt.Fprintf(w, "keys:     %d\n", st.Keys)
+				fmt.Fprintf(w, "log:      %d entries\n", st.LogLen)
+				fmt.Fprintf(w, "conns:    %d\n", st.Conns)
+				fmt.Fprintf(w, "applied:  %s\n", formatApplied(st.Applied))
+				return nil
+			})
+		},
+	}
+}
+
+type statusDoc struct {
+	NodeID  string            `json:"node_id"`
+	Domain  string            `json:"domain"`
+	Version string            `json:"version"`
+	Addr    string            `json:"addr"`
+	Started time.Time         `json:"started"`
+	Keys    int64             `json:"keys"`
+	LogLen  int64             `json:"log_len"`
+	Conns   int64             `json:"conns"`
+	Applied map[string]uint64 `json:"applied"`
+}
+
+func statusJSON(st protocol.StatusResponse) statusDoc {
+	return statusDoc{
+		NodeID: st.NodeID, Domain: st.Domain, Version: st.Version, Addr: st.Addr,
+		Started: time.UnixMilli(st.StartedMS).UTC(), Keys: st.Keys, LogLen: st.LogLen,
+		Conns: st.Conns, Applied: st.Applied,
+	}
+}
+
+func formatApplied(m map[string]uint64) string {
+	if len(m) == 0 {
+		return "{}"
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
+func digestCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "digest",
+		Usage: "print a hex digest of the node's live data (key, winning value, expiry)",
+		Action: func(c *cli.Context) error {
+			return withClient(c, protocol.RoleClient, func(ctx context.Context, cl *client.Client) error {
+				d, err := cl.Digest(ctx)
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintln(c.App.Writer, d.Digest)
+				return err
+			})
+		},
+	}
+}
+
+func logLevelCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "log-level",
+		Usage:     "print a node's log level, or change it at run time",
+		ArgsUsage: "[LEVEL]",
+		Action: func(c *cli.Context) error {
+			if err := args(c, 0, 1, "[debug|info|warn|error]"); err != nil {
+				return err
+			}
+			return withClient(c, protocol.RoleAdmin, func(ctx context.Context, cl *client.Client) error {
+				lvl, err := cl.LogLevel(ctx, c.Args().Get(0))
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintln(c.App.Writer, lvl)
+				return err
+			})
+		},
+	}
+}
+
+func reqidCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "reqid",
+		Usage: "request IDs",
+		Subcommands: []*cli.Command{{
+			Name:      "decode",
+			Usage:     "print the time, node and random part of a request ID",
+			ArgsUsage: "ID",
+			Action: func(c *cli.Context) error {
+				if err := args(c, 1, 1, "ID"); err != nil {
+					return err
+				}
+				id, err := reqid.Parse(c.Args().Get(0))
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintf(c.App.Writer, "time=%s node=%s random=%08x\n",
+					id.Time().UTC().Format(time.RFC3339Nano), id.NodePrefix(), id.Random())
+				return err
+			},
+		}},
+	}
+}

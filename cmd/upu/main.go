@@ -1,0 +1,82 @@
+// Command upu runs a UPU node and talks to running ones. See README.md and
+// DESIGN.md section 11 for the contract scripts rely on: command and flag
+// names, output formats and exit codes.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/upu/upu/client"
+)
+
+// Exit codes: 0 success, 1 a key was not found, 2 any other failure.
+const (
+	exitNotFound = 1
+	exitFailure  = 2
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes one command line and returns the process exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	app := newApp(stdout, stderr)
+	err := app.RunContext(ctx, interspersed(app, args))
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, client.ErrNotFound):
+		fmt.Fprintln(stderr, "not found")
+		return exitNotFound
+	default:
+		fmt.Fprintln(stderr, "upu:", oneLine(err))
+		return exitFailure
+	}
+}
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	return &cli.App{
+		Name:                 "upu",
+		Usage:                "a masterless, replicated cache and key-value node",
+		Writer:               stdout,
+		ErrWriter:            stderr,
+		EnableBashCompletion: true,
+		// Errors are printed once, by run, with the contract's exit codes.
+		ExitErrHandler: func(*cli.Context, error) {},
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "nodes", EnvVars: []string{"UPU_NODES"}, Value: cli.NewStringSlice("127.0.0.1:7700"), Usage: "nodes a client command talks to, `HOST:PORT[,...]`"},
+			&cli.DurationFlag{Name: "timeout", Value: defaultTimeout, Usage: "how long a client command waits for an answer"},
+			&cli.StringFlag{Name: "token", EnvVars: []string{"UPU_TOKEN"}, Usage: "token for the client role (or the admin role for admin commands)"},
+		},
+		Commands: []*cli.Command{
+			serveCommand(),
+			setCommand(), getCommand(), delCommand(), incrCommand("incr", 1), incrCommand("decr", -1),
+			statusCommand(), digestCommand(), logLevelCommand(), reqidCommand(), benchCommand(),
+		},
+	}
+}
+
+// oneLine keeps an error message on one line, as scripts expect.
+func oneLine(err error) string {
+	s := err.Error()
+	out := make([]rune, 0, len(s))
+	for _, r := range s {
+		if r == '\n' || r == '\r' {
+			r = ' '
+		}
+		out = append(out, r)
+	}
+	return string(out)
+}

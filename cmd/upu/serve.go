@@ -1,0 +1,102 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v2/altsrc"
+
+	"github.com/upu/upu/node"
+)
+
+// serveFlags can each be set on the command line or in the YAML file named
+// by --config; the command line wins.
+func serveFlags() []cli.Flag {
+	d := node.DefaultConfig()
+	return []cli.Flag{
+		&cli.StringFlag{Name: "config", Usage: "YAML `FILE` with any of these flags as keys"},
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "data-dir", Value: d.DataDir, Usage: "where the node keeps its data and node ID"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "addr", Value: d.Addr, Usage: "binary protocol listener"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "gossip-addr", Value: "127.0.0.1:7946", Usage: "gossip listener (domains of several nodes)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "domain", Value: d.Domain, Usage: "the domain (data center) this node belongs to"}),
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "join", Usage: "gossip addresses of members to join, `HOST:PORT[,...]`"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "resp-addr", Usage: "Redis protocol listener (off unless set)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "http-addr", Usage: "metrics and health listener (off unless set)"}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "sync", Usage: "fsync every commit (grouped) instead of every sync-interval"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "sync-interval", Value: d.SyncInterval, Usage: "fsync period when --sync is off"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "heartbeat-interval", Value: d.HeartbeatInterval, Usage: "announced to clients: send a frame at least this often"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "idle-timeout", Value: d.IdleTimeout, Usage: "announced to clients: silent connections are closed after this"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "shutdown-timeout", Value: d.ShutdownTimeout, Usage: "how long shutdown waits for requests in flight"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-key-size", Value: d.MaxKeySize, Usage: "largest key in bytes"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-value-size", Value: d.MaxValueSize, Usage: "largest value in bytes"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-conns", Value: d.MaxConns, Usage: "most concurrent client connections"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "client-token", EnvVars: []string{"UPU_CLIENT_TOKEN"}, Usage: "token clients must present (open if empty)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "peer-token", EnvVars: []string{"UPU_PEER_TOKEN"}, Usage: "token peers must present"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "admin-token", EnvVars: []string{"UPU_ADMIN_TOKEN"}, Usage: "token admin commands must present"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-level", Value: d.Log.Level, Usage: "debug, info, warn, error"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-format", Value: d.Log.Format, Usage: "text (logfmt) or json"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-dir", Usage: "also write upu.log, upu-error.log and upu-audit.log here, rotated"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "slow-threshold", Value: d.Log.SlowThreshold, Usage: "requests slower than this are logged at WARN"}),
+	}
+}
+
+func serveCommand() *cli.Command {
+	flags := serveFlags()
+	return &cli.Command{
+		Name:   "serve",
+		Usage:  "run a node until SIGINT or SIGTERM",
+		Flags:  flags,
+		Before: altsrc.InitInputSourceWithContext(flags, configSource),
+		Action: serve,
+	}
+}
+
+// configSource reads --config when given; without it flags stand alone.
+func configSource(c *cli.Context) (altsrc.InputSourceContext, error) {
+	if c.String("config") == "" {
+		return &altsrc.MapInputSource{}, nil
+	}
+	src, err := altsrc.NewYamlSourceFromFile(c.String("config"))
+	if err != nil {
+		return nil, fmt.Errorf("config file: %w", err)
+	}
+	return src, nil
+}
+
+func serve(c *cli.Context) error {
+	for _, name := range []string{"join", "resp-addr", "http-addr"} {
+		if c.IsSet(name) {
+			return fmt.Errorf("--%s is not available in this version yet", name)
+		}
+	}
+	cfg := node.DefaultConfig()
+	cfg.DataDir = c.String("data-dir")
+	cfg.Addr = c.String("addr")
+	cfg.Domain = c.String("domain")
+	cfg.SyncWrites = c.Bool("sync")
+	cfg.SyncInterval = c.Duration("sync-interval")
+	cfg.HeartbeatInterval = c.Duration("heartbeat-interval")
+	cfg.IdleTimeout = c.Duration("idle-timeout")
+	cfg.ShutdownTimeout = c.Duration("shutdown-timeout")
+	cfg.MaxKeySize = c.Int("max-key-size")
+	cfg.MaxValueSize = c.Int("max-value-size")
+	cfg.MaxConns = c.Int("max-conns")
+	cfg.ClientToken = c.String("client-token")
+	cfg.PeerToken = c.String("peer-token")
+	cfg.AdminToken = c.String("admin-token")
+	cfg.Log.Level = c.String("log-level")
+	cfg.Log.Format = c.String("log-format")
+	cfg.Log.Dir = c.String("log-dir")
+	cfg.Log.SlowThreshold = c.Duration("slow-threshold")
+
+	n, err := node.New(cfg, nil)
+	if err != nil {
+		return err
+	}
+	if err := n.Start(); err != nil {
+		return errors.Join(err, n.Close())
+	}
+	<-c.Context.Done()
+	return n.Close()
+}

@@ -1,0 +1,161 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/upu/upu/internal/logging"
+)
+
+// Config is everything a node needs to run. The zero value of any field means
+// its default; DefaultConfig spells the defaults out.
+type Config struct {
+	// DataDir holds the Badger store and the node ID.
+	DataDir string
+	// InMemory keeps the store in memory (tests only): nothing survives Close.
+	InMemory bool
+	// Addr is the binary protocol listener, host:port; port 0 picks one.
+	Addr string
+	// Domain names the data center or machine room this node belongs to.
+	Domain string
+
+	// HeartbeatInterval is announced in the handshake: clients send a frame
+	// at least this often on an otherwise idle connection.
+	HeartbeatInterval time.Duration
+	// IdleTimeout is announced in the handshake: a connection on which
+	// nothing arrives for this long is closed. It must exceed two heartbeat
+	// intervals so that one late heartbeat is not fatal.
+	IdleTimeout time.Duration
+	// HandshakeTimeout bounds the wait for a new connection's Hello.
+	HandshakeTimeout time.Duration
+	// ShutdownTimeout bounds how long Close waits for in-flight requests.
+	ShutdownTimeout time.Duration
+
+	// MaxKeySize and MaxValueSize bound keys and values in bytes.
+	MaxKeySize   int
+	MaxValueSize int
+	// MaxConns caps concurrent client connections; more are refused with an
+	// error frame.
+	MaxConns int
+
+	// SyncWrites fsyncs every commit (commits are grouped). Off, the store
+	// fsyncs every SyncInterval; either way an acknowledged write survives a
+	// crash of the process.
+	SyncWrites   bool
+	SyncInterval time.Duration
+
+	// Tokens separate roles (DESIGN.md section 9). An empty token lets any
+	// connection take the role, except that the admin role is never open
+	// when AdminToken is set and the peer role never when PeerToken is set.
+	ClientToken string
+	PeerToken   string
+	AdminToken  string
+
+	Log logging.Config
+}
+
+// Defaults.
+const (
+	DefaultAddr              = "127.0.0.1:7700"
+	DefaultDataDir           = "./upu-data"
+	DefaultDomain            = "default"
+	DefaultHeartbeatInterval = 5 * time.Second
+	DefaultIdleTimeout       = 30 * time.Second
+	DefaultHandshakeTimeout  = 10 * time.Second
+	DefaultShutdownTimeout   = 10 * time.Second
+	DefaultMaxKeySize        = 1 << 10
+	DefaultMaxValueSize      = 1 << 20
+	DefaultMaxConns          = 10000
+	DefaultSyncInterval      = time.Second
+)
+
+// DefaultConfig returns the configuration `upu serve` runs with when no flag
+// is given.
+func DefaultConfig() Config {
+	return Config{
+		DataDir:           DefaultDataDir,
+		Addr:              DefaultAddr,
+		Domain:            DefaultDomain,
+		HeartbeatInterval: DefaultHeartbeatInterval,
+		IdleTimeout:       DefaultIdleTimeout,
+		HandshakeTimeout:  DefaultHandshakeTimeout,
+		ShutdownTimeout:   DefaultShutdownTimeout,
+		MaxKeySize:        DefaultMaxKeySize,
+		MaxValueSize:      DefaultMaxValueSize,
+		MaxConns:          DefaultMaxConns,
+		SyncInterval:      DefaultSyncInterval,
+		Log:               logging.DefaultConfig(),
+	}
+}
+
+// withDefaults fills zero fields from DefaultConfig.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	setDefault(&c.DataDir, d.DataDir)
+	setDefault(&c.Addr, d.Addr)
+	setDefault(&c.Domain, d.Domain)
+	setDefault(&c.HeartbeatInterval, d.HeartbeatInterval)
+	setDefault(&c.IdleTimeout, d.IdleTimeout)
+	setDefault(&c.HandshakeTimeout, d.HandshakeTimeout)
+	setDefault(&c.ShutdownTimeout, d.ShutdownTimeout)
+	setDefault(&c.MaxKeySize, d.MaxKeySize)
+	setDefault(&c.MaxValueSize, d.MaxValueSize)
+	setDefault(&c.MaxConns, d.MaxConns)
+	setDefault(&c.SyncInterval, d.SyncInterval)
+	return c
+}
+
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
+// ErrConfig is wrapped by every configuration error.
+var ErrConfig = errors.New("upu: invalid config")
+
+// Validate reports every problem in the configuration at once, after
+// defaults are applied.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	bad := func(field string, v any, why string) {
+		errs = append(errs, fmt.Errorf("%w: %s=%v: %s", ErrConfig, field, v, why))
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		bad("addr", c.Addr, "want host:port")
+	}
+	if c.HeartbeatInterval < 0 {
+		bad("heartbeat-interval", c.HeartbeatInterval, "must be positive")
+	}
+	if c.IdleTimeout < 2*c.HeartbeatInterval {
+		bad("idle-timeout", c.IdleTimeout, fmt.Sprintf("must be at least twice the heartbeat interval (%s)", c.HeartbeatInterval))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"handshake-timeout", c.HandshakeTimeout}, {"shutdown-timeout", c.ShutdownTimeout}, {"sync-interval", c.SyncInterval}} {
+		if d.v < 0 {
+			bad(d.name, d.v, "must be positive")
+		}
+	}
+	if c.MaxKeySize < 0 || c.MaxKeySize > 64<<10 {
+		bad("max-key-size", c.MaxKeySize, "must be between 1 and 65536")
+	}
+	if c.MaxValueSize < 0 || c.MaxValueSize > 64<<20 {
+		bad("max-value-size", c.MaxValueSize, "must be between 1 and 64 MiB")
+	}
+	if c.MaxConns < 0 {
+		bad("max-conns", c.MaxConns, "must be positive")
+	}
+	if c.Domain == "" || len(c.Domain) > 128 {
+		bad("domain", c.Domain, "must be 1 to 128 characters")
+	}
+	if err := c.Log.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("%w: log: %w", ErrConfig, err))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,144 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/upu/upu/internal/clock"
+	"github.com/upu/upu/internal/logging"
+	"github.com/upu/upu/internal/reqid"
+	"github.com/upu/upu/replication/crdt"
+	"github.com/upu/upu/store"
+)
+
+// Version is the node's software version, reported by status.
+const Version = "0.1.0"
+
+// Node is one running upu process.
+type Node struct {
+	cfg     Config
+	clk     clock.Clock
+	logger  *logging.Logger
+	log     *logrus.Entry
+	store   *store.Store
+	ids     *reqid.Generator
+	id      crdt.NodeID
+	started time.Time
+
+	srv *server
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New opens the node's store and prepares its listeners; Start begins serving.
+func New(cfg Config, clk clock.Clock) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if clk == nil {
+		clk = clock.Real()
+	}
+	id, err := store.LoadNodeID(cfg.DataDir, cfg.InMemory)
+	if err != nil {
+		return nil, err
+	}
+	logger, err := logging.New(cfg.Log, id.String(), cfg.Domain)
+	if err != nil {
+		return nil, fmt.Errorf("upu: logging: %w", err)
+	}
+	n := &Node{cfg: cfg, clk: clk, logger: logger, log: logger.Component("node"), id: id, started: clk.Now()}
+	scfg := store.DefaultConfig()
+	scfg.Dir = cfg.DataDir
+	scfg.InMemory = cfg.InMemory
+	if cfg.InMemory {
+		scfg.Dir, scfg.NodeID = "", id
+	}
+	scfg.SyncWrites = cfg.SyncWrites
+	scfg.SyncInterval = cfg.SyncInterval
+	scfg.MaxKeySize = cfg.MaxKeySize
+	scfg.MaxValueSize = cfg.MaxValueSize
+	n.store, err = store.Open(scfg, clk, logger.Component("store"))
+	if err != nil {
+		logger.Close()
+		return nil, err
+	}
+	n.ids = reqid.NewGenerator(uint64(id), clk)
+	n.srv = newServer(n)
+	return n, nil
+}
+
+// Start listens on the configured address and serves until Close.
+func (n *Node) Start() error {
+	ln, err := net.Listen("tcp", n.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("upu: listen on %s: %w", n.cfg.Addr, err)
+	}
+	n.srv.serve(ln)
+	n.log.WithFields(n.effectiveConfig()).Info("node started")
+	return nil
+}
+
+// Addr returns the binary protocol listener's address, once started.
+func (n *Node) Addr() net.Addr { return n.srv.addr() }
+
+// ID returns the node's ID.
+func (n *Node) ID() crdt.NodeID { return n.id }
+
+// Logger returns the node's logger, for components wired beside it.
+func (n *Node) Logger() *logging.Logger { return n.logger }
+
+// Close shuts the node down: it stops accepting connections, answers what
+// connections have already sent (for at most the shutdown timeout), closes
+// them, and closes the store. It is safe to call more than once.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownTimeout)
+		defer cancel()
+		n.log.Info("node stopping")
+		serr := n.srv.shutdown(ctx)
+		stErr := n.store.Close()
+		if stErr != nil {
+			n.log.WithError(stErr).Error("store close failed")
+		}
+		n.log.Info("node stopped")
+		n.closeErr = errors.Join(serr, stErr, n.logger.Close())
+	})
+	return n.closeErr
+}
+
+// effectiveConfig is the whole configuration in effect, for the start-up line.
+// Tokens are reported as set or not, never printed.
+func (n *Node) effectiveConfig() logrus.Fields {
+	c := n.cfg
+	set := func(s string) bool { return s != "" }
+	return logrus.Fields{
+		"version":            Version,
+		"addr":               n.srv.addr().String(),
+		"data_dir":           c.DataDir,
+		"in_memory":          c.InMemory,
+		"heartbeat_interval": c.HeartbeatInterval.String(),
+		"idle_timeout":       c.IdleTimeout.String(),
+		"handshake_timeout":  c.HandshakeTimeout.String(),
+		"shutdown_timeout":   c.ShutdownTimeout.String(),
+		"max_key_size":       c.MaxKeySize,
+		"max_value_size":     c.MaxValueSize,
+		"max_conns":          c.MaxConns,
+		"sync_writes":        c.SyncWrites,
+		"sync_interval":      c.SyncInterval.String(),
+		"client_token_set":   set(c.ClientToken),
+		"peer_token_set":     set(c.PeerToken),
+		"admin_token_set":    set(c.AdminToken),
+		"log_level":          n.logger.Level(),
+		"log_format":         c.Log.Format,
+		"log_dir":            c.Log.Dir,
+		"slow_threshold":     n.logger.SlowThreshold().String(),
+	}
+}

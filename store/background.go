@@ -1,0 +1,87 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// syncer fsyncs Badger's logs every SyncInterval when commits are not
+// synced one by one.
+func (s *Store) syncer() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.cfg.SyncInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.closing:
+			return // Close syncs once more
+		case <-t.C:
+			if err := s.db.Sync(); err != nil {
+				s.log.WithError(err).Error("fsync failed: recent writes may not survive a power loss")
+			}
+		}
+	}
+}
+
+// valueLogGCInterval is how often values too large for the LSM tree (they
+// live in Badger's value log) are garbage collected.
+const valueLogGCInterval = 10 * time.Minute
+
+// trimmer trims the replication log when the writer says an origin's log
+// outgrew MaxLogEntries, and garbage collects the value log now and then.
+func (s *Store) trimmer() {
+	defer s.wg.Done()
+	gc := time.NewTicker(valueLogGCInterval)
+	defer gc.Stop()
+	for {
+		select {
+		case <-s.closing:
+			return
+		case <-s.trimKick:
+			if err := s.trimOnce(context.Background()); err != nil && !errors.Is(err, ErrClosed) {
+				s.log.WithError(err).Warn("log trim failed")
+			}
+		case <-gc.C:
+			s.valueLogGC()
+		}
+	}
+}
+
+// trimOnce brings every origin's log down to logLow entries, through the
+// writer, a chunk at a time.
+func (s *Store) trimOnce(ctx context.Context) error {
+	for {
+		r := s.getRequest(reqTrim)
+		if err := s.do(ctx, r); err != nil {
+			return err
+		}
+		more, progress, err := r.more, r.committed, r.err
+		s.putRequest(r)
+		if err != nil || !more || progress == 0 {
+			return err
+		}
+	}
+}
+
+func (s *Store) valueLogGC() {
+	if s.cfg.InMemory {
+		return
+	}
+	// Each successful run rewrites one file; a few per tick keep up.
+	for range 4 {
+		select {
+		case <-s.closing:
+			return
+		default:
+		}
+		if err := s.db.RunValueLogGC(0.5); err != nil {
+			if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
+				s.log.WithError(err).Warn("value log gc")
+			}
+			return
+		}
+	}
+}

@@ -1,0 +1,32 @@
+// Package store owns a node's durable state on Badger v4: one record per key
+// (a crdt.Record), the replication log of deltas, the applied version vector,
+// the TTL/tombstone index, and the node's ID. It knows nothing of sockets or
+// of the wire protocol.
+//
+// All mutations go through one writer goroutine that drains queued requests
+// and applies up to Config.MaxBatch of them in one Badger transaction (group
+// commit): a record, its log entry and its index entry are always written
+// together, and no write is acknowledged before its transaction committed.
+// Reads run concurrently in Badger read transactions. The writer keeps the
+// records it last committed, decoded, in a bounded cache, because reading a
+// key's record back from Badger is most of the cost of a write otherwise.
+//
+// Badger key layout (the first byte says what a key is):
+//
+//	'r' key                            record: crdt.AppendRecord encoding
+//	'l' origin(8, BE) seq(8, BE)       replication log entry: see encodeLogEntry
+//	'x' time(8, BE, Unix ms) key       index: revisit key at time (expiry or
+//	                                   tombstone horizon); the value is empty
+//	'm' "a" origin(8, BE)              applied[origin]: highest contiguous seq
+//	                                   (8 bytes BE); own seq == applied[self]
+//	'm' "h"                            highest HLC timestamp used (8 bytes BE),
+//	                                   so a restart never issues older ones
+//
+// Index entries may be stale (the key was rewritten or deleted since): the
+// purger simply drops them. The invariant kept is that every record that has
+// an entry due to expire, or that is dead and waiting for its tombstone
+// horizon, has an index entry at or before that time.
+//
+// The data directory holds the file node-id (16 hex digits) and Badger's
+// files under badger/.
+package store

@@ -1,0 +1,135 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/upu/upu/replication/crdt"
+)
+
+// Key prefixes; see doc.go for the layout.
+const (
+	prefixRecord = 'r'
+	prefixLog    = 'l'
+	prefixIndex  = 'x'
+	prefixMeta   = 'm'
+)
+
+const (
+	metaApplied = 'a'
+	metaHLC     = 'h'
+)
+
+// appendRecordKey appends 'r'+key.
+func appendRecordKey(dst, key []byte) []byte {
+	return append(append(dst, prefixRecord), key...)
+}
+
+// appendLogKey appends 'l'+origin+seq.
+func appendLogKey(dst []byte, origin crdt.NodeID, seq uint64) []byte {
+	dst = append(dst, prefixLog)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(origin))
+	return binary.BigEndian.AppendUint64(dst, seq)
+}
+
+// parseLogKey is the inverse of appendLogKey.
+func parseLogKey(k []byte) (crdt.NodeID, uint64, bool) {
+	if len(k) != 17 || k[0] != prefixLog {
+		return 0, 0, false
+	}
+	return crdt.NodeID(binary.BigEndian.Uint64(k[1:])), binary.BigEndian.Uint64(k[9:]), true
+}
+
+// appendIndexKey appends 'x'+ms+key.
+func appendIndexKey(dst []byte, ms int64, key []byte) []byte {
+	dst = append(dst, prefixIndex)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(ms))
+	return append(dst, key...)
+}
+
+// parseIndexKey returns the time and record key of an index key; key
+// aliases k.
+func parseIndexKey(k []byte) (int64, []byte, bool) {
+	if len(k) < 10 || k[0] != prefixIndex {
+		return 0, nil, false
+	}
+	return int64(binary.BigEndian.Uint64(k[1:])), k[9:], true
+}
+
+func appendAppliedKey(dst []byte, origin crdt.NodeID) []byte {
+	dst = append(dst, prefixMeta, metaApplied)
+	return binary.BigEndian.AppendUint64(dst, uint64(origin))
+}
+
+var hlcKey = []byte{prefixMeta, metaHLC}
+
+// LogEntry is one delta of the replication log: the Seq-th delta that node
+// Origin made.
+type LogEntry struct {
+	Origin crdt.NodeID
+	Seq    uint64
+	Key    []byte
+	Delta  crdt.Record
+	ReqID  string
+	TS     crdt.Timestamp
+}
+
+// logFormat is the first byte of a stored log entry; bump it when the
+// layout changes.
+const logFormat byte = 1
+
+// appendLogValue appends a log entry's value: format, uvarint TS, uvarint
+// length and key, uvarint length and request ID, then the delta
+// (crdt.AppendRecord). Origin and Seq are in the Badger key.
+func appendLogValue(dst []byte, key []byte, delta crdt.Record, reqID string, ts crdt.Timestamp) []byte {
+	dst = append(dst, logFormat)
+	dst = binary.AppendUvarint(dst, uint64(ts))
+	dst = binary.AppendUvarint(dst, uint64(len(key)))
+	dst = append(dst, key...)
+	dst = binary.AppendUvarint(dst, uint64(len(reqID)))
+	dst = append(dst, reqID...)
+	return crdt.AppendRecord(dst, delta)
+}
+
+// decodeLogValue fills e's other fields from a stored value; nothing in e
+// aliases b.
+func decodeLogValue(b []byte, e *LogEntry) error {
+	bad := func(what string) error {
+		return fmt.Errorf("%w: log entry %s", crdt.ErrBadEncoding, what)
+	}
+	if len(b) == 0 || b[0] != logFormat {
+		return bad("format")
+	}
+	b = b[1:]
+	ts, n := binary.Uvarint(b)
+	if n <= 0 {
+		return bad("timestamp")
+	}
+	b = b[n:]
+	field := func() ([]byte, bool) {
+		l, n := binary.Uvarint(b)
+		if n <= 0 || l > uint64(len(b)-n) {
+			return nil, false
+		}
+		f := b[n : n+int(l)]
+		b = b[n+int(l):]
+		return f, true
+	}
+	key, ok := field()
+	if !ok {
+		return bad("key")
+	}
+	reqID, ok := field()
+	if !ok {
+		return bad("request id")
+	}
+	delta, err := crdt.UnmarshalRecord(b)
+	if err != nil {
+		return err
+	}
+	e.TS = crdt.Timestamp(ts)
+	e.Key = append([]byte(nil), key...)
+	e.ReqID = string(reqID)
+	e.Delta = delta
+	return nil
+}

@@ -1,0 +1,127 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/upu/upu/replication/crdt"
+)
+
+// due returns when the purger should next look at r: its next expiry, or,
+// for a dead record, when its tombstone horizon passes (whichever is first);
+// 0 when nothing is due.
+func (s *Store) due(r crdt.Record, nowMS int64) int64 {
+	d := r.NextExpiry(nowMS)
+	if r.Dead(nowMS) {
+		if h := r.LastWrite().Millis() + s.horizonMS; d == 0 || h < d {
+			d = h
+		}
+	}
+	return d
+}
+
+// purgeRecord drops r's entries expired at nowMS (crdt Purge: their dots stay
+// in the context). The record's last write time must survive, because the
+// tombstone horizon counts from it: if dropping would lower LastWrite, the
+// latest expired entry stays as a stub without its value. It reports whether
+// the record changed.
+func purgeRecord(r crdt.Record, nowMS int64) (crdt.Record, bool) {
+	p, dropped := r.Purge(nowMS)
+	if !dropped {
+		return r, false
+	}
+	last := r.LastWrite()
+	if p.LastWrite() == last {
+		return p, true
+	}
+	var stub crdt.Entry
+	for _, e := range r.Entries {
+		if !e.Live(nowMS) && e.TS == last {
+			stub = e
+			break
+		}
+	}
+	if len(p.Entries)+1 == len(r.Entries) && len(stub.Value) == 0 {
+		return r, false // the stub alone was expired, and it holds no bytes
+	}
+	stub.Value = nil
+	entries := make([]crdt.Entry, 0, len(p.Entries)+1)
+	i := 0
+	for ; i < len(p.Entries) && dotLess(p.Entries[i].Dot, stub.Dot); i++ {
+		entries = append(entries, p.Entries[i])
+	}
+	entries = append(entries, stub)
+	entries = append(entries, p.Entries[i:]...)
+	return crdt.Record{Entries: entries, Context: p.Context}, true
+}
+
+func dotLess(a, b crdt.Dot) bool {
+	return a.Node < b.Node || (a.Node == b.Node && a.Counter < b.Counter)
+}
+
+// purgeChunk is how many index entries one purge request handles.
+const purgeChunk = 512
+
+// purgeOnce handles every index entry due at or before now, through the
+// writer, in chunks. It stops early when a chunk makes no progress (every
+// operation failed), so a bad record cannot make it spin.
+func (s *Store) purgeOnce(ctx context.Context, now time.Time) error {
+	nowMS := now.UnixMilli()
+	for {
+		keys, err := s.dueIndexKeys(nowMS, purgeChunk)
+		if err != nil || len(keys) == 0 {
+			return err
+		}
+		r := s.getRequest(reqPurge)
+		r.indexKeys, r.nowMS = keys, nowMS
+		if err := s.do(ctx, r); err != nil {
+			return err
+		}
+		progress, err := r.committed, r.err
+		s.putRequest(r)
+		if err != nil {
+			s.log.WithError(err).Warn("purge")
+		}
+		if len(keys) < purgeChunk || progress == 0 {
+			return nil
+		}
+	}
+}
+
+// dueIndexKeys returns up to limit index keys with a time at or before nowMS.
+func (s *Store) dueIndexKeys(nowMS int64, limit int) ([][]byte, error) {
+	var keys [][]byte
+	err := s.view(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixIndex}})
+		defer it.Close()
+		for it.Rewind(); it.Valid() && len(keys) < limit; it.Next() {
+			k := it.Item().Key()
+			if t, _, ok := parseIndexKey(k); ok && t > nowMS {
+				break
+			}
+			keys = append(keys, it.Item().KeyCopy(nil))
+		}
+		return nil
+	})
+	return keys, err
+}
+
+// purger runs purgeOnce every PurgeInterval.
+func (s *Store) purger() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.cfg.PurgeInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.closing:
+			return
+		case <-t.C:
+			if err := s.purgeOnce(context.Background(), s.clk.Now()); err != nil && !errors.Is(err, ErrClosed) {
+				s.log.WithError(err).Warn("purge failed")
+			}
+		}
+	}
+}

@@ -1,0 +1,213 @@
+package store
+
+import (
+	"context"
+	"sync/atomic"
+
+	"github.com/upu/upu/replication/crdt"
+)
+
+// WriteOp says what a local write does.
+type WriteOp uint8
+
+const (
+	OpSet  WriteOp = iota + 1 // write Value with Expiry
+	OpDel                     // write a tombstone
+	OpIncr                    // add Delta to the key's counter
+)
+
+// Write is one local write from a client. The store keeps no reference to
+// Key or Value after the call returns.
+type Write struct {
+	Op     WriteOp
+	Key    []byte
+	Value  []byte // OpSet
+	Expiry int64  // OpSet: absolute Unix ms; 0: never
+	Delta  int64  // OpIncr
+	ReqID  string // travels in the log entry
+	// Context is the causal context the client read; nil supersedes
+	// everything this node has seen of the key. Ignored by OpIncr. Like
+	// all crdt values it is immutable: the store may keep it.
+	Context *crdt.Context
+}
+
+// Result is the outcome of one Write.
+type Result struct {
+	// Context is the key's causal context after the write: the token for
+	// a following write.
+	Context crdt.Context
+	// Counter is OpIncr's new value; for OpDel, 1 when a visible value was
+	// deleted and 0 otherwise.
+	Counter int64
+	Err     error
+}
+
+// Request plumbing. A caller queues a request and waits for the writer's
+// answer. A request the writer has not taken yet can be withdrawn when the
+// caller's context ends; once taken, the caller waits, because the writer
+// reads the caller's buffers and writes its results.
+
+type reqKind uint8
+
+const (
+	reqLocal reqKind = iota
+	reqRemote
+	reqMerge
+	reqPurge
+	reqTrim
+)
+
+const (
+	reqQueued int32 = iota
+	reqTaken
+	reqCancelled
+)
+
+type request struct {
+	kind      reqKind
+	state     atomic.Int32
+	writes    []Write       // reqLocal
+	results   []Result      // reqLocal
+	entries   []LogEntry    // reqRemote
+	key       []byte        // reqMerge
+	record    crdt.Record   // reqMerge
+	indexKeys [][]byte      // reqPurge
+	nowMS     int64         // reqPurge
+	done      chan struct{} // buffered: the writer never blocks answering
+
+	// Answers other than results.
+	committed int  // ops committed (remote: entries merged)
+	more      bool // reqTrim: more to trim
+	err       error
+
+	one    [1]Write // Apply's write and result, to avoid allocating
+	oneRes [1]Result
+}
+
+func (r *request) ops() int {
+	switch r.kind {
+	case reqLocal:
+		return len(r.writes)
+	case reqRemote:
+		return len(r.entries)
+	case reqPurge:
+		return len(r.indexKeys)
+	}
+	return 1
+}
+
+func (s *Store) getRequest(kind reqKind) *request {
+	r := s.reqPool.Get().(*request)
+	r.kind = kind
+	r.state.Store(reqQueued)
+	return r
+}
+
+// putRequest returns an answered request to the pool, dropping references
+// to callers' data.
+func (s *Store) putRequest(r *request) {
+	done := r.done
+	*r = request{done: done}
+	s.reqPool.Put(r)
+}
+
+// do queues r and waits for its answer. On an error, r was not applied and
+// must not be reused (the writer may still hold it).
+func (s *Store) do(ctx context.Context, r *request) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	select {
+	case <-s.closing:
+		return ErrClosed
+	default:
+	}
+	select {
+	case s.reqs <- r:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.closing:
+		return ErrClosed
+	}
+	select {
+	case <-r.done:
+		return nil
+	case <-ctx.Done():
+		if r.state.CompareAndSwap(reqQueued, reqCancelled) {
+			return ctx.Err()
+		}
+		<-r.done // taken: the answer is on its way
+		return nil
+	case <-s.writerDone:
+		// The writer answers everything it took before it exits.
+		select {
+		case <-r.done:
+			return nil
+		default:
+			return ErrClosed
+		}
+	}
+}
+
+// Apply applies one local write and returns its result once committed.
+func (s *Store) Apply(ctx context.Context, w Write) Result {
+	r := s.getRequest(reqLocal)
+	r.one[0] = w
+	r.writes, r.results = r.one[:], r.oneRes[:]
+	if err := s.do(ctx, r); err != nil {
+		return Result{Err: err}
+	}
+	res := r.oneRes[0]
+	s.putRequest(r)
+	return res
+}
+
+// ApplyBatch applies a pipeline's writes in order, in one round trip to the
+// writer; out[i] receives ws[i]'s result. out must be at least as long as ws.
+func (s *Store) ApplyBatch(ctx context.Context, ws []Write, out []Result) {
+	if len(ws) == 0 {
+		return
+	}
+	out = out[:len(ws)]
+	r := s.getRequest(reqLocal)
+	r.writes, r.results = ws, out
+	if err := s.do(ctx, r); err != nil {
+		for i := range out {
+			out[i] = Result{Err: err}
+		}
+		return
+	}
+	s.putRequest(r)
+}
+
+// ApplyRemote applies log entries received from peers, in order. An entry
+// already applied (Seq <= Applied()[Origin]) is skipped; one that would
+// leave a gap is not applied (the applied vector stays a contiguous prefix;
+// the sender re-sends). It returns how many entries were merged; on an
+// error, those were committed and the rest were not.
+func (s *Store) ApplyRemote(ctx context.Context, entries []LogEntry) (int, error) {
+	if len(entries) == 0 {
+		return 0, nil
+	}
+	r := s.getRequest(reqRemote)
+	r.entries = entries
+	if err := s.do(ctx, r); err != nil {
+		return 0, err
+	}
+	n, err := r.committed, r.err
+	s.putRequest(r)
+	return n, err
+}
+
+// MergeRecord merges a whole record into the key's (anti-entropy, snapshot
+// transfer). It writes no log entry.
+func (s *Store) MergeRecord(ctx context.Context, key []byte, rec crdt.Record) error {
+	r := s.getRequest(reqMerge)
+	r.key, r.record = key, rec
+	if err := s.do(ctx, r); err != nil {
+		return err
+	}
+	err := r.err
+	s.putRequest(r)
+	return err
+}

@@ -1,0 +1,628 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/upu/upu/replication/crdt"
+)
+
+// The writer is the one goroutine that mutates Badger. It drains queued
+// requests up to MaxBatch operations, stages each operation in one Badger
+// transaction (an operation sees the records earlier ones staged, through
+// the overlay), commits once and answers every request.
+//
+// Each operation's Badger writes are first built as items in an arena (the
+// bytes must live until commit), then set in the transaction. When a set
+// fails part-way (ErrTxnTooBig above all), the transaction is rebuilt from
+// the earlier operations' items, committed, and the operation is built again
+// in a fresh transaction.
+type writer struct {
+	s     *Store
+	batch []*request
+	now   int64 // Unix ms, read once per batch
+
+	txn     *badger.Txn
+	ops     []opRef    // operations staged in txn
+	items   []item     // their Badger writes, in order
+	slots   []metaSlot // meta values filled in at commit
+	arena   []byte     // backing bytes of items until commit
+	scratch []byte     // encoded records being read or compared
+	keyBuf  []byte
+
+	// Records: as committed (cache), as staged in txn (overlay), and as
+	// staged by the operation being built (opRecs, moved to the overlay once
+	// its writes are set).
+	cache   *recordCache
+	overlay map[string]overlayRecord
+	opRecs  []opRecord
+
+	committed, pending state
+	vvDirty            bool // pending.applied differs from what was published
+	trimChunk          int64
+}
+
+type overlayRecord struct {
+	rec     crdt.Record
+	deleted bool
+}
+
+type opRecord struct {
+	key []byte
+	overlayRecord
+}
+
+// opRef names one operation of a request.
+type opRef struct {
+	req    *request
+	i      int         // index into the request's writes, entries or index keys
+	origin crdt.NodeID // reqTrim: whose log
+}
+
+type item struct {
+	key, val []byte
+	del      bool
+}
+
+// metaSlot is an 8-byte meta value (an origin's applied counter, or the HLC
+// mark) staged when an operation first needs it and filled in just before
+// commit, so that a commit writes each once rather than once per operation.
+// Badger reads values only at commit, so filling the staged bytes late is
+// safe.
+type metaSlot struct {
+	origin crdt.NodeID
+	hlc    bool
+	val    []byte
+}
+
+// effect is an operation's change to the writer's state, applied once its
+// writes are staged.
+type effect struct {
+	origin crdt.NodeID
+	seq    uint64 // a log entry (origin, seq) was appended
+	trimN  int64  // entries trimmed from the front of origin's log
+}
+
+// maxArena bounds the arena kept between commits.
+const maxArena = 8 << 20
+
+func newWriter(s *Store, st state) *writer {
+	w := &writer{
+		s:         s,
+		trimChunk: min(1024, s.db.MaxBatchCount()/2),
+		cache:     newRecordCache(s.cfg.RecordCacheSize),
+		overlay:   make(map[string]overlayRecord),
+	}
+	w.committed.copyFrom(&st)
+	w.pending.copyFrom(&st)
+	return w
+}
+
+func (w *writer) run() {
+	defer w.s.wg.Done()
+	defer close(w.s.writerDone)
+	for {
+		select {
+		case r := <-w.s.reqs:
+			w.collect(r)
+		case <-w.s.closing:
+			// Apply what was queued before Close; a caller that queues
+			// later is answered ErrClosed through writerDone.
+			for {
+				select {
+				case r := <-w.s.reqs:
+					w.collect(r)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// collect gathers first and whatever else is queued, up to MaxBatch
+// operations, and processes them.
+func (w *writer) collect(first *request) {
+	n := w.take(first)
+fill:
+	for n < w.s.cfg.MaxBatch {
+		select {
+		case r := <-w.s.reqs:
+			n += w.take(r)
+		default:
+			break fill
+		}
+	}
+	w.process()
+}
+
+// take adds r to the batch unless its caller withdrew it.
+func (w *writer) take(r *request) int {
+	if !r.state.CompareAndSwap(reqQueued, reqTaken) {
+		return 0
+	}
+	w.batch = append(w.batch, r)
+	return r.ops()
+}
+
+func (w *writer) process() {
+	if len(w.batch) == 0 {
+		return
+	}
+	w.now = w.s.clk.Now().UnixMilli()
+	for _, r := range w.batch {
+		switch r.kind {
+		case reqLocal:
+			for i := range r.writes {
+				w.stage(opRef{req: r, i: i})
+			}
+		case reqRemote:
+			for i := range r.entries {
+				// Duplicates and entries beyond a gap are skipped.
+				if e := &r.entries[i]; e.Seq == w.pending.applied(e.Origin)+1 {
+					w.stage(opRef{req: r, i: i})
+				}
+			}
+		case reqMerge:
+			w.stage(opRef{req: r})
+		case reqPurge:
+			for i := range r.indexKeys {
+				w.stage(opRef{req: r, i: i})
+			}
+		case reqTrim:
+			for i := 0; i < len(w.pending.origins); i++ {
+				if o := &w.pending.origins[i]; o.logCount > w.s.logLow {
+					w.stage(opRef{req: r, origin: o.node})
+				}
+			}
+		}
+	}
+	w.commit()
+	for _, r := range w.batch {
+		if r.kind == reqTrim {
+			r.more = w.committed.overLog(w.s.logLow)
+		}
+		r.done <- struct{}{}
+	}
+	clear(w.batch)
+	w.batch = w.batch[:0]
+}
+
+// stage builds one operation and sets its writes in the transaction.
+func (w *writer) stage(ref opRef) {
+	for retried := false; ; retried = true {
+		if w.txn == nil {
+			w.txn = w.s.db.NewTransaction(true)
+		}
+		w.opRecs = w.opRecs[:0]
+		start, slotStart := len(w.items), len(w.slots)
+		if start == 0 {
+			w.addSlot(metaSlot{hlc: true})
+		}
+		eff, err := w.build(ref)
+		if err == nil {
+			if err = w.setItems(start); err == nil {
+				w.apply(eff)
+				w.ops = append(w.ops, ref)
+				for _, o := range w.opRecs {
+					w.overlay[string(o.key)] = o.overlayRecord
+				}
+				w.opRecs = w.opRecs[:0]
+				return
+			}
+			// The transaction holds part of this operation: rebuild it
+			// from the earlier ones.
+			w.items, w.slots = w.items[:start], w.slots[:slotStart]
+			if rerr := w.rebuild(); rerr != nil {
+				w.abort(fmt.Errorf("store: rebuild transaction: %w", rerr))
+				w.fail(ref, err)
+				return
+			}
+			if errors.Is(err, badger.ErrTxnTooBig) && len(w.ops) > 0 && !retried {
+				w.commit() // what fits; then this operation alone
+				continue
+			}
+			err = fmt.Errorf("%w: %v", ErrTooLarge, err)
+		}
+		w.items, w.slots = w.items[:start], w.slots[:slotStart]
+		w.fail(ref, err)
+		return
+	}
+}
+
+func (w *writer) build(ref opRef) (effect, error) {
+	r := ref.req
+	switch r.kind {
+	case reqLocal:
+		return w.buildLocal(&r.writes[ref.i], &r.results[ref.i])
+	case reqRemote:
+		return w.buildRemote(&r.entries[ref.i])
+	case reqMerge:
+		return effect{}, w.buildMerge(r.key, r.record)
+	case reqPurge:
+		return effect{}, w.buildPurge(r.indexKeys[ref.i], r.nowMS)
+	case reqTrim:
+		return w.buildTrim(ref.origin), nil
+	}
+	panic("store: unknown request kind")
+}
+
+func (s *Store) checkWrite(wr *Write) error {
+	switch {
+	case wr.Op < OpSet || wr.Op > OpIncr:
+		return fmt.Errorf("%w: unknown op %d", ErrBadRequest, wr.Op)
+	case len(wr.Key) == 0:
+		return fmt.Errorf("%w: empty key", ErrBadRequest)
+	case len(wr.Key) > s.cfg.MaxKeySize:
+		return fmt.Errorf("%w: key of %d bytes, limit %d", ErrTooLarge, len(wr.Key), s.cfg.MaxKeySize)
+	case len(wr.Value) > s.cfg.MaxValueSize:
+		return fmt.Errorf("%w: value of %d bytes, limit %d", ErrTooLarge, len(wr.Value), s.cfg.MaxValueSize)
+	case wr.Expiry < 0:
+		return fmt.Errorf("%w: negative expiry", ErrBadRequest)
+	}
+	return nil
+}
+
+func (w *writer) buildLocal(wr *Write, res *Result) (effect, error) {
+	if err := w.s.checkWrite(wr); err != nil {
+		return effect{}, err
+	}
+	old, found, err := w.get(wr.Key)
+	if err != nil {
+		return effect{}, err
+	}
+	ts := w.s.hlc.Now(w.now)
+	op := crdt.Op{Node: w.s.self, TS: ts, Context: wr.Context}
+	var (
+		delta   crdt.Record
+		counter int64
+	)
+	switch wr.Op {
+	case OpSet:
+		// The record outlives the call (record cache): own the value.
+		delta = old.Set(op, bytes.Clone(wr.Value), wr.Expiry)
+	case OpDel:
+		if found && old.Read(w.now).Found {
+			counter = 1
+		}
+		delta = old.Delete(op)
+	case OpIncr:
+		if delta, counter, err = old.Incr(op, wr.Delta, w.now); err != nil {
+			return effect{}, err
+		}
+	}
+	merged := crdt.Merge(old, delta)
+	seq := w.pending.applied(w.s.self) + 1
+	w.putRecord(wr.Key, merged)
+	w.putLog(w.s.self, seq, wr.Key, delta, wr.ReqID, ts)
+	w.reindex(wr.Key, old, found, merged)
+	w.touchOrigin(w.s.self)
+	*res = Result{Context: merged.Context, Counter: counter}
+	return effect{origin: w.s.self, seq: seq}, nil
+}
+
+func (w *writer) buildRemote(e *LogEntry) (effect, error) {
+	if len(e.Key) == 0 || len(e.Key) > maxKeySizeLimit {
+		return effect{}, fmt.Errorf("%w: log entry %s:%d has a key of %d bytes", ErrBadRequest, e.Origin, e.Seq, len(e.Key))
+	}
+	old, found, err := w.get(e.Key)
+	if err != nil {
+		return effect{}, err
+	}
+	w.s.hlc.Observe(e.TS)
+	merged := crdt.Merge(old, ownValues(e.Delta))
+	w.putRecord(e.Key, merged)
+	w.putLog(e.Origin, e.Seq, e.Key, e.Delta, e.ReqID, e.TS)
+	w.reindex(e.Key, old, found, merged)
+	w.touchOrigin(e.Origin)
+	return effect{origin: e.Origin, seq: e.Seq}, nil
+}
+
+func (w *writer) buildMerge(key []byte, rec crdt.Record) error {
+	if len(key) == 0 || len(key) > maxKeySizeLimit {
+		return fmt.Errorf("%w: key of %d bytes", ErrBadRequest, len(key))
+	}
+	old, found, err := w.get(key)
+	if err != nil {
+		return err
+	}
+	w.s.hlc.Observe(rec.LastWrite())
+	merged := crdt.Merge(old, ownValues(rec))
+	// Anti-entropy mostly merges what is already here: skip the write then.
+	if found {
+		w.scratch = crdt.AppendRecord(w.scratch[:0], old)
+		n := len(w.scratch)
+		w.scratch = crdt.AppendRecord(w.scratch, merged)
+		if bytes.Equal(w.scratch[:n], w.scratch[n:]) {
+			return nil
+		}
+	}
+	w.putRecord(key, merged)
+	w.reindex(key, old, found, merged)
+	return nil
+}
+
+// buildPurge handles one index entry: drop it, purge the key's expired
+// entries, delete the record once it is dead past the tombstone horizon,
+// otherwise index the key again at its next due time.
+func (w *writer) buildPurge(indexKey []byte, nowMS int64) error {
+	w.items = append(w.items, item{key: indexKey, del: true})
+	_, key, ok := parseIndexKey(indexKey)
+	if !ok {
+		return nil
+	}
+	old, found, err := w.get(key)
+	if err != nil || !found {
+		return err
+	}
+	if old.Dead(nowMS) && nowMS >= old.LastWrite().Millis()+w.s.horizonMS {
+		start := len(w.arena)
+		w.arena = appendRecordKey(w.arena, key)
+		w.items = append(w.items, item{key: w.since(start), del: true})
+		w.opRecs = append(w.opRecs, opRecord{key: key, overlayRecord: overlayRecord{deleted: true}})
+		return nil
+	}
+	p, changed := purgeRecord(old, nowMS)
+	if changed {
+		w.putRecord(key, p)
+	}
+	if d := w.s.due(p, nowMS); d != 0 {
+		w.putIndex(d, key)
+	}
+	return nil
+}
+
+func (w *writer) buildTrim(origin crdt.NodeID) effect {
+	o := w.pending.origin(origin)
+	n := min(o.logCount-w.s.logLow, w.trimChunk)
+	for seq := o.logFirst; seq < o.logFirst+uint64(n); seq++ {
+		start := len(w.arena)
+		w.arena = appendLogKey(w.arena, origin, seq)
+		w.items = append(w.items, item{key: w.since(start), del: true})
+	}
+	return effect{origin: origin, trimN: n}
+}
+
+// get returns key's record as staged in the open transaction.
+func (w *writer) get(key []byte) (crdt.Record, bool, error) {
+	if o, ok := w.overlay[string(key)]; ok {
+		return o.rec, !o.deleted, nil
+	}
+	if rec, ok := w.cache.get(key); ok {
+		return rec, true, nil
+	}
+	w.keyBuf = appendRecordKey(w.keyBuf[:0], key)
+	item, err := w.txn.Get(w.keyBuf)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return crdt.Record{}, false, nil
+	}
+	if err == nil {
+		w.scratch, err = item.ValueCopy(w.scratch[:0])
+	}
+	if err != nil {
+		return crdt.Record{}, false, fmt.Errorf("store: read %q: %w", key, err)
+	}
+	rec, err := crdt.UnmarshalRecord(w.scratch)
+	if err != nil {
+		w.s.log.WithError(err).WithField("key", fmt.Sprintf("%q", key)).Error("corrupt record")
+		return crdt.Record{}, false, fmt.Errorf("store: key %q: %w", key, err)
+	}
+	// Not in the overlay, so this is the committed record.
+	w.cache.put(string(key), rec)
+	return rec, true, nil
+}
+
+// since returns what was appended to the arena from start on.
+func (w *writer) since(start int) []byte {
+	return w.arena[start:len(w.arena):len(w.arena)]
+}
+
+// putRecord stages key's record.
+func (w *writer) putRecord(key []byte, rec crdt.Record) {
+	start := len(w.arena)
+	w.arena = appendRecordKey(w.arena, key)
+	k := w.since(start)
+	start = len(w.arena)
+	w.arena = crdt.AppendRecord(w.arena, rec)
+	w.items = append(w.items, item{key: k, val: w.since(start)})
+	w.opRecs = append(w.opRecs, opRecord{key: key, overlayRecord: overlayRecord{rec: rec}})
+}
+
+func (w *writer) putLog(origin crdt.NodeID, seq uint64, key []byte, delta crdt.Record, reqID string, ts crdt.Timestamp) {
+	start := len(w.arena)
+	w.arena = appendLogKey(w.arena, origin, seq)
+	k := w.since(start)
+	start = len(w.arena)
+	w.arena = appendLogValue(w.arena, key, delta, reqID, ts)
+	w.items = append(w.items, item{key: k, val: w.since(start)})
+}
+
+func (w *writer) putIndex(ms int64, key []byte) {
+	start := len(w.arena)
+	w.arena = appendIndexKey(w.arena, ms, key)
+	w.items = append(w.items, item{key: w.since(start)})
+}
+
+// reindex keeps the index invariant after a write: a record with something
+// due (an expiry, or a dead record's horizon) has an index entry at or before
+// that time. If the old record's entry comes no later, it will do: when it
+// fires, the purger indexes the key again.
+func (w *writer) reindex(key []byte, old crdt.Record, found bool, merged crdt.Record) {
+	d := w.s.due(merged, w.now)
+	if d == 0 {
+		return
+	}
+	if found {
+		if d0 := w.s.due(old, w.now); d0 != 0 && d0 <= d {
+			return
+		}
+	}
+	w.putIndex(d, key)
+}
+
+// touchOrigin makes sure the transaction writes origin's applied counter.
+func (w *writer) touchOrigin(origin crdt.NodeID) {
+	for i := range w.slots {
+		if !w.slots[i].hlc && w.slots[i].origin == origin {
+			return
+		}
+	}
+	w.addSlot(metaSlot{origin: origin})
+}
+
+func (w *writer) addSlot(sl metaSlot) {
+	start := len(w.arena)
+	w.arena = append(w.arena, make([]byte, 8)...)
+	sl.val = w.since(start)
+	key := hlcKey
+	if !sl.hlc {
+		start = len(w.arena)
+		w.arena = appendAppliedKey(w.arena, sl.origin)
+		key = w.since(start)
+	}
+	w.slots = append(w.slots, sl)
+	w.items = append(w.items, item{key: key, val: sl.val})
+}
+
+func (w *writer) setItems(from int) error {
+	for i := from; i < len(w.items); i++ {
+		it := &w.items[i]
+		var err error
+		if it.del {
+			err = w.txn.Delete(it.key)
+		} else {
+			err = w.txn.Set(it.key, it.val)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *writer) rebuild() error {
+	w.txn.Discard()
+	w.txn = w.s.db.NewTransaction(true)
+	return w.setItems(0)
+}
+
+func (w *writer) apply(e effect) {
+	if e.seq != 0 {
+		o := w.pending.origin(e.origin)
+		o.applied = e.seq
+		if o.logCount == 0 {
+			o.logFirst = e.seq
+		}
+		o.logCount++
+		w.pending.logLen++
+		w.vvDirty = true
+	}
+	if e.trimN != 0 {
+		o := w.pending.origin(e.origin)
+		o.logFirst += uint64(e.trimN)
+		o.logCount -= e.trimN
+		w.pending.logLen -= e.trimN
+	}
+}
+
+// fail records err as the outcome of one operation.
+func (w *writer) fail(ref opRef, err error) {
+	r := ref.req
+	if r.kind == reqLocal {
+		r.results[ref.i] = Result{Err: err}
+		return
+	}
+	if r.err == nil {
+		r.err = err
+	}
+}
+
+// commit commits the open transaction. Its operations succeed or fail
+// together; none is acknowledged before the commit returned.
+func (w *writer) commit() {
+	if w.txn == nil {
+		return
+	}
+	if len(w.ops) == 0 {
+		w.txn.Discard()
+		w.txn = nil
+		w.reset()
+		return
+	}
+	for _, sl := range w.slots {
+		v := uint64(w.s.hlc.Last())
+		if !sl.hlc {
+			v = w.pending.applied(sl.origin)
+		}
+		binary.BigEndian.PutUint64(sl.val, v)
+	}
+	err := w.s.commitTxn(w.txn)
+	w.txn = nil
+	if err != nil {
+		err = fmt.Errorf("store: commit: %w", err)
+		w.s.log.WithError(err).WithField("ops", len(w.ops)).Error("commit failed")
+		for _, ref := range w.ops {
+			w.fail(ref, err)
+		}
+		w.pending.copyFrom(&w.committed)
+		w.reset()
+		return
+	}
+	for k, o := range w.overlay {
+		if o.deleted {
+			w.cache.remove(k)
+		} else {
+			w.cache.put(k, o.rec)
+		}
+	}
+	for _, ref := range w.ops {
+		if ref.req.kind != reqLocal {
+			ref.req.committed++
+		}
+	}
+	w.committed.copyFrom(&w.pending)
+	if w.vvDirty {
+		w.s.publish(&w.committed)
+		w.vvDirty = false
+	} else {
+		w.s.logLen.Store(w.committed.logLen)
+	}
+	if w.committed.overLog(w.s.cfg.MaxLogEntries) {
+		select {
+		case w.s.trimKick <- struct{}{}:
+		default:
+		}
+	}
+	w.reset()
+}
+
+// abort discards the open transaction and fails its operations.
+func (w *writer) abort(err error) {
+	w.txn.Discard()
+	w.txn = nil
+	w.s.log.WithError(err).Error("transaction aborted")
+	for _, ref := range w.ops {
+		w.fail(ref, err)
+	}
+	w.pending.copyFrom(&w.committed)
+	w.reset()
+}
+
+func (w *writer) reset() {
+	clear(w.overlay)
+	w.ops = w.ops[:0]
+	clear(w.items) // drop references to callers' buffers
+	w.items = w.items[:0]
+	w.slots = w.slots[:0]
+	if cap(w.arena) > maxArena {
+		w.arena = nil
+	}
+	w.arena = w.arena[:0]
+	if cap(w.scratch) > maxArena {
+		w.scratch = nil
+	}
+}
