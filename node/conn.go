@@ -49,6 +49,12 @@ type conn struct {
 	writes  []store.Write
 	pending []pendingWrite
 	results []store.Result
+
+	// batchStart is when the current batch was read: request IDs take
+	// their time from it and every answer in the batch is written at its
+	// end, so one clock reading on each side serves the whole batch.
+	batchStart time.Time
+	answered   []answered
 }
 
 // pendingWrite remembers what a queued write needs for its reply.
@@ -56,7 +62,15 @@ type pendingWrite struct {
 	op    protocol.Opcode
 	reqID uint64
 	rid   reqid.ID
-	start time.Time
+}
+
+// answered is a request answered in the current batch, kept until the batch
+// is written so its log line can carry the batch's duration.
+type answered struct {
+	op  protocol.Opcode
+	rid reqid.ID
+	key []byte
+	err error
 }
 
 func newConn(s *server, nc net.Conn) *conn {
@@ -130,11 +144,12 @@ func (c *conn) readFailed(err error) {
 // process handles every complete frame buffered and writes the answers. It
 // returns false when the connection must close.
 func (c *conn) process() bool {
+	c.batchStart = time.Now()
 	for !c.closed {
 		f, ok, err := c.dec.Next()
 		if err != nil {
 			c.flushWrites()
-			rid := c.s.n.ids.Next()
+			rid := c.newID()
 			c.log.WithError(err).WithFields(logrus.Fields{logging.FieldReqID: rid.String(), logging.FieldOp: f.Opcode.String()}).
 				Warn("bad frame: closing connection")
 			c.appendError(f.ReqID, rid, protocol.CodeOf(err), err.Error())
@@ -147,6 +162,7 @@ func (c *conn) process() bool {
 		c.handle(f)
 	}
 	c.flushWrites()
+	c.logAnswered()
 	return c.flushOut() && !c.closed
 }
 
@@ -169,9 +185,8 @@ func (c *conn) flushOut() bool {
 }
 
 func (c *conn) handle(f protocol.Frame) {
-	start := time.Now()
 	if f.IsResponse() {
-		c.fail(f, c.s.n.ids.Next(), protocol.CodeBadRequest, "a client may not send responses", true)
+		c.fail(f, c.newID(), protocol.CodeBadRequest, "a client may not send responses", true)
 		return
 	}
 	if !c.hello {
@@ -183,7 +198,7 @@ func (c *conn) handle(f protocol.Frame) {
 		c.reply(f, nil)
 	case protocol.OpGet:
 		c.flushWrites() // a read sees every write sent before it
-		c.get(f, start)
+		c.get(f)
 	case protocol.OpSet:
 		var req protocol.SetRequest
 		if !c.decode(f, &req) {
@@ -201,7 +216,7 @@ func (c *conn) handle(f protocol.Frame) {
 		if !c.withContext(f, rid, req.Key, req.Context, &w) {
 			return
 		}
-		c.queue(f, rid, start, w)
+		c.queue(f, rid, w)
 	case protocol.OpDel:
 		var req protocol.DelRequest
 		if !c.decode(f, &req) {
@@ -212,14 +227,14 @@ func (c *conn) handle(f protocol.Frame) {
 		if !c.withContext(f, rid, req.Key, req.Context, &w) {
 			return
 		}
-		c.queue(f, rid, start, w)
+		c.queue(f, rid, w)
 	case protocol.OpIncr:
 		var req protocol.IncrRequest
 		if !c.decode(f, &req) {
 			return
 		}
 		rid := c.requestID(req.ReqID)
-		c.queue(f, rid, start, store.Write{Op: store.OpIncr, Key: req.Key, Delta: req.Delta, ReqID: rid.String()})
+		c.queue(f, rid, store.Write{Op: store.OpIncr, Key: req.Key, Delta: req.Delta, ReqID: rid.String()})
 	case protocol.OpStatus:
 		c.flushWrites()
 		c.status(f)
@@ -231,13 +246,13 @@ func (c *conn) handle(f protocol.Frame) {
 	default:
 		// A second hello or an error frame: the peer has lost track of the
 		// conversation.
-		c.fail(f, c.s.n.ids.Next(), protocol.CodeProtocol, "opcode "+f.Opcode.String()+" is not a request here", true)
+		c.fail(f, c.newID(), protocol.CodeProtocol, "opcode "+f.Opcode.String()+" is not a request here", true)
 	}
 }
 
 // handshake checks the client's Hello and answers with the server's.
 func (c *conn) handshake(f protocol.Frame) {
-	rid := c.s.n.ids.Next()
+	rid := c.newID()
 	if f.Opcode != protocol.OpHello {
 		c.fail(f, rid, protocol.CodeProtocol, "the first frame must be hello", true)
 		return
@@ -293,7 +308,7 @@ func (n *Node) authorize(role protocol.Role, token string) bool {
 	return want == "" || subtle.ConstantTimeCompare([]byte(want), []byte(token)) == 1
 }
 
-func (c *conn) get(f protocol.Frame, start time.Time) {
+func (c *conn) get(f protocol.Frame) {
 	var req protocol.GetRequest
 	if !c.decode(f, &req) {
 		return
@@ -306,7 +321,7 @@ func (c *conn) get(f protocol.Frame, start time.Time) {
 	view, rec, err := c.s.n.store.Read(req.Key)
 	if err != nil {
 		c.failErr(f, rid, err)
-		c.logRequest(f.Opcode, rid, req.Key, start, err)
+		c.logRequest(f.Opcode, rid, req.Key, err)
 		return
 	}
 	resp := protocol.GetResponse{
@@ -325,14 +340,14 @@ func (c *conn) get(f protocol.Frame, start time.Time) {
 		}
 	}
 	c.reply(f, &resp)
-	c.logRequest(f.Opcode, rid, req.Key, start, nil)
+	c.logRequest(f.Opcode, rid, req.Key, nil)
 }
 
 // queue adds a write to the current run; the run is applied as one batch
 // before the next read or at the end of what was read.
-func (c *conn) queue(f protocol.Frame, rid reqid.ID, start time.Time, w store.Write) {
+func (c *conn) queue(f protocol.Frame, rid reqid.ID, w store.Write) {
 	c.writes = append(c.writes, w)
-	c.pending = append(c.pending, pendingWrite{op: f.Opcode, reqID: f.ReqID, rid: rid, start: start})
+	c.pending = append(c.pending, pendingWrite{op: f.Opcode, reqID: f.ReqID, rid: rid})
 }
 
 func (c *conn) flushWrites() {
@@ -357,7 +372,7 @@ func (c *conn) flushWrites() {
 		default:
 			c.reply(f, &protocol.WriteResponse{Context: crdt.EncodeToken(c.writes[i].Key, r.Context)})
 		}
-		c.logRequest(p.op, p.rid, c.writes[i].Key, p.start, r.Err)
+		c.logRequest(p.op, p.rid, c.writes[i].Key, r.Err)
 		c.writes[i] = store.Write{} // drop references to request buffers
 		*r = store.Result{}
 	}
@@ -369,7 +384,7 @@ func (c *conn) status(f protocol.Frame) {
 	defer cancel()
 	st, err := c.s.n.store.Stats(ctx)
 	if err != nil {
-		c.failErr(f, c.s.n.ids.Next(), err)
+		c.failErr(f, c.newID(), err)
 		return
 	}
 	applied := make(map[string]uint64, len(st.Applied))
@@ -394,14 +409,14 @@ func (c *conn) digest(f protocol.Frame) {
 	defer cancel()
 	sum, keys, err := c.s.n.store.Digest(ctx)
 	if err != nil {
-		c.failErr(f, c.s.n.ids.Next(), err)
+		c.failErr(f, c.newID(), err)
 		return
 	}
 	c.reply(f, &protocol.DigestResponse{Digest: sum, Keys: int64(keys)})
 }
 
 func (c *conn) logLevel(f protocol.Frame) {
-	rid := c.s.n.ids.Next()
+	rid := c.newID()
 	var req protocol.LogLevelRequest
 	if !c.decode(f, &req) {
 		return
@@ -432,7 +447,7 @@ func (c *conn) requestID(s string) reqid.ID {
 			return id
 		}
 	}
-	return c.s.n.ids.Next()
+	return c.newID()
 }
 
 func (c *conn) withContext(f protocol.Frame, rid reqid.ID, key, token []byte, w *store.Write) bool {
@@ -450,7 +465,7 @@ func (c *conn) withContext(f protocol.Frame, rid reqid.ID, key, token []byte, w 
 
 func (c *conn) decode(f protocol.Frame, msg any) bool {
 	if err := protocol.DecodeBody(f.Body, msg); err != nil {
-		rid := c.s.n.ids.Next()
+		rid := c.newID()
 		c.log.WithError(err).WithFields(logrus.Fields{logging.FieldReqID: rid.String(), logging.FieldOp: f.Opcode.String()}).Debug("bad request body")
 		c.fail(f, rid, protocol.CodeBadRequest, err.Error(), false)
 		return false
@@ -505,21 +520,35 @@ func (c *conn) appendError(reqID uint64, rid reqid.ID, code protocol.Code, msg s
 	c.out, _ = protocol.AppendFrame(c.out, protocol.Header{Opcode: protocol.OpError, Flags: protocol.FlagResponse, ReqID: reqID}, &e)
 }
 
-// logRequest writes a request's DEBUG line, or its WARN line when slow. The
-// fields are built only when a line will be written.
-func (c *conn) logRequest(op protocol.Opcode, rid reqid.ID, key []byte, start time.Time, err error) {
-	d := time.Since(start)
-	logger := c.s.n.logger
-	slow := d >= logger.SlowThreshold()
-	if !slow && !c.log.Logger.IsLevelEnabled(logrus.DebugLevel) {
+// logRequest notes an answered request; logAnswered writes the notes once
+// the batch is done.
+func (c *conn) logRequest(op protocol.Opcode, rid reqid.ID, key []byte, err error) {
+	c.answered = append(c.answered, answered{op: op, rid: rid, key: key, err: err})
+}
+
+// logAnswered writes each answered request's DEBUG line, or its WARN line
+// when the batch was slow; fields are built only for lines written.
+func (c *conn) logAnswered() {
+	if len(c.answered) == 0 {
 		return
 	}
-	fields := logrus.Fields{logging.FieldReqID: rid.String(), logging.FieldKey: logging.Key(key)}
-	if err != nil {
-		fields["result"] = errorCode(err).String()
+	d := time.Since(c.batchStart)
+	logger := c.s.n.logger
+	if logger.SlowEnabled(d) {
+		for _, a := range c.answered {
+			fields := logrus.Fields{logging.FieldReqID: a.rid.String(), logging.FieldKey: logging.Key(a.key)}
+			if a.err != nil {
+				fields["result"] = errorCode(a.err).String()
+			}
+			logger.Slow(c.log.WithFields(fields), a.op.String(), d)
+		}
 	}
-	logger.Slow(c.log.WithFields(fields), op.String(), d)
+	clear(c.answered)
+	c.answered = c.answered[:0]
 }
+
+// newID makes a request ID stamped with the batch's arrival time.
+func (c *conn) newID() reqid.ID { return c.s.n.ids.NextAt(c.batchStart) }
 
 // maxBody is the largest frame body the node accepts and sends.
 func (n *Node) maxBody() uint32 {
