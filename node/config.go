@@ -20,6 +20,9 @@ type Config struct {
 	Addr string
 	// Domain names the data center or machine room this node belongs to.
 	Domain string
+	// HTTPAddr, when set, serves /metrics (Prometheus), /healthz and
+	// /debug/pprof.
+	HTTPAddr string
 
 	// HeartbeatInterval is announced in the handshake: clients send a frame
 	// at least this often on an otherwise idle connection.
@@ -127,6 +130,11 @@ func (c Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		bad("addr", c.Addr, "want host:port")
+	}
+	if c.HTTPAddr != "" {
+		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+			bad("http-addr", c.HTTPAddr, "want host:port")
+		}
 	}
 	if c.HeartbeatInterval < 0 {
 		bad("heartbeat-interval", c.HeartbeatInterval, "must be positive")

@@ -153,6 +153,7 @@ func (c *conn) process() bool {
 			c.log.WithError(err).WithFields(logrus.Fields{logging.FieldReqID: rid.String(), logging.FieldOp: f.Opcode.String()}).
 				Warn("bad frame: closing connection")
 			c.appendError(f.ReqID, rid, protocol.CodeOf(err), err.Error())
+			c.s.n.metrics.badFrame.Inc()
 			c.closed = true
 			break
 		}
@@ -523,6 +524,7 @@ func (c *conn) appendError(reqID uint64, rid reqid.ID, code protocol.Code, msg s
 // logRequest notes an answered request; logAnswered writes the notes once
 // the batch is done.
 func (c *conn) logRequest(op protocol.Opcode, rid reqid.ID, key []byte, err error) {
+	c.s.n.metrics.observe(op, err)
 	c.answered = append(c.answered, answered{op: op, rid: rid, key: key, err: err})
 }
 
@@ -533,6 +535,7 @@ func (c *conn) logAnswered() {
 		return
 	}
 	d := time.Since(c.batchStart)
+	c.s.n.metrics.batch.Observe(d.Seconds())
 	logger := c.s.n.logger
 	if logger.SlowEnabled(d) {
 		for _, a := range c.answered {

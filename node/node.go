@@ -31,7 +31,9 @@ type Node struct {
 	id      crdt.NodeID
 	started time.Time
 
-	srv *server
+	srv     *server
+	metrics *metrics
+	http    *httpServer // nil unless Config.HTTPAddr is set
 
 	closeOnce sync.Once
 	closeErr  error
@@ -72,6 +74,7 @@ func New(cfg Config, clk clock.Clock) (*Node, error) {
 	}
 	n.ids = reqid.NewGenerator(uint64(id), clk)
 	n.srv = newServer(n)
+	n.metrics = newMetrics(n)
 	return n, nil
 }
 
@@ -81,6 +84,12 @@ func (n *Node) Start() error {
 	if err != nil {
 		return fmt.Errorf("upu: listen on %s: %w", n.cfg.Addr, err)
 	}
+	if n.cfg.HTTPAddr != "" {
+		if n.http, err = startHTTP(n, n.cfg.HTTPAddr); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	n.srv.serve(ln)
 	n.log.WithFields(n.effectiveConfig()).Info("node started")
 	return nil
@@ -88,6 +97,14 @@ func (n *Node) Start() error {
 
 // Addr returns the binary protocol listener's address, once started.
 func (n *Node) Addr() net.Addr { return n.srv.addr() }
+
+// HTTPAddr returns the metrics and health listener's address, or nil.
+func (n *Node) HTTPAddr() net.Addr {
+	if n.http == nil {
+		return nil
+	}
+	return n.http.addr()
+}
 
 // ID returns the node's ID.
 func (n *Node) ID() crdt.NodeID { return n.id }
@@ -104,6 +121,9 @@ func (n *Node) Close() error {
 		defer cancel()
 		n.log.Info("node stopping")
 		serr := n.srv.shutdown(ctx)
+		if n.http != nil {
+			serr = errors.Join(serr, n.http.close(ctx))
+		}
 		stErr := n.store.Close()
 		if stErr != nil {
 			n.log.WithError(stErr).Error("store close failed")
@@ -122,6 +142,7 @@ func (n *Node) effectiveConfig() logrus.Fields {
 	return logrus.Fields{
 		"version":            Version,
 		"addr":               n.srv.addr().String(),
+		"http_addr":          addrString(n.HTTPAddr()),
 		"data_dir":           c.DataDir,
 		"in_memory":          c.InMemory,
 		"heartbeat_interval": c.HeartbeatInterval.String(),
@@ -141,4 +162,11 @@ func (n *Node) effectiveConfig() logrus.Fields {
 		"log_dir":            c.Log.Dir,
 		"slow_threshold":     n.logger.SlowThreshold().String(),
 	}
+}
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
 }

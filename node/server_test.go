@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -468,4 +469,39 @@ func TestShutdownAnswersWhatWasRead(t *testing.T) {
 		}
 	}
 	t.Logf("%d of 2000 writes answered before shutdown", len(acked))
+}
+
+func TestHTTPMetricsAndHealth(t *testing.T) {
+	n := startNode(t, Config{HTTPAddr: "127.0.0.1:0"})
+	w := dial(t, n)
+	w.hello(protocol.Hello{})
+	w.send(protocol.OpSet, &protocol.SetRequest{Key: []byte("k"), Value: []byte("v")})
+	w.recv()
+	w.send(protocol.OpGet, &protocol.GetRequest{Key: []byte("missing")})
+	w.recv()
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + n.HTTPAddr().String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/healthz"); code != 200 || body != "ok\n" {
+		t.Fatalf("/healthz = %d %q", code, body)
+	}
+	_, body := get("/metrics")
+	for _, want := range []string{
+		`upu_requests_total{op="set",result="ok"} 1`,
+		`upu_requests_total{op="get",result="not found"} 1`,
+		"upu_connections 1",
+		"upu_log_entries 1",
+		"upu_batch_seconds_count",
+		"go_goroutines",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 }

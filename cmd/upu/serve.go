@@ -65,7 +65,7 @@ func configSource(c *cli.Context) (altsrc.InputSourceContext, error) {
 }
 
 func serve(c *cli.Context) error {
-	for _, name := range []string{"join", "resp-addr", "http-addr"} {
+	for _, name := range []string{"join", "resp-addr"} {
 		if c.IsSet(name) {
 			return fmt.Errorf("--%s is not available in this version yet", name)
 		}
@@ -74,6 +74,7 @@ func serve(c *cli.Context) error {
 	cfg.DataDir = c.String("data-dir")
 	cfg.Addr = c.String("addr")
 	cfg.Domain = c.String("domain")
+	cfg.HTTPAddr = c.String("http-addr")
 	cfg.SyncWrites = c.Bool("sync")
 	cfg.SyncInterval = c.Duration("sync-interval")
 	cfg.HeartbeatInterval = c.Duration("heartbeat-interval")

@@ -1,0 +1,127 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/upu/upu/protocol"
+)
+
+// metrics holds the node's Prometheus collectors, in a registry of its own
+// (no global state). Request counters for successful operations are
+// resolved once per opcode so the hot path only adds to an atomic.
+type metrics struct {
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	okByOp   [256]prometheus.Counter
+	batch    prometheus.Histogram
+	badFrame prometheus.Counter
+}
+
+func newMetrics(n *Node) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "upu_requests_total",
+			Help: "Requests answered, by operation and result (ok or an error code).",
+		}, []string{"op", "result"}),
+		batch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "upu_batch_seconds",
+			Help:    "Time from reading a batch of pipelined requests to having all their answers.",
+			Buckets: prometheus.ExponentialBuckets(0.00005, 2, 16),
+		}),
+		badFrame: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "upu_bad_frames_total",
+			Help: "Connections closed for a framing error.",
+		}),
+	}
+	for op := range m.okByOp {
+		if protocol.Opcode(op).Known() {
+			m.okByOp[op] = m.requests.WithLabelValues(protocol.Opcode(op).String(), "ok")
+		}
+	}
+	gauge := func(name, help string, f func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
+	}
+	m.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.requests, m.batch, m.badFrame,
+		gauge("upu_connections", "Open client connections.", func() float64 { return float64(n.srv.open.Load()) }),
+		gauge("upu_log_entries", "Entries in the replication log.", func() float64 { return float64(n.store.LogLen()) }),
+		gauge("upu_up", "1 while the node serves.", func() float64 {
+			if n.srv.closing.Load() {
+				return 0
+			}
+			return 1
+		}),
+	)
+	return m
+}
+
+// observe counts one answered request.
+func (m *metrics) observe(op protocol.Opcode, err error) {
+	if err == nil {
+		if c := m.okByOp[op]; c != nil {
+			c.Inc()
+		}
+		return
+	}
+	m.requests.WithLabelValues(op.String(), errorCode(err).String()).Inc()
+}
+
+// httpServer serves /metrics, /healthz and /debug/pprof when --http-addr is set.
+type httpServer struct {
+	srv  *http.Server
+	ln   net.Listener
+	done sync.WaitGroup
+}
+
+func startHTTP(n *Node, addr string) (*httpServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("upu: listen on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if n.srv.closing.Load() {
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	h := &httpServer{
+		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: n.logger.StdLogger("http")},
+		ln:  ln,
+	}
+	h.done.Add(1)
+	go func() {
+		defer h.done.Done()
+		if err := h.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.WithError(err).Error("http listener failed")
+		}
+	}()
+	return h, nil
+}
+
+func (h *httpServer) addr() net.Addr { return h.ln.Addr() }
+
+func (h *httpServer) close(ctx context.Context) error {
+	err := h.srv.Shutdown(ctx)
+	h.done.Wait()
+	return err
+}
