@@ -8,29 +8,36 @@ type Opcode uint8
 // peers 0x40–0x7F, admin operations 0x80–0xBF. Values are part of the wire
 // format: never renumber.
 const (
-	OpHello    Opcode = 0x01 // handshake; first frame in each direction
-	OpPing     Opcode = 0x02 // liveness probe; any frame also counts as one
-	OpGet      Opcode = 0x03
-	OpSet      Opcode = 0x04
-	OpDel      Opcode = 0x05
-	OpIncr     Opcode = 0x06 // signed delta: decr is a negative incr
-	OpError    Opcode = 0x3F // response only: a typed error
+	OpHello Opcode = 0x01 // handshake; first frame in each direction
+	OpPing  Opcode = 0x02 // liveness probe; any frame also counts as one
+	OpGet   Opcode = 0x03
+	OpSet   Opcode = 0x04
+	OpDel   Opcode = 0x05
+	OpIncr  Opcode = 0x06 // signed delta: decr is a negative incr
+	OpError Opcode = 0x3F // response only: a typed error
+
+	// OpReplicate carries one replication message (package replication's
+	// Message encoding) from a peer; the answer is an empty OpReplicate
+	// response or an error. Only connections with the peer role may send it.
+	OpReplicate Opcode = 0x40
+
 	OpStatus   Opcode = 0x80
 	OpDigest   Opcode = 0x81
 	OpLogLevel Opcode = 0x82
 )
 
 var opcodeNames = [256]string{
-	OpHello:    "hello",
-	OpPing:     "ping",
-	OpGet:      "get",
-	OpSet:      "set",
-	OpDel:      "del",
-	OpIncr:     "incr",
-	OpError:    "error",
-	OpStatus:   "status",
-	OpDigest:   "digest",
-	OpLogLevel: "log-level",
+	OpHello:     "hello",
+	OpPing:      "ping",
+	OpGet:       "get",
+	OpSet:       "set",
+	OpDel:       "del",
+	OpIncr:      "incr",
+	OpError:     "error",
+	OpReplicate: "replicate",
+	OpStatus:    "status",
+	OpDigest:    "digest",
+	OpLogLevel:  "log-level",
 }
 
 // Known reports whether op is an opcode this version understands.
