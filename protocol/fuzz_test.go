@@ -184,6 +184,23 @@ func FuzzDecodeBody(f *testing.F) {
 	}
 	f.Add(uint8(0), []byte{0x80})
 	f.Add(uint8(1), []byte{0x81, 0xa1, 'k', 0xc0})
+	for _, e := range hotEdgeCases() {
+		name := reflect.TypeOf(e.msg()).Elem().Name()
+		for i, k := range kinds {
+			if k.name == name {
+				f.Add(uint8(i), mustHex(f, e.body))
+			}
+		}
+	}
+	// The library's encoding of the first sample of each kind, to decode
+	// fuzzed bodies into.
+	samples := map[string][]byte{}
+	for _, msg := range sampleMessages() {
+		name := reflect.TypeOf(msg).Elem().Name()
+		if samples[name] == nil {
+			samples[name] = libraryEncode(f, msg)
+		}
+	}
 
 	f.Fuzz(func(t *testing.T, kind uint8, body []byte) {
 		// checkBody agrees with the msgpack library on what is one
@@ -196,6 +213,20 @@ func FuzzDecodeBody(f *testing.F) {
 		}
 
 		k := kinds[int(kind)%len(kinds)]
+		// The hand-written decoders of the hot messages agree with the
+		// library, into a zero message and into one holding a sample's
+		// values (the library reuses what it finds there).
+		checkDecodersAgree(t, body, k.zero)
+		if prior := samples[k.name]; prior != nil {
+			checkDecodersAgree(t, body, func() any {
+				m := k.zero()
+				if err := libraryDecode(prior, m); err != nil {
+					t.Fatal(err)
+				}
+				return m
+			})
+		}
+
 		first := k.zero()
 		if err := DecodeBody(body, first); err != nil {
 			if !errors.Is(err, ErrBadBody) || CodeOf(err) != CodeBadRequest {
@@ -206,6 +237,13 @@ func FuzzDecodeBody(f *testing.F) {
 		frame, err := AppendFrame(nil, Header{Opcode: k.op, Flags: k.flags}, first)
 		if err != nil {
 			t.Fatalf("re-encoding %+v: %v", first, err)
+		}
+		// The hand-written encoders write the library's bytes. (The library
+		// writes Go maps in random order, so only these can be compared.)
+		if _, hot := appendBodyFast(nil, first); hot {
+			if want := libraryEncode(t, first); !bytes.Equal(frame[HeaderSize:], want) {
+				t.Fatalf("AppendFrame encodes %+v as % x, the library as % x", first, frame[HeaderSize:], want)
+			}
 		}
 		second := k.zero()
 		if err := DecodeBody(frame[HeaderSize:], second); err != nil {
@@ -233,6 +271,9 @@ func sameValue(a, b reflect.Value) bool {
 	case reflect.Slice:
 		if a.Len() != b.Len() {
 			return false
+		}
+		if a.Type().Elem().Kind() == reflect.Uint8 {
+			return bytes.Equal(a.Bytes(), b.Bytes())
 		}
 		for i := range a.Len() {
 			if !sameValue(a.Index(i), b.Index(i)) {

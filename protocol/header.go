@@ -88,3 +88,10 @@ func ParseHeader(b []byte, maxBody uint32) (Header, error) {
 	}
 	return h, nil
 }
+
+// SetBodyLen sets the length field of the header that starts frame to the
+// bytes after it, for callers that append a body with an encoder of their
+// own after AppendHeader.
+func SetBodyLen(frame []byte) {
+	binary.BigEndian.PutUint32(frame[12:16], uint32(len(frame)-HeaderSize))
+}

@@ -134,7 +134,8 @@ type LogLevelRequest struct {
 }
 
 // AppendFrame appends a frame with header h and body msg (msgpack-encoded; nil
-// means an empty body) to dst, setting h.Len.
+// means an empty body) to dst, setting h.Len. The hot messages are encoded
+// without reflection and without allocating (see msgfast.go).
 func AppendFrame(dst []byte, h Header, msg any) ([]byte, error) {
 	start := len(dst)
 	h.Len = 0
@@ -142,32 +143,66 @@ func AppendFrame(dst []byte, h Header, msg any) ([]byte, error) {
 	if msg == nil {
 		return dst, nil
 	}
+	dst, ok := appendBodyFast(dst, msg)
+	if !ok {
+		var err error
+		if dst, err = appendBodyLibrary(dst, msg); err != nil {
+			return dst[:start], fmt.Errorf("upu: encode %s body: %w", h.Opcode, err)
+		}
+	}
+	putLen(dst[start:], uint32(len(dst)-start-HeaderSize))
+	return dst, nil
+}
+
+// appendBodyLibrary appends msg encoded by the msgpack library.
+func appendBodyLibrary(dst []byte, msg any) ([]byte, error) {
 	w := appendWriter{buf: dst}
 	enc := msgpack.GetEncoder()
 	enc.Reset(&w)
 	enc.UseCompactInts(true)
 	err := enc.Encode(msg)
 	msgpack.PutEncoder(enc)
-	if err != nil {
-		return dst[:start], fmt.Errorf("upu: encode %s body: %w", h.Opcode, err)
-	}
-	dst = w.buf
-	n := len(dst) - start - HeaderSize
-	putLen(dst[start:], uint32(n))
-	return dst, nil
+	return w.buf, err
 }
 
 // DecodeBody decodes a frame body into msg, which should be a pointer to a
 // zero message: keys missing from the body leave fields as they are. The body
-// must be exactly one msgpack map. Failures wrap ErrBadBody.
+// must be exactly one msgpack map. Failures wrap ErrBadBody. Nothing decoded
+// shares memory with body. The []byte and string fields of a hot message
+// share one copy of it (one allocation), which any one of them keeps alive.
 func DecodeBody(body []byte, msg any) error {
+	return decodeBody(body, msg, true)
+}
+
+// DecodeBodyNoCopy is DecodeBody, except that the []byte fields of the hot
+// messages (GetRequest, GetResponse and its Siblings, SetRequest,
+// WriteResponse, DelRequest, IncrRequest) alias body instead of copying it:
+// they are valid only while body is, which for a Frame's Body means until
+// the decoder's next Write or ReadOnce. A caller that keeps a field longer,
+// or hands it to code that might, must copy it or use DecodeBody. Strings
+// are always copied, and other messages decode as with DecodeBody.
+func DecodeBodyNoCopy(body []byte, msg any) error {
+	return decodeBody(body, msg, false)
+}
+
+func decodeBody(body []byte, msg any, clone bool) error {
 	if err := checkBody(body); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadBody, err)
 	}
-	if err := msgpack.Unmarshal(body, msg); err != nil {
+	handled, err := decodeBodyFast(body, msg, clone)
+	if !handled {
+		err = decodeBodyLibrary(body, msg)
+	}
+	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBadBody, err)
 	}
 	return nil
+}
+
+// decodeBodyLibrary decodes a body that passed checkBody with the msgpack
+// library.
+func decodeBodyLibrary(body []byte, msg any) error {
+	return msgpack.Unmarshal(body, msg)
 }
 
 // appendWriter lets the msgpack encoder append to a caller's slice. It has
