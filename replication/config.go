@@ -1,0 +1,135 @@
+package replication
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/upu/upu/replication/crdt"
+)
+
+// Config tunes replication. The zero value of each field means its default
+// (DefaultConfig); Self has none and must be set. Timeouts are counted in
+// ticks, as raft counts them: the Machine never reads a clock, and the
+// Replicator turns TickInterval into calls of Tick.
+type Config struct {
+	// Self is this node's ID, as the store knows it.
+	Self crdt.NodeID
+	// TickInterval is how often the Replicator ticks the Machine. Default
+	// 50ms. The Machine itself ignores it.
+	TickInterval time.Duration
+	// RetransmitTicks is how long a push, snapshot chunk or probe waits for
+	// its ack before it is sent again (go-back: everything not yet
+	// acknowledged is resent). It should exceed a few round trips. A peer
+	// that let one pass unanswered counts as unresponsive until it is heard
+	// from again. Default 20 (1s at the default tick).
+	RetransmitTicks int
+	// ProbeTicks is the anti-entropy period: every ProbeTicks the node
+	// sends its applied vector to its ring predecessor and to one random
+	// member, and repairs what they lack that it has held for at least one
+	// period. Lower repairs partitions sooner; each round costs two small
+	// messages each way. Default 20 (1s at the default tick).
+	ProbeTicks int
+	// MaxBatchEntries bounds the log entries of one push and the records of
+	// one snapshot chunk. Default 512.
+	MaxBatchEntries int
+	// MaxBatchBytes bounds the encoded size of one push or snapshot chunk;
+	// a single entry or record over it still travels, alone. Keep it well
+	// under the protocol's frame limit. Default 1 MiB.
+	MaxBatchBytes int
+	// MaxInflight is how many pushes may await their ack per peer. One is
+	// stop-and-wait; more hides round trips at the cost of resending more
+	// after a loss. Default 4.
+	MaxInflight int
+	// SendQueue is how many messages the Replicator queues per peer for the
+	// transport; past it messages are dropped (the Machine retransmits), so
+	// that a slow peer never blocks replication to the others. Default 64.
+	SendQueue int
+	// InboxSize is how many received messages the Replicator queues before
+	// Deliver refuses more. Default 1024.
+	InboxSize int
+	// Seed seeds the choice of random anti-entropy partners and the phase
+	// of the probe rounds. Zero: derived from Self, so that nodes differ
+	// and runs repeat.
+	Seed uint64
+}
+
+// ErrInvalidConfig is wrapped by every error of Config.Validate.
+var ErrInvalidConfig = errors.New("upu: invalid replication config")
+
+// DefaultConfig returns the configuration used for zero fields, with Self
+// unset.
+func DefaultConfig() Config {
+	return Config{
+		TickInterval:    50 * time.Millisecond,
+		RetransmitTicks: 20,
+		ProbeTicks:      20,
+		MaxBatchEntries: 512,
+		MaxBatchBytes:   1 << 20,
+		MaxInflight:     4,
+		SendQueue:       64,
+		InboxSize:       1024,
+	}
+}
+
+// withDefaults returns c with zero fields set to their defaults.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	setDefault(&c.TickInterval, d.TickInterval)
+	setDefault(&c.RetransmitTicks, d.RetransmitTicks)
+	setDefault(&c.ProbeTicks, d.ProbeTicks)
+	setDefault(&c.MaxBatchEntries, d.MaxBatchEntries)
+	setDefault(&c.MaxBatchBytes, d.MaxBatchBytes)
+	setDefault(&c.MaxInflight, d.MaxInflight)
+	setDefault(&c.SendQueue, d.SendQueue)
+	setDefault(&c.InboxSize, d.InboxSize)
+	if c.Seed == 0 {
+		c.Seed = uint64(c.Self)*0x9e3779b97f4a7c15 | 1
+	}
+	return c
+}
+
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
+// Validate reports every problem with c in one error wrapping
+// ErrInvalidConfig. Zero fields are valid, except Self.
+func (c Config) Validate() error {
+	var problems []error
+	bad := func(field string, v any, why string) {
+		problems = append(problems, fmt.Errorf("%s %v: %s", field, v, why))
+	}
+	if c.Self == 0 {
+		bad("Self", c.Self, "is required")
+	}
+	if c.TickInterval < 0 {
+		bad("TickInterval", c.TickInterval, "is negative")
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{
+		{"RetransmitTicks", c.RetransmitTicks},
+		{"ProbeTicks", c.ProbeTicks},
+		{"MaxBatchEntries", c.MaxBatchEntries},
+		{"MaxBatchBytes", c.MaxBatchBytes},
+		{"MaxInflight", c.MaxInflight},
+		{"SendQueue", c.SendQueue},
+		{"InboxSize", c.InboxSize},
+	} {
+		if f.v < 0 {
+			bad(f.name, f.v, "is negative")
+		}
+	}
+	if c.MaxBatchEntries > maxItems {
+		bad("MaxBatchEntries", c.MaxBatchEntries, fmt.Sprintf("is over %d, the most a message may hold", maxItems))
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrInvalidConfig, errors.Join(problems...))
+}

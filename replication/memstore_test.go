@@ -1,0 +1,256 @@
+package replication
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/upu/upu/replication/crdt"
+	"github.com/upu/upu/store"
+)
+
+// memStore is a deterministic in-memory Store with the semantics of
+// store.Store: one crdt.Record per key; a log per origin holding exactly
+// the sequence numbers [first, applied]; local writes made with crdt's
+// Set, Delete and Incr, logged at applied[self]+1; ApplyRemote applying
+// only the next contiguous entry of each origin; MergeRecord writing no
+// log entry; ReadLog failing with store.ErrLogTrimmed below the log's
+// start. Everything it acknowledged survives a "crash": the simulation
+// drops the Machine and keeps the memStore, as the real store survives
+// kill -9.
+//
+// Two things the real store does are left out: the tombstone horizon (no
+// simulated run lasts 24 hours) and the purge stub that keeps a record's
+// last write time (it only matters for that horizon).
+type memStore struct {
+	self    crdt.NodeID
+	hlc     crdt.HLC
+	wall    func() int64 // this node's wall clock, Unix ms
+	recs    map[string]crdt.Record
+	logs    map[crdt.NodeID]*memLog
+	applied crdt.VersionVector
+
+	// failApply, when set, makes an ApplyRemote or MergeRecord call fail
+	// after applying a prefix of its work, as a real commit can fail.
+	failApply func() (fail bool, keep int)
+}
+
+type memLog struct {
+	first   uint64 // sequence number of entries[0]
+	entries []store.LogEntry
+}
+
+var errInjected = errors.New("upu: injected store failure")
+
+func newMemStore(self crdt.NodeID, wall func() int64) *memStore {
+	return &memStore{self: self, wall: wall, recs: map[string]crdt.Record{}, logs: map[crdt.NodeID]*memLog{}}
+}
+
+func (s *memStore) Applied() crdt.VersionVector { return s.applied }
+
+// write applies one local write, as store.Store.Apply does, and returns
+// its result and the log entry it made.
+func (s *memStore) write(w store.Write) (store.Result, store.LogEntry) {
+	if w.Op < store.OpSet || w.Op > store.OpIncr || len(w.Key) == 0 {
+		return store.Result{Err: store.ErrBadRequest}, store.LogEntry{}
+	}
+	now := s.wall()
+	old := s.recs[string(w.Key)]
+	ts := s.hlc.Now(now)
+	op := crdt.Op{Node: s.self, TS: ts, Context: w.Context}
+	var (
+		delta   crdt.Record
+		counter int64
+		err     error
+	)
+	switch w.Op {
+	case store.OpSet:
+		delta = old.Set(op, bytes.Clone(w.Value), w.Expiry)
+	case store.OpDel:
+		if old.Read(now).Found {
+			counter = 1
+		}
+		delta = old.Delete(op)
+	case store.OpIncr:
+		if delta, counter, err = old.Incr(op, w.Delta, now); err != nil {
+			return store.Result{Err: err}, store.LogEntry{}
+		}
+	}
+	merged := crdt.Merge(old, delta)
+	s.recs[string(w.Key)] = merged
+	e := store.LogEntry{Origin: s.self, Seq: s.applied.Get(s.self) + 1, Key: bytes.Clone(w.Key), Delta: delta, ReqID: w.ReqID, TS: ts}
+	s.appendLog(e)
+	return store.Result{Context: merged.Context, Counter: counter}, e
+}
+
+func (s *memStore) appendLog(e store.LogEntry) {
+	l := s.logs[e.Origin]
+	if l == nil {
+		l = &memLog{}
+		s.logs[e.Origin] = l
+	}
+	if len(l.entries) == 0 {
+		l.first = e.Seq
+	}
+	l.entries = append(l.entries, e)
+	s.applied = s.applied.With(e.Origin, e.Seq)
+}
+
+func (s *memStore) ApplyRemote(_ context.Context, entries []store.LogEntry) (int, error) {
+	limit, failErr := len(entries), error(nil)
+	if s.failApply != nil {
+		if fail, keep := s.failApply(); fail {
+			limit, failErr = min(keep, len(entries)), errInjected
+		}
+	}
+	n := 0
+	var firstErr error
+	for i := range entries[:limit] {
+		e := &entries[i]
+		if e.Seq != s.applied.Get(e.Origin)+1 {
+			continue // a duplicate, or beyond a gap
+		}
+		if len(e.Key) == 0 {
+			firstErr = cmpErr(firstErr, fmt.Errorf("%w: log entry %s:%d has an empty key", store.ErrBadRequest, e.Origin, e.Seq))
+			continue
+		}
+		s.hlc.Observe(e.TS)
+		s.recs[string(e.Key)] = crdt.Merge(s.recs[string(e.Key)], e.Delta)
+		s.appendLog(*e)
+		n++
+	}
+	return n, cmpErr(firstErr, failErr)
+}
+
+func cmpErr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+func (s *memStore) ReadLog(origin crdt.NodeID, fromSeq uint64, limit int) ([]store.LogEntry, error) {
+	fromSeq = max(fromSeq, 1)
+	if limit <= 0 || fromSeq > s.applied.Get(origin) {
+		return nil, nil
+	}
+	l := s.logs[origin]
+	if l == nil || len(l.entries) == 0 || fromSeq < l.first {
+		return nil, fmt.Errorf("%w: %s from %d", store.ErrLogTrimmed, origin, fromSeq)
+	}
+	i := int(fromSeq - l.first)
+	return slices.Clone(l.entries[i:min(i+limit, len(l.entries))]), nil
+}
+
+func (s *memStore) sortedKeys(start []byte) []string {
+	keys := make([]string, 0, len(s.recs))
+	for k := range s.recs {
+		if k >= string(start) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func (s *memStore) Scan(ctx context.Context, start []byte, limit int, fn func(key []byte, r crdt.Record) bool) error {
+	n := 0
+	for _, k := range s.sortedKeys(start) {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n++
+		if !fn([]byte(k), s.recs[k]) || n == limit {
+			return nil
+		}
+	}
+	return nil
+}
+
+func (s *memStore) MergeRecord(_ context.Context, key []byte, rec crdt.Record) error {
+	if s.failApply != nil {
+		if fail, _ := s.failApply(); fail {
+			return errInjected
+		}
+	}
+	if len(key) == 0 {
+		return fmt.Errorf("%w: empty key", store.ErrBadRequest)
+	}
+	s.hlc.Observe(rec.LastWrite())
+	s.recs[string(key)] = crdt.Merge(s.recs[string(key)], rec)
+	return nil
+}
+
+// RaiseApplied is the method the real store needs for snapshots (see the
+// Store interface).
+func (s *memStore) RaiseApplied(_ context.Context, vv crdt.VersionVector) error {
+	for _, e := range vv {
+		if e.Node == s.self || e.Counter <= s.applied.Get(e.Node) {
+			continue
+		}
+		s.applied = s.applied.With(e.Node, e.Counter)
+		s.logs[e.Node] = &memLog{first: e.Counter + 1}
+	}
+	return nil
+}
+
+// trim drops origin's oldest log entries, keeping at most keep, as the
+// store's trimmer does past MaxLogEntries.
+func (s *memStore) trim(origin crdt.NodeID, keep int) {
+	l := s.logs[origin]
+	if l == nil || len(l.entries) <= keep {
+		return
+	}
+	drop := len(l.entries) - keep
+	l.entries = slices.Clone(l.entries[drop:])
+	l.first += uint64(drop)
+}
+
+// purge drops entries expired at nowMS, as the store's purger does.
+func (s *memStore) purge(nowMS int64) {
+	for k, r := range s.recs {
+		if p, dropped := r.Purge(nowMS); dropped {
+			s.recs[k] = p
+		}
+	}
+}
+
+func (s *memStore) read(key string, nowMS int64) crdt.View {
+	return s.recs[key].Read(nowMS)
+}
+
+// digest is store.Digest's hash over the live data at nowMS.
+func (s *memStore) digest(nowMS int64) string {
+	h := sha256.New()
+	var buf []byte
+	for _, k := range s.sortedKeys(nil) {
+		v := s.recs[k].Read(nowMS)
+		if !v.Found {
+			continue
+		}
+		buf = binary.BigEndian.AppendUint32(buf[:0], uint32(len(k)))
+		buf = append(buf, k...)
+		buf = binary.BigEndian.AppendUint32(buf, uint32(len(v.Value)))
+		buf = append(buf, v.Value...)
+		buf = binary.BigEndian.AppendUint64(buf, uint64(v.Expiry))
+		h.Write(buf)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func (s *memStore) String() string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "store %s applied=%s logs:", s.self, s.applied)
+	for _, e := range s.applied {
+		if l := s.logs[e.Node]; l != nil {
+			fmt.Fprintf(&sb, " %s:[%d,+%d)", e.Node, l.first, len(l.entries))
+		}
+	}
+	return sb.String()
+}

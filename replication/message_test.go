@@ -1,0 +1,258 @@
+package replication
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"reflect"
+	"testing"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/upu/upu/replication/crdt"
+	"github.com/upu/upu/store"
+)
+
+const (
+	nA crdt.NodeID = 0x0a
+	nB crdt.NodeID = 0x0b
+	nC crdt.NodeID = 0x0c
+)
+
+func vv(pairs ...uint64) crdt.VersionVector {
+	var v crdt.VersionVector
+	for i := 0; i < len(pairs); i += 2 {
+		v = v.With(crdt.NodeID(pairs[i]), pairs[i+1])
+	}
+	return v
+}
+
+// sampleEntry returns origin's seq-th log entry setting key.
+func sampleEntry(origin crdt.NodeID, seq uint64, key, value string, expiry int64) store.LogEntry {
+	ts := crdt.MakeTimestamp(1_700_000_000_000+int64(seq), 0)
+	delta := crdt.Record{}.Set(crdt.Op{Node: origin, TS: ts}, []byte(value), expiry)
+	return store.LogEntry{Origin: origin, Seq: seq, Key: []byte(key), Delta: delta, ReqID: "req", TS: ts}
+}
+
+func sampleMessages() map[string]Message {
+	tomb := crdt.Record{}.Delete(crdt.Op{Node: nB, TS: 7})
+	ctr, _, _ := crdt.Record{}.Incr(crdt.Op{Node: nC, TS: 9}, -3, 0)
+	return map[string]Message{
+		"probe":        {Type: MsgProbe, Applied: vv(uint64(nA), 3, uint64(nB), 1<<40)},
+		"probe empty":  {Type: MsgProbe},
+		"ack of probe": {Type: MsgAck, Applied: vv(uint64(nC), 1)},
+		"ack of push":  {Type: MsgAck, ID: 1 << 33, Applied: vv(uint64(nA), 300)},
+		"push": {Type: MsgPush, ID: 5, Entries: []store.LogEntry{
+			sampleEntry(nA, 1, "k1", "v1", 0),
+			sampleEntry(nA, 2, "k\x00binary", "", 1_800_000_000_000),
+			{Origin: nB, Seq: 9, Key: []byte("gone"), Delta: tomb, TS: 7},
+			{Origin: nC, Seq: 1, Key: []byte("count"), Delta: ctr, TS: 9, ReqID: "0123456789abcdef0123456789abcdef"},
+		}},
+		"snapshot chunk": {Type: MsgSnap, ID: 6, Records: []KeyRecord{
+			{Key: []byte("a"), Record: sampleEntry(nA, 1, "a", "x", 0).Delta},
+			{Key: []byte("b"), Record: tomb},
+		}},
+		"snapshot end": {Type: MsgSnap, ID: 7, Done: true, Applied: vv(uint64(nA), 2, uint64(nB), 9)},
+	}
+}
+
+func TestMessageRoundTrip(t *testing.T) {
+	sz := newSizer()
+	for name, m := range sampleMessages() {
+		t.Run(name, func(t *testing.T) {
+			b := AppendMessage(nil, &m)
+			got, err := UnmarshalMessage(b)
+			if err != nil {
+				t.Fatalf("decode: %v (% x)", err, b)
+			}
+			if !reflect.DeepEqual(normalizeMsg(got), normalizeMsg(m)) {
+				t.Fatalf("round trip:\n got %+v\nwant %+v", got, m)
+			}
+			if again := AppendMessage(nil, &got); !bytes.Equal(again, b) {
+				t.Fatalf("re-encoding differs:\n% x\n% x", again, b)
+			}
+			if n := sz.message(&m); n != len(b) {
+				t.Fatalf("sizer says %d bytes, encoding has %d", n, len(b))
+			}
+			// Through msgpack's own Marshal, as a protocol body would go.
+			b2, err := msgpack.Marshal(&m)
+			if err != nil || !bytes.Equal(b2, b) {
+				t.Fatalf("msgpack.Marshal: %v\n% x\n% x", err, b2, b)
+			}
+			var viaLib Message
+			if err := msgpack.Unmarshal(b, &viaLib); err != nil || !reflect.DeepEqual(normalizeMsg(viaLib), normalizeMsg(m)) {
+				t.Fatalf("msgpack.Unmarshal: %v %+v", err, viaLib)
+			}
+		})
+	}
+}
+
+// normalizeMsg makes empty and nil slices compare equal.
+func normalizeMsg(m Message) Message {
+	if len(m.Applied) == 0 {
+		m.Applied = nil
+	}
+	if len(m.Entries) == 0 {
+		m.Entries = nil
+	}
+	if len(m.Records) == 0 {
+		m.Records = nil
+	}
+	for i := range m.Entries {
+		m.Entries[i].Delta = normalizeRec(m.Entries[i].Delta)
+	}
+	for i := range m.Records {
+		m.Records[i].Record = normalizeRec(m.Records[i].Record)
+	}
+	return m
+}
+
+func normalizeRec(r crdt.Record) crdt.Record {
+	return crdt.Merge(crdt.Record{}, r) // canonical slices
+}
+
+// TestMessageBytes pins the wire format of a small message.
+func TestMessageBytes(t *testing.T) {
+	m := Message{Type: MsgAck, ID: 2, Applied: vv(uint64(nA), 3)}
+	// map of 3: "t": 2, "i": 2, "a": [0x0a, 3]
+	const want = "83 a174 02 a169 02 a161 92 0a 03"
+	if got := hex.EncodeToString(AppendMessage(nil, &m)); got != stripSpaces(want) {
+		t.Fatalf("got %s, want %s", got, stripSpaces(want))
+	}
+}
+
+func stripSpaces(s string) string { return string(bytes.ReplaceAll([]byte(s), []byte(" "), nil)) }
+
+func TestMessageUnknownFieldsSkipped(t *testing.T) {
+	// {"t": 1, "zz": {"nested": [1, 2]}, "a": [0x0a, 1]}
+	var buf bytes.Buffer
+	enc := msgpack.NewEncoder(&buf)
+	_ = enc.EncodeMapLen(3)
+	_ = enc.EncodeString("t")
+	_ = enc.EncodeUint(1)
+	_ = enc.EncodeString("zz")
+	_ = enc.Encode(map[string]any{"nested": []int{1, 2}})
+	_ = enc.EncodeString("a")
+	_ = enc.EncodeArrayLen(2)
+	_ = enc.EncodeUint(0x0a)
+	_ = enc.EncodeUint(1)
+	got, err := UnmarshalMessage(buf.Bytes())
+	if err != nil || got.Type != MsgProbe || !got.Applied.Equal(vv(uint64(nA), 1)) {
+		t.Fatalf("got %+v, %v", got, err)
+	}
+}
+
+func TestMessageDecodeErrors(t *testing.T) {
+	enc := func(f func(e *msgpack.Encoder)) []byte {
+		var buf bytes.Buffer
+		f(msgpack.NewEncoder(&buf))
+		return buf.Bytes()
+	}
+	entry := func(e *msgpack.Encoder, origin, seq uint64, key []byte) {
+		_ = e.EncodeArrayLen(6)
+		_ = e.EncodeUint(origin)
+		_ = e.EncodeUint(seq)
+		_ = e.EncodeBytes(key)
+		_ = e.EncodeUint(1)
+		_ = e.EncodeString("")
+		d := sampleEntry(nA, 1, "k", "v", 0).Delta
+		_ = d.EncodeMsgpack(e)
+	}
+	push := func(f func(e *msgpack.Encoder)) []byte {
+		return enc(func(e *msgpack.Encoder) {
+			_ = e.EncodeMapLen(2)
+			_ = e.EncodeString("t")
+			_ = e.EncodeUint(3)
+			_ = e.EncodeString("e")
+			_ = e.EncodeArrayLen(1)
+			f(e)
+		})
+	}
+	tests := map[string][]byte{
+		"empty":          nil,
+		"not a map":      {0x91, 0x01},
+		"trailing bytes": append(AppendMessage(nil, &Message{Type: MsgProbe}), 0xc0),
+		"vector odd length": enc(func(e *msgpack.Encoder) {
+			_ = e.EncodeMapLen(1)
+			_ = e.EncodeString("a")
+			_ = e.EncodeArrayLen(1)
+			_ = e.EncodeUint(1)
+		}),
+		"vector unsorted": enc(func(e *msgpack.Encoder) {
+			_ = e.EncodeMapLen(1)
+			_ = e.EncodeString("a")
+			_ = e.EncodeArrayLen(4)
+			for _, v := range []uint64{2, 1, 1, 1} {
+				_ = e.EncodeUint(v)
+			}
+		}),
+		"vector zero counter": enc(func(e *msgpack.Encoder) {
+			_ = e.EncodeMapLen(1)
+			_ = e.EncodeString("a")
+			_ = e.EncodeArrayLen(2)
+			_ = e.EncodeUint(1)
+			_ = e.EncodeUint(0)
+		}),
+		"type too large":    enc(func(e *msgpack.Encoder) { _ = e.EncodeMapLen(1); _ = e.EncodeString("t"); _ = e.EncodeUint(300) }),
+		"entry zero origin": push(func(e *msgpack.Encoder) { entry(e, 0, 1, []byte("k")) }),
+		"entry zero seq":    push(func(e *msgpack.Encoder) { entry(e, 1, 0, []byte("k")) }),
+		"entry empty key":   push(func(e *msgpack.Encoder) { entry(e, 1, 1, nil) }),
+		"entry huge key":    push(func(e *msgpack.Encoder) { entry(e, 1, 1, make([]byte, maxKeyLen+1)) }),
+		"entry short array": push(func(e *msgpack.Encoder) { _ = e.EncodeArrayLen(2); _ = e.EncodeUint(1); _ = e.EncodeUint(1) }),
+		"entry claims 4GiB": push(func(e *msgpack.Encoder) {
+			_ = e.EncodeArrayLen(6)
+			_ = e.EncodeUint(1)
+			_ = e.EncodeUint(1)
+			_ = e.EncodeBytesLen(1 << 31)
+		}),
+		"entries claim many": enc(func(e *msgpack.Encoder) {
+			_ = e.EncodeMapLen(1)
+			_ = e.EncodeString("e")
+			_ = e.EncodeArrayLen(1 << 30)
+		}),
+	}
+	for name, b := range tests {
+		t.Run(name, func(t *testing.T) {
+			if _, err := UnmarshalMessage(b); !errors.Is(err, ErrBadMessage) {
+				t.Fatalf("got %v, want ErrBadMessage", err)
+			}
+		})
+	}
+	// Every truncation of a valid message is an error, never a panic.
+	for name, m := range sampleMessages() {
+		b := AppendMessage(nil, &m)
+		for i := range len(b) {
+			if _, err := UnmarshalMessage(b[:i]); err == nil {
+				t.Fatalf("%s: truncated to %d of %d bytes decoded", name, i, len(b))
+			}
+		}
+	}
+}
+
+func TestMsgTypeString(t *testing.T) {
+	for typ, want := range map[MsgType]string{MsgProbe: "probe", MsgAck: "ack", MsgPush: "push", MsgSnap: "snapshot", 0: "msgtype(0)", 99: "msgtype(99)"} {
+		if got := typ.String(); got != want {
+			t.Errorf("%d: %q, want %q", typ, got, want)
+		}
+	}
+}
+
+func FuzzUnmarshalMessage(f *testing.F) {
+	for _, m := range sampleMessages() {
+		f.Add(AppendMessage(nil, &m))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := UnmarshalMessage(b)
+		if err != nil {
+			return
+		}
+		// What decodes re-encodes to something that decodes the same.
+		again, err := UnmarshalMessage(AppendMessage(nil, &m))
+		if err != nil {
+			t.Fatalf("re-decode: %v", err)
+		}
+		if !reflect.DeepEqual(normalizeMsg(again), normalizeMsg(m)) {
+			t.Fatalf("unstable: %+v vs %+v", again, m)
+		}
+	})
+}

@@ -1,0 +1,245 @@
+package replication
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/upu/upu/internal/clock"
+	"github.com/upu/upu/replication/crdt"
+	"github.com/upu/upu/store"
+)
+
+// realStore adapts *store.Store until it has RaiseApplied.
+type realStore struct{ *store.Store }
+
+var errNoRaise = errors.New("store.RaiseApplied is not there yet")
+
+func (realStore) RaiseApplied(context.Context, crdt.VersionVector) error { return errNoRaise }
+
+func openStore(t *testing.T, clk store.Clock) *store.Store {
+	t.Helper()
+	st, err := store.Open(store.Config{InMemory: true}, clk, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// TestMemStoreMatchesStore runs one random sequence of local writes, remote
+// entries (duplicated, reordered, with gaps) and record merges on a memStore
+// and on a real store, and requires identical records, vectors and logs:
+// the simulation's store is the real one's model.
+func TestMemStoreMatchesStore(t *testing.T) {
+	ctx := context.Background()
+	clk := clock.NewFake(time.UnixMilli(1_700_000_000_000))
+	real := openStore(t, clk)
+	mem := newMemStore(real.NodeID(), func() int64 { return clk.Now().UnixMilli() })
+	rng := rand.New(rand.NewPCG(1, 2))
+
+	// Two other nodes make deltas, as peers would.
+	peers := []*memStore{
+		newMemStore(0x1111, func() int64 { return clk.Now().UnixMilli() - 5 }),
+		newMemStore(0x2222, func() int64 { return clk.Now().UnixMilli() + 5 }),
+	}
+	made := make([][]store.LogEntry, len(peers)) // per peer, every entry in order
+	keys := []string{"a", "b", "c", "n"}
+	randWrite := func() store.Write {
+		key := keys[rng.IntN(len(keys))]
+		w := store.Write{Key: []byte(key), ReqID: fmt.Sprint("r", rng.IntN(100))}
+		switch {
+		case key == "n":
+			w.Op, w.Delta = store.OpIncr, int64(rng.IntN(9))-3
+		case rng.IntN(4) == 0:
+			w.Op = store.OpDel
+		default:
+			w.Op, w.Value = store.OpSet, fmt.Appendf(nil, "v%d", rng.IntN(1000))
+			if rng.IntN(3) == 0 {
+				w.Expiry = clk.Now().UnixMilli() + int64(rng.IntN(200))
+			}
+		}
+		return w
+	}
+	for i := range 600 {
+		clk.Advance(time.Duration(rng.IntN(20)) * time.Millisecond)
+		switch r := rng.IntN(10); {
+		case r < 3: // local write on both
+			w := randWrite()
+			got := real.Apply(ctx, w)
+			want, _ := mem.write(w)
+			if (got.Err == nil) != (want.Err == nil) || got.Counter != want.Counter || !got.Context.Equal(want.Context) {
+				t.Fatalf("op %d: local write %+v: real %+v, mem %+v", i, w, got, want)
+			}
+		case r < 6: // a peer writes
+			p := rng.IntN(len(peers))
+			w := randWrite()
+			if w.Op == store.OpIncr {
+				w.Op, w.Value = store.OpSet, []byte("7") // Incr on a peer's stale view may fail its type check
+			}
+			if res, e := peers[p].write(w); res.Err == nil {
+				made[p] = append(made[p], e)
+			}
+		case r < 9: // a batch of a peer's entries arrives: a window with gaps and repeats
+			p := rng.IntN(len(peers))
+			if len(made[p]) == 0 {
+				continue
+			}
+			// Around what is applied: mostly new entries, some repeats, some
+			// beyond a gap.
+			from := max(0, min(len(made[p])-1, int(real.Applied().Get(peers[p].self))+rng.IntN(5)-2))
+			to := min(len(made[p]), from+1+rng.IntN(6))
+			batch := append([]store.LogEntry(nil), made[p][from:to]...)
+			if rng.IntN(3) == 0 {
+				rng.Shuffle(len(batch), func(i, j int) { batch[i], batch[j] = batch[j], batch[i] })
+			}
+			gn, gerr := real.ApplyRemote(ctx, batch)
+			wn, werr := mem.ApplyRemote(ctx, batch)
+			if gn != wn || (gerr == nil) != (werr == nil) {
+				t.Fatalf("op %d: ApplyRemote: real %d %v, mem %d %v", i, gn, gerr, wn, werr)
+			}
+		default: // a whole record from a peer merges in
+			p := peers[rng.IntN(len(peers))]
+			key := keys[rng.IntN(len(keys))]
+			rec, ok := p.recs[key]
+			if !ok {
+				continue
+			}
+			if err := real.MergeRecord(ctx, []byte(key), rec); err != nil {
+				t.Fatal(err)
+			}
+			if err := mem.MergeRecord(ctx, []byte(key), rec); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !real.Applied().Equal(mem.Applied()) {
+			t.Fatalf("op %d: applied: real %s, mem %s", i, real.Applied(), mem.Applied())
+		}
+	}
+
+	if a := real.Applied(); a.Get(0x1111) < 20 || a.Get(0x2222) < 20 || a.Get(real.NodeID()) < 20 {
+		t.Fatalf("too little happened to compare: applied %s", a)
+	}
+
+	// Records (the purger may have run on the real store:
+	// compare what both show, and the contexts).
+	now := clk.Now().UnixMilli()
+	seen := 0
+	err := real.Scan(ctx, nil, 0, func(key []byte, r crdt.Record) bool {
+		seen++
+		m := mem.recs[string(key)]
+		if !sameView(r.Read(now), m.Read(now)) || !r.Context.Equal(m.Context) {
+			t.Errorf("key %q: real %+v, mem %+v", key, r, m)
+		}
+		return true
+	})
+	if err != nil || seen != len(mem.recs) {
+		t.Fatalf("scan: %v, %d records, mem has %d", err, seen, len(mem.recs))
+	}
+	if d, _, _ := real.Digest(ctx); d != mem.digest(now) {
+		t.Fatalf("digest: real %s, mem %s", d, mem.digest(now))
+	}
+	// Logs: every window, including past the end and from zero.
+	for _, e := range real.Applied() {
+		for from := uint64(0); from <= e.Counter+1; from++ {
+			for _, limit := range []int{0, 1, 3, 1000} {
+				got, gerr := real.ReadLog(e.Node, from, limit)
+				want, werr := mem.ReadLog(e.Node, from, limit)
+				if (gerr == nil) != (werr == nil) || (gerr != nil && !errors.Is(gerr, store.ErrLogTrimmed)) || len(got) != len(want) {
+					t.Fatalf("ReadLog(%s, %d, %d): real %d %v, mem %d %v", e.Node, from, limit, len(got), gerr, len(want), werr)
+				}
+				for i := range got {
+					g, w := got[i], want[i]
+					if g.Origin != w.Origin || g.Seq != w.Seq || !bytes.Equal(g.Key, w.Key) || g.TS != w.TS || g.ReqID != w.ReqID ||
+						!bytes.Equal(crdt.AppendRecord(nil, g.Delta), crdt.AppendRecord(nil, w.Delta)) {
+						t.Fatalf("ReadLog(%s, %d): entry %d: real %+v, mem %+v", e.Node, from, i, g, w)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestRealStoreRing runs three Machines over real stores, delivering
+// messages by hand, and requires equal digests once all is quiet.
+func TestRealStoreRing(t *testing.T) {
+	ctx := context.Background()
+	clk := clock.NewFake(time.UnixMilli(1_700_000_000_000))
+	type node struct {
+		st *store.Store
+		m  *Machine
+	}
+	var nodes []*node
+	var ring []Peer
+	for range 3 {
+		st := openStore(t, clk)
+		m, err := NewMachine(Config{Self: st.NodeID(), ProbeTicks: 5, RetransmitTicks: 4}, realStore{st})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, &node{st: st, m: m})
+		ring = append(ring, Peer{ID: st.NodeID(), Addr: "n" + st.NodeID().String()})
+	}
+	byID := map[crdt.NodeID]*node{}
+	for _, n := range nodes {
+		n.m.SetMembers(ring)
+		byID[n.st.NodeID()] = n
+	}
+	for i := range 90 {
+		n := nodes[i%3]
+		key := []byte(fmt.Sprintf("k%d", i%20))
+		var w store.Write
+		switch i % 5 {
+		case 0:
+			w = store.Write{Op: store.OpIncr, Key: []byte("counter"), Delta: int64(i)}
+		case 1:
+			w = store.Write{Op: store.OpDel, Key: key}
+		default:
+			w = store.Write{Op: store.OpSet, Key: key, Value: fmt.Appendf(nil, "v%d", i)}
+		}
+		if res := n.st.Apply(ctx, w); res.Err != nil {
+			t.Fatal(res.Err)
+		}
+		n.m.LocalWrite()
+	}
+	converged := func() bool {
+		for _, n := range nodes[1:] {
+			if !n.st.Applied().Equal(nodes[0].st.Applied()) {
+				return false
+			}
+		}
+		return len(nodes[0].st.Applied()) == 3
+	}
+	for tick := 0; !converged(); tick++ {
+		if tick == 200 {
+			t.Fatalf("no convergence: %v %v %v", nodes[0].st.Applied(), nodes[1].st.Applied(), nodes[2].st.Applied())
+		}
+		for _, n := range nodes {
+			n.m.Tick()
+			for _, env := range n.m.Ready() {
+				if err := byID[env.To.ID].m.Step(ctx, n.st.NodeID(), env.Msg); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	var digests []string
+	for _, n := range nodes {
+		d, _, err := n.st.Digest(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		digests = append(digests, d)
+	}
+	if digests[0] != digests[1] || digests[1] != digests[2] {
+		t.Fatalf("digests differ: %v", digests)
+	}
+	v, _, err := nodes[2].st.Read([]byte("counter"))
+	if want := int64(0 + 5 + 10 + 15 + 20 + 25 + 30 + 35 + 40 + 45 + 50 + 55 + 60 + 65 + 70 + 75 + 80 + 85); err != nil || v.Counter != want {
+		t.Fatalf("counter %+v %v, want %d", v, err, want)
+	}
+}

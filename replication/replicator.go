@@ -1,0 +1,426 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/upu/upu/gossip"
+	"github.com/upu/upu/internal/clock"
+	"github.com/upu/upu/internal/logging"
+	"github.com/upu/upu/replication/crdt"
+	"github.com/upu/upu/store"
+)
+
+// MemberSource is the membership the Replicator follows; *gossip.Gossip is
+// one.
+type MemberSource interface {
+	// Ring returns the live members in ring order.
+	Ring() []gossip.Member
+	// Subscribe returns a channel signalled after membership changes, and
+	// a function that ends the subscription.
+	Subscribe() (<-chan struct{}, func())
+}
+
+// Transport delivers messages to peers. Send may block (dialing, a full
+// socket buffer), but must return once ctx ends: Close waits for it. The
+// Replicator calls it from one goroutine per peer, so a slow or dead peer
+// delays only its own messages.
+// An error just counts: the Machine retransmits what goes unacknowledged.
+// The receiving side hands each message to Replicator.Deliver with the
+// sender's node ID from the connection's handshake.
+type Transport interface {
+	Send(ctx context.Context, to Peer, msg Message) error
+}
+
+// Errors of Deliver.
+var (
+	// ErrClosed is returned once Close has begun.
+	ErrClosed = errors.New("upu: replication closed")
+	// ErrBusy is returned when the inbox is full: the message is dropped,
+	// and its sender will send it again.
+	ErrBusy = errors.New("upu: replication busy")
+)
+
+// TransportCounters count what the Replicator could not hand on.
+type TransportCounters struct {
+	InboxDropped uint64 `json:"inbox_dropped"` // Deliver refused: inbox full
+	QueueDropped uint64 `json:"queue_dropped"` // a peer's send queue was full
+	SendErrors   uint64 `json:"send_errors"`
+}
+
+// Replicator runs a Machine: one goroutine feeds it ticks from the clock,
+// membership changes, local-write notices and received messages, and
+// hands what it has ready to per-peer sender goroutines.
+type Replicator struct {
+	cfg     Config
+	m       *Machine
+	members MemberSource
+	tr      Transport
+	clk     clock.Clock
+	log     *logrus.Entry
+
+	inbox     chan inbound
+	notify    chan struct{}
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+
+	stats        atomic.Pointer[Stats]
+	inboxDropped atomic.Uint64
+	queueDropped atomic.Uint64
+	sendErrors   atomic.Uint64
+
+	// Owned by the loop goroutine.
+	senders   map[crdt.NodeID]*sender
+	wg        sync.WaitGroup // senders, and the canceller in run
+	succ      crdt.NodeID
+	succDown  bool
+	snapshots map[crdt.NodeID]bool
+}
+
+type inbound struct {
+	from crdt.NodeID
+	msg  Message
+}
+
+// sender is one peer's send queue and the goroutine draining it.
+type sender struct {
+	to     Peer
+	ch     chan Message
+	cancel context.CancelFunc
+}
+
+// New starts replication of st's log among the members that members
+// reports, over tr. Ticks come from clk every cfg.TickInterval. log may be
+// nil (nothing is logged).
+func New(cfg Config, st Store, members MemberSource, tr Transport, clk clock.Clock, log *logrus.Entry) (*Replicator, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if members == nil || tr == nil || clk == nil {
+		return nil, fmt.Errorf("%w: members, transport and clock are required", ErrInvalidConfig)
+	}
+	m, err := NewMachine(cfg, st)
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		log = logrus.NewEntry(l)
+	}
+	cfg = cfg.withDefaults()
+	r := &Replicator{
+		cfg:       cfg,
+		m:         m,
+		members:   members,
+		tr:        tr,
+		clk:       clk,
+		log:       log,
+		inbox:     make(chan inbound, cfg.InboxSize),
+		notify:    make(chan struct{}, 1),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
+		senders:   map[crdt.NodeID]*sender{},
+		snapshots: map[crdt.NodeID]bool{},
+	}
+	r.publish()
+	log.WithFields(logrus.Fields{
+		"tick_ms":          logging.Millis(cfg.TickInterval),
+		"retransmit_ticks": cfg.RetransmitTicks,
+		"probe_ticks":      cfg.ProbeTicks,
+		"max_batch":        cfg.MaxBatchEntries,
+		"max_batch_bytes":  cfg.MaxBatchBytes,
+		"max_inflight":     cfg.MaxInflight,
+	}).Info("replication started")
+	go r.run()
+	return r, nil
+}
+
+// Notify tells replication that the local log grew. It never blocks;
+// notices coalesce.
+func (r *Replicator) Notify() {
+	select {
+	case r.notify <- struct{}{}:
+	default:
+	}
+}
+
+// Deliver hands over a message received from the member from; the caller
+// must not modify msg afterwards. It never blocks: when the inbox is full
+// it returns ErrBusy and drops the message.
+func (r *Replicator) Deliver(from crdt.NodeID, msg Message) error {
+	select {
+	case <-r.stop:
+		return ErrClosed
+	default:
+	}
+	select {
+	case r.inbox <- inbound{from: from, msg: msg}:
+		return nil
+	default:
+		r.inboxDropped.Add(1)
+		return ErrBusy
+	}
+}
+
+// Stats returns the state and counters as of the last tick.
+func (r *Replicator) Stats() Stats {
+	st := *r.stats.Load()
+	st.Transport = TransportCounters{
+		InboxDropped: r.inboxDropped.Load(),
+		QueueDropped: r.queueDropped.Load(),
+		SendErrors:   r.sendErrors.Load(),
+	}
+	return st
+}
+
+// StableVector returns the Machine's StableVector as of the last tick.
+func (r *Replicator) StableVector() crdt.VersionVector { return r.stats.Load().Stable }
+
+// Close stops replication and waits for its goroutines. Messages not yet
+// sent are dropped; nothing is lost, since peers learn what they lack by
+// comparing vectors. It is idempotent.
+func (r *Replicator) Close() error {
+	r.closeOnce.Do(func() {
+		close(r.stop)
+		<-r.done
+		r.log.Info("replication stopped")
+	})
+	return nil
+}
+
+// drainLimit bounds the inputs taken between two Ready calls, so that a
+// flood of messages cannot starve ticks.
+const drainLimit = 256
+
+func (r *Replicator) run() {
+	defer close(r.done)
+	ctx, cancel := context.WithCancel(context.Background())
+	// Close cancels a store call the loop is blocked in, and the sends.
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		<-r.stop
+		cancel()
+	}()
+	defer func() {
+		cancel()
+		for id, s := range r.senders {
+			close(s.ch)
+			delete(r.senders, id)
+		}
+		r.wg.Wait()
+	}()
+	ticker := r.clk.NewTicker(r.cfg.TickInterval)
+	defer ticker.Stop()
+	changes, unsubscribe := r.members.Subscribe()
+	defer unsubscribe()
+	for {
+		ticked := false
+		select {
+		case <-r.stop:
+			return
+		case <-ticker.C():
+			r.m.Tick()
+			ticked = true
+		case _, ok := <-changes:
+			if !ok {
+				changes = nil // gossip closed: keep the last view
+				continue
+			}
+			r.setMembers()
+		case <-r.notify:
+			r.m.LocalWrite()
+		case in := <-r.inbox:
+			r.step(ctx, in)
+		}
+		r.drain(ctx)
+		r.flush(ctx)
+		r.observe()
+		if ticked {
+			r.publish()
+		}
+	}
+}
+
+// drain takes the inputs already waiting, so that one Ready batches what
+// they cause.
+func (r *Replicator) drain(ctx context.Context) {
+	for range drainLimit {
+		select {
+		case in := <-r.inbox:
+			r.step(ctx, in)
+		case <-r.notify:
+			r.m.LocalWrite()
+		default:
+			return
+		}
+	}
+}
+
+func (r *Replicator) step(ctx context.Context, in inbound) {
+	debug := r.log.Logger.IsLevelEnabled(logrus.DebugLevel)
+	if debug {
+		r.log.WithFields(logrus.Fields{
+			logging.FieldOp:   in.msg.Type.String(),
+			logging.FieldPeer: in.from.String(),
+			"id":              in.msg.ID,
+			"entries":         len(in.msg.Entries),
+			"records":         len(in.msg.Records),
+		}).Debug("replication received")
+	}
+	err := r.m.Step(ctx, in.from, in.msg)
+	switch {
+	case err == nil:
+	case errors.Is(err, store.ErrClosed), errors.Is(err, context.Canceled):
+		if debug {
+			r.log.WithError(err).Debug("replication step during shutdown")
+		}
+	default:
+		r.log.WithError(err).WithFields(logrus.Fields{
+			logging.FieldOp:   in.msg.Type.String(),
+			logging.FieldPeer: in.from.String(),
+		}).Warn("replication message not applied")
+	}
+}
+
+func (r *Replicator) setMembers() {
+	ring := r.members.Ring()
+	peers := make([]Peer, 0, len(ring))
+	live := make(map[crdt.NodeID]string, len(ring))
+	for _, mb := range ring {
+		id, err := crdt.ParseNodeID(mb.ID)
+		if err != nil {
+			r.log.WithError(err).WithField(logging.FieldRemote, mb.GossipAddr).Warn("member with a bad node id left out of replication")
+			continue
+		}
+		peers = append(peers, Peer{ID: id, Addr: mb.Addr})
+		live[id] = mb.Addr
+	}
+	r.m.SetMembers(peers)
+	for id, s := range r.senders {
+		if addr, ok := live[id]; !ok || addr != s.to.Addr {
+			s.cancel()
+			close(s.ch)
+			delete(r.senders, id)
+		}
+	}
+}
+
+// flush hands the Machine's messages to the peers' senders.
+func (r *Replicator) flush(ctx context.Context) {
+	envs := r.m.Ready()
+	if len(envs) == 0 {
+		return
+	}
+	debug := r.log.Logger.IsLevelEnabled(logrus.DebugLevel)
+	for _, env := range envs {
+		s := r.senders[env.To.ID]
+		if s == nil {
+			sctx, cancel := context.WithCancel(ctx)
+			s = &sender{to: env.To, ch: make(chan Message, r.cfg.SendQueue), cancel: cancel}
+			r.senders[env.To.ID] = s
+			r.wg.Add(1)
+			go r.runSender(sctx, s)
+		}
+		select {
+		case s.ch <- env.Msg:
+		default:
+			r.queueDropped.Add(1)
+		}
+		if debug {
+			r.log.WithFields(logrus.Fields{
+				logging.FieldOp:     env.Msg.Type.String(),
+				logging.FieldPeer:   env.To.ID.String(),
+				logging.FieldRemote: env.To.Addr,
+				"id":                env.Msg.ID,
+				"entries":           len(env.Msg.Entries),
+				"records":           len(env.Msg.Records),
+			}).Debug("replication send")
+		}
+	}
+}
+
+// runSender sends s's messages in order until the loop closes s.ch.
+func (r *Replicator) runSender(ctx context.Context, s *sender) {
+	defer r.wg.Done()
+	defer s.cancel()
+	for msg := range s.ch {
+		if ctx.Err() != nil {
+			continue // drain: the peer left or replication is closing
+		}
+		if err := r.tr.Send(ctx, s.to, msg); err != nil {
+			r.sendErrors.Add(1)
+			if r.log.Logger.IsLevelEnabled(logrus.DebugLevel) {
+				r.log.WithError(err).WithFields(logrus.Fields{
+					logging.FieldOp:     msg.Type.String(),
+					logging.FieldPeer:   s.to.ID.String(),
+					logging.FieldRemote: s.to.Addr,
+				}).Debug("replication send failed")
+			}
+		}
+	}
+}
+
+// observe logs the ring and reachability changes the last input caused:
+// a new successor at info; a successor that stopped answering at warn,
+// once, and at info when it answers again.
+func (r *Replicator) observe() {
+	succ, ok := r.m.Successor()
+	if succ.ID != r.succ {
+		if ok {
+			r.log.WithFields(logrus.Fields{
+				logging.FieldPeer:   succ.ID.String(),
+				logging.FieldRemote: succ.Addr,
+			}).Info("replication successor changed")
+		} else {
+			r.log.Info("replication has no successor: this node is alone")
+		}
+		r.succ, r.succDown = succ.ID, false
+	}
+	if !ok {
+		return
+	}
+	down := r.m.Unresponsive(succ.ID)
+	if down != r.succDown {
+		entry := r.log.WithFields(logrus.Fields{logging.FieldPeer: succ.ID.String(), logging.FieldRemote: succ.Addr})
+		if down {
+			entry.Warn("replication successor not answering: partition or overload?")
+		} else {
+			entry.Info("replication successor answering again")
+		}
+		r.succDown = down
+	}
+}
+
+// publish makes the Machine's stats visible to Stats, and logs snapshot
+// streams starting and ending.
+func (r *Replicator) publish() {
+	st := r.m.Stats()
+	r.stats.Store(&st)
+	for id := range r.snapshots {
+		if !slices.ContainsFunc(st.Peers, func(p PeerStats) bool { return p.ID == id }) {
+			delete(r.snapshots, id) // the peer left
+		}
+	}
+	for _, p := range st.Peers {
+		if p.Snapshot != r.snapshots[p.ID] {
+			entry := r.log.WithField(logging.FieldPeer, p.ID.String())
+			if p.Snapshot {
+				entry.Info("replication snapshot sync started: the log no longer reaches back to what the peer has")
+				r.snapshots[p.ID] = true
+			} else {
+				entry.Info("replication snapshot sync ended")
+				delete(r.snapshots, p.ID)
+			}
+		}
+	}
+}

@@ -1,0 +1,735 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/upu/upu/gossip"
+	"github.com/upu/upu/replication/crdt"
+	"github.com/upu/upu/store"
+)
+
+// The deterministic simulation. Each schedule builds a domain of Machines
+// over memStores, joined by a simNet, and drives it tick by tick from one
+// seed: client writes on random nodes, a nemesis that partitions, cuts one
+// way, loses, duplicates and delays messages, crashes and restarts nodes
+// (the store survives, the Machine does not), trims logs (forcing
+// snapshots) and makes store writes fail; membership views that follow
+// reachability with a lag, like gossip. Then everything heals and the
+// checkers run on the quiet domain.
+
+var (
+	flagSchedules = flag.Int("sim.schedules", 0, "schedules per TestSim test (0: each test's default)")
+	flagSeed      = flag.Uint64("sim.seed", 0, "run only the schedule with this seed (replay)")
+	flagTrace     = flag.Bool("sim.trace", false, "log every event of the schedules run")
+)
+
+const (
+	simStartMS  = 1_700_000_000_000
+	simTickMS   = 10   // wall time per tick
+	settleTicks = 4000 // the most a heal may take to converge
+	traceLines  = 120  // events kept for a failure report
+)
+
+type nemesis int
+
+const (
+	nemPartition nemesis = iota
+	nemOneWay
+	nemIsolate
+	nemHeal
+	nemCrash
+	nemRestart
+	nemLossy
+	nemTrim
+	nemStoreFail
+	nemSettle
+	numNemeses
+)
+
+var nemesisNames = [numNemeses]string{"partition", "one-way-cut", "isolate", "heal", "crash", "restart", "lossy", "trim", "store-fail", "settle"}
+
+// scenario says what one TestSim test throws at the domain.
+type scenario struct {
+	schedules          int // default count
+	minNodes, maxNodes int
+	faultTicks         int     // length of the faulty phase
+	opRate             float64 // chance per tick and up node of a write
+	faultRate          float64 // chance per tick of a nemesis action
+	nemeses            []nemesis
+	maxDelay           int // ticks a message may take
+	viewDelay          int // ticks a membership view may lag
+}
+
+type simNode struct {
+	idx     int
+	id      crdt.NodeID
+	addr    string
+	cfg     Config
+	st      *memStore
+	m       *Machine // nil while down
+	skew    int64
+	view    []crdt.NodeID // sorted; the members this node's gossip sees
+	viewDue uint64        // when the view next catches up; 0: not pending
+}
+
+// model is what clients were told: every acknowledged write.
+type model struct {
+	deltas   map[string][]crdt.Record // every acknowledged delta, per key
+	last     map[string]lastWrite     // single-writer keys: the last write
+	counters map[string]int64         // counter keys: the exact sum
+	dead     map[string]bool          // shared keys deleted once every replica had seen their last write
+	tokens   map[string]crdt.Context  // shared keys: a context some client read
+	ops      int
+}
+
+type lastWrite struct {
+	deleted bool
+	value   string
+	expiry  int64
+}
+
+type sim struct {
+	sc     scenario
+	seed   uint64
+	rng    *rand.Rand
+	net    *simNet
+	nodes  []*simNode
+	byID   map[crdt.NodeID]*simNode
+	tick   uint64
+	wallMS int64
+	model  model
+	faults [numNemeses]int
+	trace  []string
+	tb     testing.TB
+	err    error
+}
+
+type simTotals struct {
+	schedules, ops, ticks, messages, dropped, duped int
+	snapshots, retransmits, goBacks                 uint64
+	faults                                          [numNemeses]int
+}
+
+func (t *simTotals) add(s *sim) {
+	t.schedules++
+	t.ops += s.model.ops
+	t.ticks += int(s.tick)
+	t.dropped += s.net.dropped
+	t.duped += s.net.duped
+	for i, f := range s.faults {
+		t.faults[i] += f
+	}
+	for _, n := range s.nodes {
+		if n.m != nil {
+			st := n.m.Stats()
+			t.messages += int(st.MessagesSent)
+			t.snapshots += st.SnapshotsDone
+			t.retransmits += st.Retransmits
+			t.goBacks += st.GoBacks
+		}
+	}
+}
+
+func (t *simTotals) String() string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "schedules=%d ops=%d ticks=%d messages=%d lost=%d duplicated=%d snapshots=%d retransmits=%d go-backs=%d faults:",
+		t.schedules, t.ops, t.ticks, t.messages, t.dropped, t.duped, t.snapshots, t.retransmits, t.goBacks)
+	for i, f := range t.faults {
+		if f > 0 {
+			fmt.Fprintf(&sb, " %s=%d", nemesisNames[i], f)
+		}
+	}
+	return sb.String()
+}
+
+// runSim runs a scenario's schedules, or the one -sim.seed names.
+func runSim(t *testing.T, sc scenario) {
+	t.Parallel()
+	n := sc.schedules
+	if testing.Short() || raceEnabled {
+		n = max(1, n/10)
+	}
+	if *flagSchedules > 0 {
+		n = *flagSchedules
+	}
+	h := fnv.New64a()
+	h.Write([]byte(t.Name()))
+	base := h.Sum64()
+	seeds := make([]uint64, 0, n)
+	if *flagSeed != 0 {
+		seeds = append(seeds, *flagSeed)
+	} else {
+		for i := range n {
+			seeds = append(seeds, base+uint64(i)*0x9e3779b97f4a7c15|1)
+		}
+	}
+	var tot simTotals
+	for _, seed := range seeds {
+		s := newSim(t, sc, seed)
+		if err := s.run(); err != nil {
+			t.Fatalf("schedule seed=%d failed: %v\n%s\nreplay: go test ./replication -run '^%s$' -sim.seed=%d -sim.trace -v",
+				seed, err, s.report(), t.Name(), seed)
+		}
+		tot.add(s)
+	}
+	t.Logf("%s", &tot)
+}
+
+func newSim(tb testing.TB, sc scenario, seed uint64) *sim {
+	rng := rand.New(rand.NewPCG(seed, seed^0xda3e39cb94b95bdb))
+	s := &sim{
+		sc:     sc,
+		seed:   seed,
+		rng:    rng,
+		net:    newSimNet(rng),
+		byID:   map[crdt.NodeID]*simNode{},
+		wallMS: simStartMS,
+		tb:     tb,
+		model: model{
+			deltas:   map[string][]crdt.Record{},
+			last:     map[string]lastWrite{},
+			counters: map[string]int64{},
+			dead:     map[string]bool{},
+			tokens:   map[string]crdt.Context{},
+		},
+	}
+	s.net.maxDelay = max(1, sc.maxDelay)
+	n := sc.minNodes + rng.IntN(sc.maxNodes-sc.minNodes+1)
+	retransmit := 2*s.net.maxDelay + 1 + rng.IntN(10)
+	probe := 3 + rng.IntN(20)
+	batch := 1 + rng.IntN(24)
+	batchBytes := []int{0, 200, 1500}[rng.IntN(3)]
+	inflight := 1 + rng.IntN(4)
+	for i := range n {
+		var id crdt.NodeID
+		for id == 0 || s.byID[id] != nil {
+			id = crdt.NodeID(rng.Uint64())
+		}
+		node := &simNode{idx: i, id: id, addr: "sim-" + id.String(), skew: int64(rng.IntN(41)) - 20}
+		node.cfg = Config{
+			Self:            id,
+			RetransmitTicks: retransmit,
+			ProbeTicks:      probe,
+			MaxBatchEntries: batch,
+			MaxBatchBytes:   batchBytes,
+			MaxInflight:     inflight,
+			Seed:            rng.Uint64() | 1,
+		}
+		node.st = newMemStore(id, func() int64 { return s.wallMS + node.skew })
+		s.nodes = append(s.nodes, node)
+		s.byID[id] = node
+	}
+	// Where nodes restart, one may join late, its store empty: it must be
+	// brought up to date.
+	late := -1
+	if n > 1 && slices.Contains(sc.nemeses, nemRestart) && rng.IntN(3) == 0 {
+		late = rng.IntN(n)
+	}
+	var formed []crdt.NodeID // a domain that formed before the run began
+	for _, node := range s.nodes {
+		if node.idx != late {
+			formed = append(formed, node.id)
+		}
+	}
+	slices.Sort(formed)
+	for _, node := range s.nodes {
+		if node.idx == late {
+			continue
+		}
+		s.start(node)
+		node.view, node.viewDue = formed, 0
+		node.m.SetMembers(s.ring(formed))
+	}
+	s.logf("seed=%d nodes=%d late=%d retransmit=%d probe=%d batch=%d/%dB inflight=%d delay=%d", seed, n, late, retransmit, probe, batch, batchBytes, inflight, s.net.maxDelay)
+	return s
+}
+
+func (s *sim) allIDs() []crdt.NodeID {
+	ids := make([]crdt.NodeID, 0, len(s.nodes))
+	for _, n := range s.nodes {
+		ids = append(ids, n.id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func (s *sim) logf(format string, args ...any) {
+	line := fmt.Sprintf("t=%d ", s.tick) + fmt.Sprintf(format, args...)
+	if *flagTrace {
+		s.tb.Logf("%s", line)
+	}
+	if len(s.trace) == traceLines {
+		s.trace = s.trace[1:]
+	}
+	s.trace = append(s.trace, line)
+}
+
+func (s *sim) fail(format string, args ...any) {
+	if s.err == nil {
+		s.err = fmt.Errorf("t=%d: %s", s.tick, fmt.Sprintf(format, args...))
+	}
+}
+
+func (s *sim) report() string {
+	var sb strings.Builder
+	sb.WriteString("last events:\n")
+	for _, l := range s.trace {
+		sb.WriteString("  " + l + "\n")
+	}
+	for _, n := range s.nodes {
+		fmt.Fprintf(&sb, "node %d %s up=%v view=%v\n  %s\n", n.idx, n.id, n.m != nil, n.view, n.st)
+		if n.m != nil {
+			st := n.m.Stats()
+			for _, p := range st.Peers {
+				fmt.Fprintf(&sb, "  peer %s succ=%v heard=%v acked=%s inflight=%d snap=%v unresponsive=%v\n",
+					p.ID, p.Successor, p.Heard, p.Acked, p.Inflight, p.Snapshot, p.Unresponsive)
+			}
+		}
+	}
+	return sb.String()
+}
+
+// ring orders a view as gossip does, with each member's address.
+func (s *sim) ring(view []crdt.NodeID) []Peer {
+	members := make([]gossip.Member, 0, len(view))
+	for _, id := range view {
+		members = append(members, gossip.Member{ID: id.String(), State: gossip.StateAlive})
+	}
+	var ring []Peer
+	for _, m := range gossip.BuildRing(members) {
+		id, err := crdt.ParseNodeID(m.ID)
+		if err != nil {
+			s.fail("ring: %v", err)
+			continue
+		}
+		ring = append(ring, Peer{ID: id, Addr: s.byID[id].addr})
+	}
+	return ring
+}
+
+// targetView is what gossip would converge to for n: the up members it can
+// talk to both ways, and itself.
+func (s *sim) targetView(n *simNode) []crdt.NodeID {
+	view := []crdt.NodeID{n.id}
+	for _, o := range s.nodes {
+		if o != n && o.m != nil && s.net.open(n.id, o.id) && s.net.open(o.id, n.id) {
+			view = append(view, o.id)
+		}
+	}
+	slices.Sort(view)
+	return view
+}
+
+func (s *sim) start(n *simNode) {
+	m, err := NewMachine(n.cfg, n.st)
+	if err != nil {
+		s.fail("new machine: %v", err)
+		return
+	}
+	n.m = m
+	n.view = []crdt.NodeID{n.id}
+	n.m.SetMembers(s.ring(n.view))
+	n.viewDue = s.tick + 1 + uint64(s.rng.IntN(max(1, s.sc.viewDelay)))
+	s.net.sentSince[n.id] = 0
+}
+
+func (s *sim) run() error {
+	for range s.sc.faultTicks {
+		if s.rng.Float64() < s.sc.faultRate && len(s.sc.nemeses) > 0 {
+			s.nemesis(s.sc.nemeses[s.rng.IntN(len(s.sc.nemeses))])
+		}
+		s.step(true)
+		if s.err != nil {
+			return s.err
+		}
+	}
+	s.healAll()
+	if !s.settle() {
+		return s.err
+	}
+	s.check()
+	return s.err
+}
+
+// step runs one tick: deliveries, writes, ticks, sends, view changes.
+func (s *sim) step(writes bool) {
+	s.tick++
+	s.wallMS += simTickMS
+	ctx := context.Background()
+	for {
+		p, ok := s.net.due(s.tick)
+		if !ok {
+			break
+		}
+		to := s.byID[p.to]
+		if to.m == nil || !s.net.open(p.from, p.to) {
+			continue
+		}
+		msg, err := UnmarshalMessage(p.data)
+		if err != nil {
+			s.fail("decode a message from %s: %v", p.from, err)
+			return
+		}
+		if err := to.m.Step(ctx, p.from, msg); err != nil && !errors.Is(err, errInjected) {
+			s.fail("node %d step %s from %s: %v", to.idx, msg.Type, p.from, err)
+			return
+		}
+		if s.rng.IntN(2) == 0 {
+			s.flush(to)
+		}
+	}
+	for _, n := range s.nodes {
+		if n.m == nil {
+			continue
+		}
+		if writes && s.rng.Float64() < s.sc.opRate {
+			s.write(n)
+		}
+		if s.rng.IntN(50) == 0 {
+			n.st.purge(n.st.wall())
+		}
+		n.m.Tick()
+		s.flush(n)
+		if n.viewDue == 0 && !slices.Equal(n.view, s.targetView(n)) {
+			n.viewDue = s.tick + 1 + uint64(s.rng.IntN(max(1, s.sc.viewDelay)))
+		}
+		if n.viewDue != 0 && s.tick >= n.viewDue {
+			n.view, n.viewDue = s.targetView(n), 0
+			n.m.SetMembers(s.ring(n.view))
+			s.logf("node %d view %v", n.idx, n.view)
+		}
+	}
+}
+
+// flush sends what n's machine has ready.
+func (s *sim) flush(n *simNode) {
+	for _, env := range n.m.Ready() {
+		to := s.byID[env.To.ID]
+		switch {
+		case to == nil || env.To.Addr != to.addr:
+			s.fail("node %d addressed %s at %q", n.idx, env.To.ID, env.To.Addr)
+			return
+		case !slices.Contains(n.view, env.To.ID):
+			s.fail("node %d sent to %s, not a member it knows", n.idx, env.To.ID)
+			return
+		}
+		s.net.send(s.tick, n.id, env.To.ID, AppendMessage(nil, &env.Msg))
+	}
+}
+
+// write makes one client write on n and records it in the model.
+func (s *sim) write(n *simNode) {
+	now := n.st.wall()
+	w := store.Write{ReqID: fmt.Sprintf("r%d", s.model.ops)}
+	value := fmt.Sprintf("v%d.%d", n.idx, s.model.ops)
+	ttl := func() int64 {
+		if s.rng.IntN(4) == 0 {
+			return now + 20 + int64(s.rng.IntN(3000))
+		}
+		return 0
+	}
+	var key string
+	switch r := s.rng.Float64(); {
+	case r < 0.35: // single writer: the last acknowledged write must win
+		key = fmt.Sprintf("w/%d/%d", n.idx, s.rng.IntN(4))
+		switch s.rng.IntN(6) {
+		case 0:
+			w.Op = store.OpDel
+		case 1:
+			ctx := n.st.recs[key].Context
+			w.Op, w.Value, w.Expiry, w.Context = store.OpSet, []byte(value), ttl(), &ctx
+		default:
+			w.Op, w.Value, w.Expiry = store.OpSet, []byte(value), ttl()
+		}
+	case r < 0.65: // shared: concurrent writers, contexts fresh or stale
+		key = fmt.Sprintf("s/%d", s.rng.IntN(3))
+		if s.model.dead[key] {
+			return
+		}
+		w.Op, w.Value, w.Expiry = store.OpSet, []byte(value), ttl()
+		if s.rng.IntN(5) == 0 {
+			w.Op, w.Value, w.Expiry = store.OpDel, nil, 0
+		}
+		switch s.rng.IntN(3) {
+		case 1:
+			ctx := n.st.recs[key].Context
+			w.Context = &ctx
+		case 2:
+			if tok, ok := s.model.tokens[key]; ok {
+				w.Context = &tok
+			}
+		}
+	default: // counter only: the exact sum
+		key = fmt.Sprintf("c/%d", s.rng.IntN(3))
+		w.Op, w.Delta = store.OpIncr, int64(s.rng.IntN(16))-5
+	}
+	w.Key = []byte(key)
+	res, e := n.st.write(w)
+	if res.Err != nil {
+		s.fail("node %d write %s: %v", n.idx, key, res.Err)
+		return
+	}
+	n.m.LocalWrite()
+	s.model.ops++
+	s.model.deltas[key] = append(s.model.deltas[key], e.Delta)
+	switch key[0] {
+	case 'w':
+		s.model.last[key] = lastWrite{deleted: w.Op == store.OpDel, value: value, expiry: w.Expiry}
+	case 's':
+		// A client read of this key somewhere: its context may come back
+		// later, stale, with a write on another node.
+		if o := s.nodes[s.rng.IntN(len(s.nodes))]; s.rng.IntN(2) == 0 {
+			s.model.tokens[key] = o.st.recs[key].Context
+		}
+	case 'c':
+		s.model.counters[key] += w.Delta
+	}
+}
+
+func (s *sim) nemesis(k nemesis) {
+	s.faults[k]++
+	ids := s.allIDs()
+	pick := func() *simNode { return s.nodes[s.rng.IntN(len(s.nodes))] }
+	switch k {
+	case nemPartition:
+		groups := make([][]crdt.NodeID, 2+s.rng.IntN(2))
+		for _, id := range ids {
+			g := s.rng.IntN(len(groups))
+			groups[g] = append(groups[g], id)
+		}
+		s.net.heal()
+		s.net.partition(groups)
+		s.logf("partition %v", groups)
+	case nemOneWay:
+		a, b := pick(), pick()
+		if a != b {
+			s.net.cut[link{a.id, b.id}] = true
+			s.logf("cut %d->%d", a.idx, b.idx)
+		}
+	case nemIsolate:
+		a := pick()
+		rest := slices.DeleteFunc(slices.Clone(ids), func(id crdt.NodeID) bool { return id == a.id })
+		s.net.partition([][]crdt.NodeID{{a.id}, rest})
+		s.logf("isolate %d", a.idx)
+	case nemHeal:
+		s.net.heal()
+		s.logf("heal")
+	case nemCrash:
+		if a := pick(); a.m != nil {
+			a.m, a.viewDue = nil, 0
+			s.logf("crash %d", a.idx)
+		}
+	case nemRestart:
+		for _, a := range s.nodes {
+			if a.m == nil {
+				s.start(a)
+				s.logf("restart %d", a.idx)
+				break
+			}
+		}
+	case nemLossy:
+		s.net.loss = []float64{0, 0.05, 0.2, 0.4}[s.rng.IntN(4)]
+		s.net.dup = []float64{0, 0.05, 0.2}[s.rng.IntN(3)]
+		s.logf("loss=%.2f dup=%.2f", s.net.loss, s.net.dup)
+	case nemTrim:
+		a := pick()
+		if applied := a.st.Applied(); len(applied) > 0 {
+			o := applied[s.rng.IntN(len(applied))].Node
+			keep := s.rng.IntN(4)
+			a.st.trim(o, keep)
+			s.logf("trim node %d origin %s keep %d", a.idx, o, keep)
+		}
+	case nemStoreFail:
+		a := pick()
+		if a.st.failApply != nil {
+			a.st.failApply = nil
+			s.logf("node %d store ok", a.idx)
+			break
+		}
+		a.st.failApply = func() (bool, int) { return s.rng.IntN(5) == 0, s.rng.IntN(3) }
+		s.logf("node %d store failing", a.idx)
+	case nemSettle:
+		// Converge, then delete shared keys: every replica has seen their
+		// last write, so they must never come back.
+		s.healAll()
+		if !s.settle() {
+			return
+		}
+		for i := range 3 {
+			key := fmt.Sprintf("s/%d", i)
+			if s.model.dead[key] || s.rng.IntN(2) == 0 {
+				continue
+			}
+			n := pick()
+			res, e := n.st.write(store.Write{Op: store.OpDel, Key: []byte(key)})
+			if res.Err != nil {
+				s.fail("delete %s: %v", key, res.Err)
+				return
+			}
+			n.m.LocalWrite()
+			s.model.ops++
+			s.model.deltas[key] = append(s.model.deltas[key], e.Delta)
+			s.model.dead[key] = true
+			s.logf("node %d deletes %s for good", n.idx, key)
+		}
+	}
+}
+
+// healAll ends every fault: links, losses, store failures, crashes.
+func (s *sim) healAll() {
+	s.net.heal()
+	s.net.loss, s.net.dup = 0, 0
+	for _, n := range s.nodes {
+		n.st.failApply = nil
+		if n.m == nil {
+			s.start(n)
+		}
+	}
+	s.logf("heal all")
+}
+
+// settle runs without writes or faults until every node has applied every
+// write and sees every member; false if that takes too long.
+func (s *sim) settle() bool {
+	for range settleTicks {
+		if s.converged() {
+			s.logf("converged")
+			return true
+		}
+		s.step(false)
+		if s.err != nil {
+			return false
+		}
+	}
+	s.fail("no convergence %d ticks after the heal", settleTicks)
+	return false
+}
+
+func (s *sim) converged() bool {
+	var want crdt.VersionVector
+	for _, n := range s.nodes {
+		if c := n.st.Applied().Get(n.id); c != 0 {
+			want = want.With(n.id, c)
+		}
+	}
+	all := s.allIDs()
+	for _, n := range s.nodes {
+		if n.m == nil || !slices.Equal(n.view, all) || !n.st.Applied().Equal(want) {
+			return false
+		}
+	}
+	return true
+}
+
+// check runs the checkers on a converged domain.
+func (s *sim) check() {
+	now := s.wallMS
+	digest := s.nodes[0].st.digest(now)
+	for _, n := range s.nodes[1:] {
+		if d := n.st.digest(now); d != digest {
+			s.fail("node %d digest %s, node 0 %s", n.idx, d, digest)
+		}
+	}
+	for _, n := range s.nodes {
+		// The machine counted exactly the bytes it handed over.
+		if got, want := n.m.Stats().BytesSent, s.net.sentSince[n.id]; got != want {
+			s.fail("node %d counted %d bytes sent, the network saw %d", n.idx, got, want)
+		}
+		for key, r := range n.st.recs {
+			if v := r.Read(now); v.Found && v.Expiry != 0 && v.Expiry <= now {
+				s.fail("node %d shows %s, expired at %d (now %d)", n.idx, key, v.Expiry, now)
+			}
+		}
+	}
+	for key, deltas := range s.model.deltas {
+		var want crdt.Record
+		for _, d := range deltas {
+			want = crdt.Merge(want, d)
+		}
+		wv := want.Read(now)
+		for _, n := range s.nodes {
+			if v := n.st.read(key, now); !sameView(v, wv) {
+				s.fail("node %d reads %s as %+v; the merge of every acknowledged write reads %+v", n.idx, key, v, wv)
+			}
+		}
+		for _, n := range s.nodes {
+			v := n.st.read(key, now)
+			switch key[0] {
+			case 'w':
+				lw := s.model.last[key]
+				found := !lw.deleted && (lw.expiry == 0 || lw.expiry > now)
+				if v.Found != found || (found && (string(v.Value) != lw.value || v.Expiry != lw.expiry)) {
+					s.fail("node %d reads %s as %+v; the last acknowledged write was %+v (now %d)", n.idx, key, v, lw, now)
+				}
+			case 's':
+				if s.model.dead[key] && v.Found {
+					s.fail("node %d reads deleted key %s as %q: it came back", n.idx, key, v.Value)
+				}
+			case 'c':
+				if !v.Found || v.Kind != crdt.KindCount || v.Counter != s.model.counters[key] {
+					s.fail("node %d reads counter %s as %+v, want %d", n.idx, key, v, s.model.counters[key])
+				}
+			}
+		}
+	}
+}
+
+func sameView(a, b crdt.View) bool {
+	return a.Found == b.Found && a.Kind == b.Kind && string(a.Value) == string(b.Value) &&
+		a.Counter == b.Counter && a.Expiry == b.Expiry && a.TS == b.TS && a.Node == b.Node
+}
+
+func TestSimRing(t *testing.T) {
+	runSim(t, scenario{
+		schedules: 170, minNodes: 1, maxNodes: 7, faultTicks: 150, opRate: 0.3,
+		maxDelay: 3, viewDelay: 5,
+	})
+}
+
+func TestSimPartitions(t *testing.T) {
+	runSim(t, scenario{
+		schedules: 170, minNodes: 3, maxNodes: 6, faultTicks: 300, opRate: 0.2, faultRate: 0.05,
+		nemeses:  []nemesis{nemPartition, nemOneWay, nemIsolate, nemHeal, nemHeal, nemSettle},
+		maxDelay: 3, viewDelay: 10,
+	})
+}
+
+func TestSimCrashRestart(t *testing.T) {
+	runSim(t, scenario{
+		schedules: 170, minNodes: 2, maxNodes: 6, faultTicks: 300, opRate: 0.2, faultRate: 0.05,
+		nemeses:  []nemesis{nemCrash, nemRestart, nemRestart, nemLossy, nemSettle},
+		maxDelay: 3, viewDelay: 10,
+	})
+}
+
+func TestSimLossyNetwork(t *testing.T) {
+	runSim(t, scenario{
+		schedules: 170, minNodes: 2, maxNodes: 6, faultTicks: 300, opRate: 0.2, faultRate: 0.04,
+		nemeses:  []nemesis{nemLossy, nemLossy, nemStoreFail, nemOneWay, nemHeal},
+		maxDelay: 6, viewDelay: 5,
+	})
+}
+
+func TestSimTrimSnapshot(t *testing.T) {
+	runSim(t, scenario{
+		schedules: 170, minNodes: 2, maxNodes: 6, faultTicks: 300, opRate: 0.25, faultRate: 0.06,
+		nemeses:  []nemesis{nemTrim, nemTrim, nemCrash, nemRestart, nemPartition, nemHeal, nemLossy},
+		maxDelay: 3, viewDelay: 10,
+	})
+}
+
+func TestSimChaos(t *testing.T) {
+	runSim(t, scenario{
+		schedules: 170, minNodes: 2, maxNodes: 7, faultTicks: 400, opRate: 0.2, faultRate: 0.08,
+		nemeses:  []nemesis{nemPartition, nemOneWay, nemIsolate, nemHeal, nemCrash, nemRestart, nemLossy, nemTrim, nemStoreFail, nemSettle},
+		maxDelay: 5, viewDelay: 15,
+	})
+}
