@@ -225,6 +225,14 @@ func (c *Client) Digest(ctx context.Context) (protocol.DigestResponse, error) {
 	return d, err
 }
 
+// Members lists the members of the answering node's domain as it sees
+// them, itself included, in any state.
+func (c *Client) Members(ctx context.Context) ([]protocol.Member, error) {
+	var m protocol.MembersResponse
+	err := c.admin(ctx, protocol.OpMembers, &m)
+	return m.Members, err
+}
+
 func (c *Client) admin(ctx context.Context, op protocol.Opcode, reply any) error {
 	cl := c.getCall()
 	defer c.putCall(cl)

@@ -135,6 +135,10 @@ func TestMethods(t *testing.T) {
 	if err != nil || d.Digest != "d1gest" {
 		t.Errorf("Digest = %+v, %v", d, err)
 	}
+	ms, err := c.Members(ctx)
+	if err != nil || len(ms) != 2 || !ms[0].Self || ms[0].NodeID != "00000000000000f1" || ms[1].State != "failed" {
+		t.Errorf("Members = %+v, %v", ms, err)
+	}
 	if lvl, err := c.LogLevel(ctx, ""); err != nil || lvl != "info" {
 		t.Errorf("LogLevel read = %q, %v", lvl, err)
 	}

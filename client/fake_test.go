@@ -307,6 +307,11 @@ func (fs *fakeServer) answer(f protocol.Frame, key string) []byte {
 		return fs.frame(f, &protocol.StatusResponse{NodeID: fs.hello.NodeID, Domain: "test", Keys: int64(len(fs.data)), Applied: map[string]uint64{"a": 1}})
 	case protocol.OpDigest:
 		return fs.frame(f, &protocol.DigestResponse{Digest: "d1gest", Keys: int64(len(fs.data))})
+	case protocol.OpMembers:
+		return fs.frame(f, &protocol.MembersResponse{Members: []protocol.Member{
+			{NodeID: fs.hello.NodeID, Domain: "test", Addr: fs.addr, GossipAddr: "127.0.0.1:7946", State: "alive", Self: true},
+			{NodeID: "00000000000000f2", Domain: "test", Addr: "127.0.0.1:1", GossipAddr: "127.0.0.1:2", State: "failed"},
+		}})
 	case protocol.OpLogLevel:
 		var req protocol.LogLevelRequest
 		fs.decode(f, &req)

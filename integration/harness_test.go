@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -43,22 +44,28 @@ func TestMain(m *testing.M) {
 
 // node is one `upu serve` process started by a test.
 type node struct {
-	t    *testing.T
-	cmd  *exec.Cmd
-	dir  string
-	addr string
-	done chan struct{} // closed when the process has exited
-	err  error         // its exit status, once done
+	t      *testing.T
+	cmd    *exec.Cmd
+	dir    string
+	addr   string
+	gossip string        // gossip address, from the start-up line
+	done   chan struct{} // closed when the process has exited
+	err    error         // its exit status, once done
 
 	mu   sync.Mutex
 	logs bytes.Buffer
 }
 
 // startNode runs `upu serve` on dir and addr (":0" style ports are resolved
-// from the start-up log line) and waits until it serves.
+// from the start-up log line) and waits until it serves. It gossips on an
+// ephemeral port unless extra says --gossip-addr.
 func startNode(t *testing.T, dir, addr string, extra ...string) *node {
 	t.Helper()
-	args := append([]string{"serve", "--data-dir", dir, "--addr", addr, "--log-format", "json"}, extra...)
+	args := []string{"serve", "--data-dir", dir, "--addr", addr, "--log-format", "json"}
+	if !slices.Contains(extra, "--gossip-addr") {
+		args = append(args, "--gossip-addr", "127.0.0.1:0")
+	}
+	args = append(args, extra...)
 	cmd := exec.Command(bin, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -68,13 +75,13 @@ func startNode(t *testing.T, dir, addr string, extra ...string) *node {
 		t.Fatal(err)
 	}
 	n := &node{t: t, cmd: cmd, dir: dir, done: make(chan struct{})}
-	ready := make(chan string, 1)
+	ready := make(chan started, 1)
 	go n.scan(stderr, ready)
 	go func() { n.err = cmd.Wait(); close(n.done) }()
 	t.Cleanup(func() { n.kill() })
 	select {
-	case a := <-ready:
-		n.addr = a
+	case st := <-ready:
+		n.addr, n.gossip = st.addr, st.gossip
 	case <-n.done:
 		t.Fatalf("upu serve exited before serving: %v\n%s", n.err, n.output())
 	case <-time.After(30 * time.Second):
@@ -83,8 +90,12 @@ func startNode(t *testing.T, dir, addr string, extra ...string) *node {
 	return n
 }
 
-// scan keeps the node's log and reports the address from its start-up line.
-func (n *node) scan(r io.Reader, ready chan<- string) {
+// started is what the start-up line says of where a node listens.
+type started struct{ addr, gossip string }
+
+// scan keeps the node's log and reports the addresses from its start-up
+// line.
+func (n *node) scan(r io.Reader, ready chan<- started) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -96,8 +107,9 @@ func (n *node) scan(r io.Reader, ready chan<- string) {
 		var rec map[string]any
 		if json.Unmarshal(line, &rec) == nil && rec["msg"] == "node started" {
 			if a, ok := rec["addr"].(string); ok {
+				g, _ := rec["gossip_addr"].(string)
 				select {
-				case ready <- a:
+				case ready <- started{addr: a, gossip: g}:
 				default:
 				}
 			}

@@ -23,6 +23,22 @@ type Config struct {
 	// HTTPAddr, when set, serves /metrics (Prometheus), /healthz and
 	// /debug/pprof.
 	HTTPAddr string
+	// RespAddr, when set, serves the Redis protocol (RESP2 and RESP3).
+	RespAddr string
+
+	// GossipAddr is the gossip listener (UDP and TCP), IP:port; port 0
+	// picks one.
+	GossipAddr string
+	// Join lists gossip addresses (host:port) of members to join at
+	// start-up, retried with backoff until one answers. Empty: the node
+	// starts a domain of its own, which others may join.
+	Join []string
+	// GossipKeyFile names a serf keyring file (base64 AES keys); when set,
+	// gossip is encrypted and only members holding a key can join.
+	GossipKeyFile string
+	// Standalone runs the node without gossip and replication, a domain of
+	// one that nobody can join (unit tests). `upu serve` always gossips.
+	Standalone bool
 
 	// HeartbeatInterval is announced in the handshake: clients send a frame
 	// at least this often on an otherwise idle connection.
@@ -81,6 +97,7 @@ func DefaultConfig() Config {
 		DataDir:           DefaultDataDir,
 		Addr:              DefaultAddr,
 		Domain:            DefaultDomain,
+		GossipAddr:        DefaultGossipAddr,
 		HeartbeatInterval: DefaultHeartbeatInterval,
 		IdleTimeout:       DefaultIdleTimeout,
 		HandshakeTimeout:  DefaultHandshakeTimeout,
@@ -99,6 +116,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.DataDir, d.DataDir)
 	setDefault(&c.Addr, d.Addr)
 	setDefault(&c.Domain, d.Domain)
+	setDefault(&c.GossipAddr, d.GossipAddr)
 	setDefault(&c.HeartbeatInterval, d.HeartbeatInterval)
 	setDefault(&c.IdleTimeout, d.IdleTimeout)
 	setDefault(&c.HandshakeTimeout, d.HandshakeTimeout)
@@ -136,6 +154,11 @@ func (c Config) Validate() error {
 			bad("http-addr", c.HTTPAddr, "want host:port")
 		}
 	}
+	if c.RespAddr != "" {
+		if _, _, err := net.SplitHostPort(c.RespAddr); err != nil {
+			bad("resp-addr", c.RespAddr, "want host:port")
+		}
+	}
 	if c.HeartbeatInterval < 0 {
 		bad("heartbeat-interval", c.HeartbeatInterval, "must be positive")
 	}
@@ -162,6 +185,7 @@ func (c Config) Validate() error {
 	if c.Domain == "" || len(c.Domain) > 128 {
 		bad("domain", c.Domain, "must be 1 to 128 characters")
 	}
+	errs = append(errs, c.validateDomain()...)
 	if err := c.Log.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("%w: log: %w", ErrConfig, err))
 	}

@@ -20,8 +20,10 @@ import (
 )
 
 const (
-	// outBufSize is the reply buffer a connection keeps between batches;
-	// a larger one, grown for a big value, is dropped after use.
+	// outBufSize is the reply buffer a busy connection keeps between
+	// batches; a larger one, grown for a big value, is dropped after use.
+	// It grows from nothing as answers need, so an idle connection holds
+	// none.
 	outBufSize = 64 << 10
 	// sockBufSize asks the kernel for big socket buffers: a pipeline of
 	// small requests then costs one read and one write system call.
@@ -41,6 +43,7 @@ type conn struct {
 	dec     *protocol.Decoder
 	out     []byte
 	role    protocol.Role
+	peer    crdt.NodeID // the node ID a peer stated in its hello
 	hello   bool
 	maxBody uint32
 	closed  bool // set when a reply must be the connection's last
@@ -81,7 +84,6 @@ func newConn(s *server, nc net.Conn) *conn {
 		nc:      nc,
 		log:     s.log.WithField(logging.FieldRemote, nc.RemoteAddr().String()),
 		dec:     protocol.NewDecoder(maxBody),
-		out:     make([]byte, 0, outBufSize),
 	}
 }
 
@@ -105,12 +107,15 @@ func (c *conn) run() {
 		tc.SetWriteBuffer(sockBufSize)
 	}
 	c.log.Debug("connection opened")
+	// The handshake timeout bounds the whole handshake, not each read: a
+	// hello dribbled a byte at a time must not hold a connection slot.
+	handshakeBy := time.Now().Add(c.s.n.cfg.HandshakeTimeout)
 	for {
-		timeout := c.s.n.cfg.IdleTimeout
-		if !c.hello {
-			timeout = c.s.n.cfg.HandshakeTimeout
+		deadline := handshakeBy
+		if c.hello {
+			deadline = time.Now().Add(c.s.n.cfg.IdleTimeout)
 		}
-		c.nc.SetReadDeadline(time.Now().Add(timeout))
+		c.nc.SetReadDeadline(deadline)
 		if c.s.closing.Load() {
 			c.log.Debug("connection closed: node shutting down")
 			return
@@ -244,6 +249,10 @@ func (c *conn) handle(f protocol.Frame) {
 		c.digest(f)
 	case protocol.OpLogLevel:
 		c.logLevel(f)
+	case protocol.OpMembers:
+		c.members(f)
+	case protocol.OpReplicate:
+		c.replicate(f)
 	default:
 		// A second hello or an error frame: the peer has lost track of the
 		// conversation.
@@ -272,6 +281,14 @@ func (c *conn) handshake(f protocol.Frame) {
 		c.fail(f, rid, protocol.CodeUnauthorized, "bad token for the role asked", true)
 		return
 	}
+	if h.Role == protocol.RolePeer {
+		id, err := crdt.ParseNodeID(h.NodeID)
+		if err != nil {
+			c.fail(f, rid, protocol.CodeBadRequest, "a peer must state its node ID", true)
+			return
+		}
+		c.peer = id
+	}
 	c.hello, c.role = true, h.Role
 	cfg := c.s.n.cfg
 	c.log = c.log.WithField("client", h.Client)
@@ -288,23 +305,29 @@ func (c *conn) handshake(f protocol.Frame) {
 	})
 }
 
-// authorize checks a token against the role asked for. A role whose token is
-// not configured is open, except that a configured client token also guards
-// the stronger roles.
+// authorize checks a token against the role asked for. With no token
+// configured at all, every role is open (a development node). Otherwise a
+// role whose own token is unset falls back to a stronger rule: the admin
+// role needs the client token, and the peer role is closed, so that holding
+// the client token never lets a connection inject replication traffic.
 func (n *Node) authorize(role protocol.Role, token string) bool {
-	want := ""
+	open := n.cfg.ClientToken == "" && n.cfg.PeerToken == "" && n.cfg.AdminToken == ""
+	var want string
 	switch role {
 	case protocol.RoleClient:
 		want = n.cfg.ClientToken
 	case protocol.RolePeer:
+		if n.cfg.PeerToken == "" && !open {
+			return false
+		}
 		want = n.cfg.PeerToken
 	case protocol.RoleAdmin:
 		want = n.cfg.AdminToken
+		if want == "" {
+			want = n.cfg.ClientToken
+		}
 	default:
 		return false
-	}
-	if want == "" && role != protocol.RoleClient {
-		want = n.cfg.ClientToken
 	}
 	return want == "" || subtle.ConstantTimeCompare([]byte(want), []byte(token)) == 1
 }
@@ -315,8 +338,15 @@ func (c *conn) get(f protocol.Frame) {
 		return
 	}
 	rid := c.requestID(req.ReqID)
-	if req.Scope > protocol.ScopeRoot {
+	switch {
+	case req.Scope > protocol.ScopeRoot:
 		c.fail(f, rid, protocol.CodeBadRequest, "unknown scope", false)
+		return
+	case len(req.Key) == 0:
+		c.fail(f, rid, protocol.CodeBadRequest, "empty key", false)
+		return
+	case len(req.Key) > c.s.n.cfg.MaxKeySize:
+		c.fail(f, rid, protocol.CodeTooLarge, "key over max-key-size", false)
 		return
 	}
 	view, rec, err := c.s.n.store.Read(req.Key)
@@ -392,7 +422,7 @@ func (c *conn) status(f protocol.Frame) {
 	for _, e := range st.Applied {
 		applied[e.Node.String()] = e.Counter
 	}
-	c.reply(f, &protocol.StatusResponse{
+	resp := protocol.StatusResponse{
 		NodeID:    c.s.n.id.String(),
 		Domain:    c.s.n.cfg.Domain,
 		Version:   Version,
@@ -402,7 +432,9 @@ func (c *conn) status(f protocol.Frame) {
 		LogLen:    st.LogLen,
 		Applied:   applied,
 		Conns:     c.s.open.Load(),
-	})
+	}
+	c.s.n.addDomainStatus(&resp)
+	c.reply(f, &resp)
 }
 
 func (c *conn) digest(f protocol.Frame) {
@@ -464,8 +496,12 @@ func (c *conn) withContext(f protocol.Frame, rid reqid.ID, key, token []byte, w 
 	return true
 }
 
+// decode decodes a request body without copying its bytes: everything a
+// request refers to is used before the next read reuses the buffer (writes
+// are applied and answers logged at the end of each batch, and the store
+// keeps no reference to a write's key or value).
 func (c *conn) decode(f protocol.Frame, msg any) bool {
-	if err := protocol.DecodeBody(f.Body, msg); err != nil {
+	if err := protocol.DecodeBodyNoCopy(f.Body, msg); err != nil {
 		rid := c.newID()
 		c.log.WithError(err).WithFields(logrus.Fields{logging.FieldReqID: rid.String(), logging.FieldOp: f.Opcode.String()}).Debug("bad request body")
 		c.fail(f, rid, protocol.CodeBadRequest, err.Error(), false)

@@ -34,6 +34,10 @@ type Node struct {
 	srv     *server
 	metrics *metrics
 	http    *httpServer // nil unless Config.HTTPAddr is set
+	peers   peerInbox   // nil while the node does not replicate
+	resp    *respServer // nil unless Config.RespAddr is set
+	domain  *domain     // nil when Config.Standalone
+	repl    replHook
 
 	closeOnce sync.Once
 	closeErr  error
@@ -67,6 +71,7 @@ func New(cfg Config, clk clock.Clock) (*Node, error) {
 	scfg.SyncInterval = cfg.SyncInterval
 	scfg.MaxKeySize = cfg.MaxKeySize
 	scfg.MaxValueSize = cfg.MaxValueSize
+	scfg.OnAppend = n.repl.notify
 	n.store, err = store.Open(scfg, clk, logger.Component("store"))
 	if err != nil {
 		logger.Close()
@@ -84,11 +89,22 @@ func (n *Node) Start() error {
 	if err != nil {
 		return fmt.Errorf("upu: listen on %s: %w", n.cfg.Addr, err)
 	}
-	if n.cfg.HTTPAddr != "" {
-		if n.http, err = startHTTP(n, n.cfg.HTTPAddr); err != nil {
+	if n.cfg.RespAddr != "" {
+		if n.resp, err = startResp(n, n.cfg.RespAddr); err != nil {
 			ln.Close()
 			return err
 		}
+	}
+	if n.cfg.HTTPAddr != "" {
+		if n.http, err = startHTTP(n, n.cfg.HTTPAddr); err != nil {
+			ln.Close()
+			n.resp.shutdown(context.Background())
+			return err
+		}
+	}
+	if err := n.startDomain(ln.Addr()); err != nil {
+		ln.Close()
+		return err
 	}
 	n.srv.serve(ln)
 	n.log.WithFields(n.effectiveConfig()).Info("node started")
@@ -120,10 +136,11 @@ func (n *Node) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownTimeout)
 		defer cancel()
 		n.log.Info("node stopping")
-		serr := n.srv.shutdown(ctx)
+		serr := errors.Join(n.srv.shutdown(ctx), n.resp.shutdown(ctx))
 		if n.http != nil {
 			serr = errors.Join(serr, n.http.close(ctx))
 		}
+		serr = errors.Join(serr, n.stopDomain(ctx))
 		stErr := n.store.Close()
 		if stErr != nil {
 			n.log.WithError(stErr).Error("store close failed")
@@ -143,6 +160,11 @@ func (n *Node) effectiveConfig() logrus.Fields {
 		"version":            Version,
 		"addr":               n.srv.addr().String(),
 		"http_addr":          addrString(n.HTTPAddr()),
+		"resp_addr":          addrString(n.RespAddr()),
+		"standalone":         c.Standalone,
+		"gossip_addr":        n.gossipAddr(),
+		"join":               n.joinList(),
+		"gossip_encrypted":   n.gossipEncrypted(),
 		"data_dir":           c.DataDir,
 		"in_memory":          c.InMemory,
 		"heartbeat_interval": c.HeartbeatInterval.String(),

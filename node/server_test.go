@@ -28,6 +28,9 @@ func startNode(t *testing.T, cfg Config) *Node {
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:0"
 	}
+	if cfg.GossipAddr == "" {
+		cfg.Standalone = true // a test that gossips says where
+	}
 	if cfg.Log == (logging.Config{}) {
 		cfg.Log = logging.DefaultConfig()
 		cfg.Log.Level = "warn"
@@ -301,6 +304,10 @@ func TestBadInput(t *testing.T) {
 		if e := decodeErr(w.recv()); e == nil || e.Code != protocol.CodeTooLarge {
 			t.Fatalf("oversized key answered %v", e)
 		}
+		w.send(protocol.OpGet, &protocol.GetRequest{Key: []byte(strings.Repeat("k", DefaultMaxKeySize+1))})
+		if e := decodeErr(w.recv()); e == nil || e.Code != protocol.CodeTooLarge {
+			t.Fatalf("get of an oversized key answered %v", e)
+		}
 		w.send(protocol.OpSet, &protocol.SetRequest{Key: nil, Value: []byte("v")})
 		if e := decodeErr(w.recv()); e == nil || e.Code != protocol.CodeBadRequest {
 			t.Fatalf("empty key answered %v", e)
@@ -376,8 +383,8 @@ func TestTokens(t *testing.T) {
 		{"client with token", protocol.Hello{Token: "c-secret"}, true},
 		{"admin with client token", protocol.Hello{Role: protocol.RoleAdmin, Token: "c-secret"}, false},
 		{"admin with admin token", protocol.Hello{Role: protocol.RoleAdmin, Token: "a-secret"}, true},
-		{"peer with client token", protocol.Hello{Role: protocol.RolePeer, Token: "c-secret"}, true},
-		{"peer with nothing", protocol.Hello{Role: protocol.RolePeer}, false},
+		{"peer with client token", protocol.Hello{Role: protocol.RolePeer, Token: "c-secret", NodeID: "00000000000000aa"}, false},
+		{"peer with nothing", protocol.Hello{Role: protocol.RolePeer, NodeID: "00000000000000aa"}, false},
 		{"unknown role", protocol.Hello{Role: 9, Token: "c-secret"}, false},
 	}
 	for _, tc := range cases {
@@ -397,6 +404,29 @@ func TestTokens(t *testing.T) {
 				w.expectClosed()
 			}
 		})
+	}
+}
+
+// TestPeerRole: only a connection that proved the peer role may send
+// replication traffic.
+func TestPeerRole(t *testing.T) {
+	n := startNode(t, Config{ClientToken: "c", PeerToken: "p"})
+	cl := dial(t, n)
+	cl.hello(protocol.Hello{Token: "c"})
+	cl.send(protocol.OpReplicate, nil)
+	if e := decodeErr(cl.recv()); e == nil || e.Code != protocol.CodeUnauthorized {
+		t.Fatalf("client sending replication traffic: %v", e)
+	}
+	w := dial(t, n)
+	w.send(protocol.OpHello, &protocol.Hello{Version: protocol.Version, Role: protocol.RolePeer, Token: "p"})
+	if e := decodeErr(w.recv()); e == nil || e.Code != protocol.CodeBadRequest {
+		t.Fatalf("peer without a node ID: %v", e)
+	}
+	p := dial(t, n)
+	p.hello(protocol.Hello{Role: protocol.RolePeer, Token: "p", NodeID: "00000000000000aa"})
+	p.send(protocol.OpReplicate, nil)
+	if e := decodeErr(p.recv()); e == nil || e.Code != protocol.CodeUnavailable {
+		t.Fatalf("peer on a node that does not replicate: %v", e)
 	}
 }
 

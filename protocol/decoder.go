@@ -63,12 +63,16 @@ func (d *Decoder) ReadOnce(r io.Reader) (int, error) {
 	if d.err != nil {
 		return 0, d.err
 	}
-	want := minFree
-	if need := d.pendingFrameSize() - (len(d.buf) - d.off); need > 0 {
-		want = need
+	want, grow := minFree, minFree
+	if need := d.pendingFrameSize() - d.Buffered(); need > 0 {
+		// Room for a big body is made as its bytes arrive, up to five
+		// times what is buffered each time the buffer fills: a header
+		// alone must not cost the memory it claims, or a few bytes from
+		// each of thousands of connections would hold a megabyte each.
+		want, grow = min(need, minFree), min(need, max(minRead, 4*d.Buffered()))
 	}
 	if cap(d.buf)-len(d.buf) < want {
-		d.compact(want)
+		d.compact(grow)
 	}
 	n, err := r.Read(d.buf[len(d.buf):cap(d.buf)])
 	d.buf = d.buf[:len(d.buf)+n]

@@ -119,6 +119,44 @@ type StatusResponse struct {
 	LogLen    int64             `msgpack:"ll"`
 	Applied   map[string]uint64 `msgpack:"vv"` // origin node ID -> highest contiguous log sequence applied
 	Conns     int64             `msgpack:"cc"`
+
+	// Domain membership and replication; zero on a node that does not
+	// replicate.
+	Members        int64        `msgpack:"m,omitempty"`  // alive members, this node included
+	Successor      string       `msgpack:"su,omitempty"` // node ID of the ring successor
+	Peers          []PeerStatus `msgpack:"ps,omitempty"` // every other member in the ring
+	EntriesSent    uint64       `msgpack:"es,omitempty"` // log entries pushed to peers
+	EntriesApplied uint64       `msgpack:"ea,omitempty"` // peers' log entries applied here
+	SendErrors     uint64       `msgpack:"se,omitempty"` // replication messages that failed to send
+}
+
+// PeerStatus is what a node knows of another member's replication.
+type PeerStatus struct {
+	NodeID string `msgpack:"n"`
+	Addr   string `msgpack:"a"`
+	// Behind counts log entries this node holds that the peer has not
+	// reported having, as of its last report (exact for the successor,
+	// which acknowledges every push; an upper bound for the others).
+	Behind       uint64 `msgpack:"b"`
+	Heard        bool   `msgpack:"h,omitempty"`  // the peer has reported its vector
+	Unresponsive bool   `msgpack:"u,omitempty"`  // a wait for its answer ran out
+	Snapshot     bool   `msgpack:"sn,omitempty"` // a snapshot stream to it is under way
+}
+
+// MembersResponse lists every member of the node's domain that it knows of,
+// itself included, in any state, sorted by node ID.
+type MembersResponse struct {
+	Members []Member `msgpack:"m"`
+}
+
+// Member is one member of a domain as the answering node sees it.
+type Member struct {
+	NodeID     string `msgpack:"n"`
+	Domain     string `msgpack:"d"`
+	Addr       string `msgpack:"a"`            // binary protocol address
+	GossipAddr string `msgpack:"g"`            // gossip address
+	State      string `msgpack:"s"`            // alive, leaving, left or failed
+	Self       bool   `msgpack:"me,omitempty"` // the answering node
 }
 
 // DigestResponse holds a hex digest of the node's live data.

@@ -35,6 +35,7 @@ func messageKinds() []message {
 		{"IncrResponse", OpIncr, FlagResponse, func() any { return new(IncrResponse) }},
 		{"StatusResponse", OpStatus, FlagResponse, func() any { return new(StatusResponse) }},
 		{"DigestResponse", OpDigest, FlagResponse, func() any { return new(DigestResponse) }},
+		{"MembersResponse", OpMembers, FlagResponse, func() any { return new(MembersResponse) }},
 		{"Error", OpError, FlagResponse, func() any { return new(Error) }},
 	}
 }
@@ -73,10 +74,20 @@ func sampleMessages() []any {
 			NodeID: "8f14e45fceea167a", Domain: "eu-west", Version: "0.1.0", Addr: "127.0.0.1:7700",
 			StartedMS: 1_700_000_000_000, Keys: 12, LogLen: 3,
 			Applied: map[string]uint64{"8f14e45fceea167a": 3, "0000000000000001": 1 << 60}, Conns: 2,
+			Members: 3, Successor: "0000000000000001", EntriesSent: 7, EntriesApplied: 9, SendErrors: 1,
+			Peers: []PeerStatus{
+				{NodeID: "0000000000000001", Addr: "10.0.0.2:7700", Behind: 4, Heard: true},
+				{NodeID: "0000000000000002", Addr: "10.0.0.3:7700", Unresponsive: true, Snapshot: true},
+			},
 		},
 		&StatusResponse{},
 		&DigestResponse{Digest: strings.Repeat("ab", 32), Keys: 1 << 33},
 		&DigestResponse{},
+		&MembersResponse{Members: []Member{
+			{NodeID: "8f14e45fceea167a", Domain: "eu-west", Addr: "10.0.0.1:7700", GossipAddr: "10.0.0.1:7946", State: "alive", Self: true},
+			{NodeID: "0000000000000001", Domain: "eu-west", Addr: "10.0.0.2:7700", GossipAddr: "10.0.0.2:7946", State: "failed"},
+		}},
+		&MembersResponse{},
 		&LogLevelRequest{Level: "debug"},
 		&LogLevelRequest{},
 		&Error{Code: CodeWrongType, Message: "incr on a register", ReqID: "r-5"},

@@ -24,6 +24,7 @@ const (
 	OpStatus   Opcode = 0x80
 	OpDigest   Opcode = 0x81
 	OpLogLevel Opcode = 0x82
+	OpMembers  Opcode = 0x83 // the domain's members as this node sees them
 )
 
 var opcodeNames = [256]string{
@@ -38,6 +39,7 @@ var opcodeNames = [256]string{
 	OpStatus:    "status",
 	OpDigest:    "digest",
 	OpLogLevel:  "log-level",
+	OpMembers:   "members",
 }
 
 // Known reports whether op is an opcode this version understands.

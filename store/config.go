@@ -15,6 +15,10 @@ type Config struct {
 	Dir string
 	// InMemory keeps everything in memory (tests); Dir must be empty.
 	InMemory bool
+	// OnAppend, when set, is called after every commit that added log
+	// entries (local writes or peers' entries), from the store's writer: it
+	// must return at once. Replication uses it to ship new entries.
+	OnAppend func()
 	// NodeID, for an in-memory store, is the ID to use (see LoadNodeID);
 	// zero makes a random one. An on-disk store keeps its ID in Dir.
 	NodeID crdt.NodeID

@@ -14,6 +14,32 @@ const (
 	OpSet  WriteOp = iota + 1 // write Value with Expiry
 	OpDel                     // write a tombstone
 	OpIncr                    // add Delta to the key's counter
+	// OpExpire sets the visible value's expiry to Expiry (0: none), or
+	// deletes it when Expiry is already past. A key with nothing visible is
+	// left alone (Result.Skipped).
+	OpExpire
+	// OpAppend appends Value to the visible value (a counter's decimal
+	// text), keeping its expiry; on a key with nothing visible it writes
+	// Value. Result.Counter is the new length.
+	OpAppend
+)
+
+// Cond makes a write conditional on the key's visible value on this
+// replica, judged inside the writer so that the check and the write are
+// atomic on this node (never across replicas). Conditions combine: every
+// one set must hold. A write whose condition fails writes nothing and
+// returns Result.Skipped.
+type Cond uint8
+
+const (
+	CondNone    Cond = 0
+	CondAbsent  Cond = 1 << (iota - 1) // nothing visible (SET NX)
+	CondPresent                        // a visible value (SET XX; DEL of a key that exists)
+	// The rest need a visible value too.
+	CondNoExpiry      // without expiry (EXPIRE NX)
+	CondHasExpiry     // with an expiry (EXPIRE XX, PERSIST)
+	CondLaterExpiry   // whose expiry is before Write.Expiry; none counts as never (EXPIRE GT)
+	CondEarlierExpiry // whose expiry is after Write.Expiry, or never (EXPIRE LT)
 )
 
 // Write is one local write from a client. The store keeps no reference to
@@ -26,9 +52,17 @@ type Write struct {
 	Delta  int64  // OpIncr
 	ReqID  string // travels in the log entry
 	// Context is the causal context the client read; nil supersedes
-	// everything this node has seen of the key. Ignored by OpIncr. Like
-	// all crdt values it is immutable: the store may keep it.
+	// everything this node has seen of the key. Used by OpSet and OpDel.
+	// Like all crdt values it is immutable: the store may keep it.
 	Context *crdt.Context
+
+	// Cond, when set, makes the write conditional (see Cond).
+	Cond Cond
+	// KeepTTL makes OpSet keep the visible value's expiry (Expiry is
+	// ignored); with nothing visible the value gets none.
+	KeepTTL bool
+	// WantOld asks for the value visible before the write in Result.Old.
+	WantOld bool
 }
 
 // Result is the outcome of one Write.
@@ -37,8 +71,16 @@ type Result struct {
 	// a following write.
 	Context crdt.Context
 	// Counter is OpIncr's new value; for OpDel, 1 when a visible value was
-	// deleted and 0 otherwise.
+	// deleted and 0 otherwise; for OpAppend, the new length.
 	Counter int64
+	// Old is the value visible before the write (a counter's decimal
+	// text), when Write.WantOld asked for it; OldFound says whether there
+	// was one. Old must not be modified.
+	Old      []byte
+	OldFound bool
+	// Skipped reports that the write's condition failed (or that OpExpire
+	// found nothing visible): nothing was written.
+	Skipped bool
 	Err     error
 }
 
@@ -55,6 +97,7 @@ const (
 	reqMerge
 	reqPurge
 	reqTrim
+	reqRaise
 )
 
 const (
@@ -74,6 +117,8 @@ type request struct {
 	indexKeys [][]byte      // reqPurge
 	nowMS     int64         // reqPurge
 	done      chan struct{} // buffered: the writer never blocks answering
+
+	vv crdt.VersionVector // reqRaise: what to raise applied to
 
 	// Answers other than results.
 	committed int  // ops committed (remote: entries merged)

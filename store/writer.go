@@ -59,7 +59,7 @@ type opRecord struct {
 // opRef names one operation of a request.
 type opRef struct {
 	req    *request
-	i      int         // index into the request's writes, entries or index keys
+	i      int         // index into the request's writes, entries, index keys or vector
 	origin crdt.NodeID // reqTrim: whose log
 }
 
@@ -85,6 +85,8 @@ type effect struct {
 	origin crdt.NodeID
 	seq    uint64 // a log entry (origin, seq) was appended
 	trimN  int64  // entries trimmed from the front of origin's log
+	raise  uint64 // applied[origin] raised to this (its log is empty)
+	noop   bool   // nothing was staged: a conditional write was skipped
 }
 
 // maxArena bounds the arena kept between commits.
@@ -179,6 +181,8 @@ func (w *writer) process() {
 					w.stage(opRef{req: r, origin: o.node})
 				}
 			}
+		case reqRaise:
+			w.stageRaise(r)
 		}
 	}
 	w.commit()
@@ -204,6 +208,13 @@ func (w *writer) stage(ref opRef) {
 			w.addSlot(metaSlot{hlc: true})
 		}
 		eff, err := w.build(ref)
+		if err == nil && eff.noop {
+			// A write whose condition failed: nothing to stage, and no
+			// reason to commit.
+			w.items, w.slots = w.items[:start], w.slots[:slotStart]
+			w.opRecs = w.opRecs[:0]
+			return
+		}
 		if err == nil {
 			if err = w.setItems(start); err == nil {
 				w.apply(eff)
@@ -247,13 +258,15 @@ func (w *writer) build(ref opRef) (effect, error) {
 		return effect{}, w.buildPurge(r.indexKeys[ref.i], r.nowMS)
 	case reqTrim:
 		return w.buildTrim(ref.origin), nil
+	case reqRaise:
+		return w.buildRaise(r.vv[ref.i]), nil
 	}
 	panic("store: unknown request kind")
 }
 
 func (s *Store) checkWrite(wr *Write) error {
 	switch {
-	case wr.Op < OpSet || wr.Op > OpIncr:
+	case wr.Op < OpSet || wr.Op > OpAppend:
 		return fmt.Errorf("%w: unknown op %d", ErrBadRequest, wr.Op)
 	case len(wr.Key) == 0:
 		return fmt.Errorf("%w: empty key", ErrBadRequest)
@@ -275,25 +288,53 @@ func (w *writer) buildLocal(wr *Write, res *Result) (effect, error) {
 	if err != nil {
 		return effect{}, err
 	}
+	// The visible value, for the ops and options that depend on it (a
+	// counter's view allocates its decimal text, so only then).
+	var view crdt.View
+	if wr.Cond != CondNone || wr.WantOld || wr.KeepTTL || wr.Op >= OpDel && wr.Op != OpIncr {
+		view = old.Read(w.now)
+	}
+	*res = Result{}
+	if wr.WantOld && view.Found {
+		res.Old, res.OldFound = view.Value, true
+	}
+	if !condMet(wr, view) || wr.Op == OpExpire && !view.Found {
+		res.Context, res.Skipped = old.Context, true
+		return effect{noop: true}, nil
+	}
 	ts := w.s.hlc.Now(w.now)
 	op := crdt.Op{Node: w.s.self, TS: ts, Context: wr.Context}
-	var (
-		delta   crdt.Record
-		counter int64
-	)
+	var delta crdt.Record
 	switch wr.Op {
 	case OpSet:
+		expiry := wr.Expiry
+		if wr.KeepTTL {
+			expiry = view.Expiry
+		}
 		// The record outlives the call (record cache): own the value.
-		delta = old.Set(op, bytes.Clone(wr.Value), wr.Expiry)
+		delta = old.Set(op, bytes.Clone(wr.Value), expiry)
 	case OpDel:
-		if found && old.Read(w.now).Found {
-			counter = 1
+		if view.Found {
+			res.Counter = 1
 		}
 		delta = old.Delete(op)
 	case OpIncr:
-		if delta, counter, err = old.Incr(op, wr.Delta, w.now); err != nil {
+		if delta, res.Counter, err = old.Incr(op, wr.Delta, w.now); err != nil {
+			*res = Result{}
 			return effect{}, err
 		}
+	case OpExpire:
+		delta = expireDelta(old, view, crdt.Op{Node: w.s.self, TS: ts}, wr.Expiry, w.now)
+	case OpAppend:
+		n := len(view.Value) + len(wr.Value)
+		if n > w.s.cfg.MaxValueSize {
+			*res = Result{}
+			return effect{}, fmt.Errorf("%w: value of %d bytes after append, limit %d", ErrTooLarge, n, w.s.cfg.MaxValueSize)
+		}
+		v := make([]byte, 0, n)
+		v = append(append(v, view.Value...), wr.Value...)
+		delta = old.Set(crdt.Op{Node: w.s.self, TS: ts}, v, view.Expiry)
+		res.Counter = int64(n)
 	}
 	merged := crdt.Merge(old, delta)
 	seq := w.pending.applied(w.s.self) + 1
@@ -301,8 +342,56 @@ func (w *writer) buildLocal(wr *Write, res *Result) (effect, error) {
 	w.putLog(w.s.self, seq, wr.Key, delta, wr.ReqID, ts)
 	w.reindex(wr.Key, old, found, merged)
 	w.touchOrigin(w.s.self)
-	*res = Result{Context: merged.Context, Counter: counter}
+	res.Context = merged.Context
 	return effect{origin: w.s.self, seq: seq}, nil
+}
+
+// condMet judges a write's condition against the visible value.
+func condMet(wr *Write, v crdt.View) bool {
+	c := wr.Cond
+	switch {
+	case c == CondNone:
+		return true
+	case c&CondAbsent != 0:
+		return !v.Found
+	case !v.Found:
+		return false
+	}
+	return (c&CondNoExpiry == 0 || v.Expiry == 0) &&
+		(c&CondHasExpiry == 0 || v.Expiry != 0) &&
+		(c&CondLaterExpiry == 0 || v.Expiry != 0 && wr.Expiry > v.Expiry) &&
+		(c&CondEarlierExpiry == 0 || v.Expiry == 0 || wr.Expiry < v.Expiry)
+}
+
+// expireDelta returns the delta that gives old's visible value the expiry
+// (0: none), or deletes it when expiry is already past at nowMS.
+//
+// A register value is written again, under a new dot, with the new expiry.
+// A counter cannot be: its value is the sum of every node's count entry, and
+// a new entry holding the sum would count twice the increments that another
+// node folds concurrently into an entry of its own. So each live count entry
+// is rewritten in place, same dot and totals, with the new expiry and the
+// operation's later timestamp, which is what crdt.Merge keeps when it meets
+// two versions of one dot. The delta carries the record's other entries too,
+// unchanged, and its whole context, so that it is this node's whole state of
+// the key: a replica that merges it drops exactly what this node had seen
+// superseded, and no count is ever dropped or doubled. An increment made
+// concurrently elsewhere keeps the expiry it was written with.
+func expireDelta(old crdt.Record, view crdt.View, op crdt.Op, expiry, nowMS int64) crdt.Record {
+	switch {
+	case expiry != 0 && expiry <= nowMS:
+		return old.Delete(op)
+	case view.Kind != crdt.KindCount:
+		return old.Set(op, view.Value, expiry)
+	}
+	entries := make([]crdt.Entry, len(old.Entries))
+	for i, e := range old.Entries {
+		if e.Kind == crdt.KindCount && e.Live(nowMS) {
+			e.Expiry, e.TS = expiry, op.TS
+		}
+		entries[i] = e
+	}
+	return crdt.Record{Entries: entries, Context: old.Context}
 }
 
 func (w *writer) buildRemote(e *LogEntry) (effect, error) {
@@ -527,6 +616,10 @@ func (w *writer) apply(e effect) {
 		o.logCount -= e.trimN
 		w.pending.logLen -= e.trimN
 	}
+	if e.raise != 0 {
+		w.pending.origin(e.origin).applied = e.raise
+		w.vvDirty = true
+	}
 }
 
 // fail records err as the outcome of one operation.
@@ -588,6 +681,9 @@ func (w *writer) commit() {
 	if w.vvDirty {
 		w.s.publish(&w.committed)
 		w.vvDirty = false
+		if w.s.cfg.OnAppend != nil {
+			w.s.cfg.OnAppend()
+		}
 	} else {
 		w.s.logLen.Store(w.committed.logLen)
 	}

@@ -176,6 +176,7 @@ func statusCommand() *cli.Command {
 				fmt.Fprintf(w, "log:      %d entries\n", st.LogLen)
 				fmt.Fprintf(w, "conns:    %d\n", st.Conns)
 				fmt.Fprintf(w, "applied:  %s\n", formatApplied(st.Applied))
+				printDomainStatus(w, st)
 				return nil
 			})
 		},
@@ -192,13 +193,14 @@ type statusDoc struct {
 	LogLen  int64             `json:"log_len"`
 	Conns   int64             `json:"conns"`
 	Applied map[string]uint64 `json:"applied"`
+	domainDoc
 }
 
 func statusJSON(st protocol.StatusResponse) statusDoc {
 	return statusDoc{
 		NodeID: st.NodeID, Domain: st.Domain, Version: st.Version, Addr: st.Addr,
 		Started: time.UnixMilli(st.StartedMS).UTC(), Keys: st.Keys, LogLen: st.LogLen,
-		Conns: st.Conns, Applied: st.Applied,
+		Conns: st.Conns, Applied: st.Applied, domainDoc: domainJSON(st),
 	}
 }
 

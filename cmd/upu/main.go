@@ -63,7 +63,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			serveCommand(),
 			setCommand(), getCommand(), delCommand(), incrCommand("incr", 1), incrCommand("decr", -1),
-			statusCommand(), digestCommand(), logLevelCommand(), reqidCommand(), benchCommand(),
+			statusCommand(), membersCommand(), digestCommand(), logLevelCommand(), reqidCommand(), benchCommand(),
 		},
 	}
 }

@@ -18,15 +18,17 @@ func serveFlags() []cli.Flag {
 		&cli.StringFlag{Name: "config", Usage: "YAML `FILE` with any of these flags as keys"},
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "data-dir", Value: d.DataDir, Usage: "where the node keeps its data and node ID"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "addr", Value: d.Addr, Usage: "binary protocol listener"}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "gossip-addr", Value: "127.0.0.1:7946", Usage: "gossip listener (domains of several nodes)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "gossip-addr", Value: d.GossipAddr, Usage: "gossip listener, `IP:PORT` (UDP and TCP); port 0 picks one"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "domain", Value: d.Domain, Usage: "the domain (data center) this node belongs to"}),
-		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "join", Usage: "gossip addresses of members to join, `HOST:PORT[,...]`"}),
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "join", Usage: "gossip addresses of members to join, `HOST:PORT[,...]`; retried until one answers"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "gossip-key-file", Usage: "serf keyring `FILE` (base64 AES keys): encrypts gossip; only members with a key can join"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "resp-addr", Usage: "Redis protocol listener (off unless set)"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "http-addr", Usage: "metrics and health listener (off unless set)"}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "sync", Usage: "fsync every commit (grouped) instead of every sync-interval"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "sync-interval", Value: d.SyncInterval, Usage: "fsync period when --sync is off"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "heartbeat-interval", Value: d.HeartbeatInterval, Usage: "announced to clients: send a frame at least this often"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "idle-timeout", Value: d.IdleTimeout, Usage: "announced to clients: silent connections are closed after this"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "handshake-timeout", Value: d.HandshakeTimeout, Usage: "a new connection that has not completed its hello by then is closed"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "shutdown-timeout", Value: d.ShutdownTimeout, Usage: "how long shutdown waits for requests in flight"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-key-size", Value: d.MaxKeySize, Usage: "largest key in bytes"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-value-size", Value: d.MaxValueSize, Usage: "largest value in bytes"}),
@@ -65,20 +67,20 @@ func configSource(c *cli.Context) (altsrc.InputSourceContext, error) {
 }
 
 func serve(c *cli.Context) error {
-	for _, name := range []string{"join", "resp-addr"} {
-		if c.IsSet(name) {
-			return fmt.Errorf("--%s is not available in this version yet", name)
-		}
-	}
 	cfg := node.DefaultConfig()
 	cfg.DataDir = c.String("data-dir")
 	cfg.Addr = c.String("addr")
 	cfg.Domain = c.String("domain")
+	cfg.GossipAddr = c.String("gossip-addr")
+	cfg.Join = c.StringSlice("join")
+	cfg.GossipKeyFile = c.String("gossip-key-file")
 	cfg.HTTPAddr = c.String("http-addr")
+	cfg.RespAddr = c.String("resp-addr")
 	cfg.SyncWrites = c.Bool("sync")
 	cfg.SyncInterval = c.Duration("sync-interval")
 	cfg.HeartbeatInterval = c.Duration("heartbeat-interval")
 	cfg.IdleTimeout = c.Duration("idle-timeout")
+	cfg.HandshakeTimeout = c.Duration("handshake-timeout")
 	cfg.ShutdownTimeout = c.Duration("shutdown-timeout")
 	cfg.MaxKeySize = c.Int("max-key-size")
 	cfg.MaxValueSize = c.Int("max-value-size")

@@ -1,0 +1,232 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/upu/upu/gossip"
+	"github.com/upu/upu/protocol"
+	"github.com/upu/upu/replication"
+)
+
+// domain is the node's part in its domain: gossip membership, the transport
+// to peers and the replicator that ships the store's log around the ring.
+type domain struct {
+	gossip *gossip.Gossip
+	tr     *replication.TCPTransport
+	repl   *replication.Replicator
+
+	cancelJoin context.CancelFunc
+	joinDone   chan struct{} // closed when the join goroutine has returned
+}
+
+// DefaultGossipAddr is where a node gossips unless told otherwise.
+const DefaultGossipAddr = gossip.DefaultBindAddr
+
+// leaveTimeout bounds how long Close waits for a graceful leave before it
+// goes on closing; gossip.Close still waits for serf's own bounded leave.
+const leaveTimeout = 5 * time.Second
+
+// validateDomain checks the gossip settings; a standalone node has none.
+func (c Config) validateDomain() []error {
+	if c.Standalone {
+		return nil
+	}
+	var errs []error
+	bad := func(field string, v any, why string) {
+		errs = append(errs, fmt.Errorf("%w: %s=%v: %s", ErrConfig, field, v, why))
+	}
+	if host, _, err := net.SplitHostPort(c.GossipAddr); err != nil || net.ParseIP(host) == nil {
+		bad("gossip-addr", c.GossipAddr, "want IP:port (gossip binds an IP address)")
+	}
+	for _, j := range c.Join {
+		if _, _, err := net.SplitHostPort(j); err != nil {
+			bad("join", j, "want host:port")
+		}
+	}
+	return errs
+}
+
+// startDomain starts gossip on Config.GossipAddr, publishing proto (the
+// bound protocol address) for peers to dial, then the transport and the
+// replicator, and joins Config.Join in the background. On an error nothing
+// is left running.
+func (n *Node) startDomain(proto net.Addr) error {
+	if n.cfg.Standalone {
+		return nil
+	}
+	adv, err := dialableAddr(proto, n.cfg.GossipAddr)
+	if err != nil {
+		return err
+	}
+	g, err := gossip.New(gossip.Config{
+		BindAddr:    n.cfg.GossipAddr,
+		Domain:      n.cfg.Domain,
+		NodeID:      n.id.String(),
+		ProtoAddr:   adv,
+		KeyringFile: n.cfg.GossipKeyFile,
+		Join:        n.cfg.Join,
+	}, n.logger)
+	if err != nil {
+		return fmt.Errorf("upu: gossip: %w", err)
+	}
+	tr := replication.NewTCPTransport(replication.TCPConfig{Self: n.id, Token: n.cfg.PeerToken})
+	repl, err := replication.New(replication.Config{Self: n.id}, n.store, g, tr, n.clk, n.logger.Component("replication"))
+	if err != nil {
+		tr.Close()
+		return errors.Join(fmt.Errorf("upu: replication: %w", err), g.Close())
+	}
+	d := &domain{gossip: g, tr: tr, repl: repl, cancelJoin: func() {}, joinDone: make(chan struct{})}
+	n.domain = d
+	n.peers = repl
+	n.repl.p.Store(repl)
+	if len(n.cfg.Join) == 0 {
+		close(d.joinDone)
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d.cancelJoin = cancel
+	go func() {
+		defer close(d.joinDone)
+		// Join logs each failed attempt and retries until it reaches a
+		// member or Close cancels it.
+		if _, err := g.Join(ctx, nil); err != nil && ctx.Err() == nil && !errors.Is(err, gossip.ErrClosed) {
+			n.log.WithError(err).Warn("join incomplete")
+		}
+	}()
+	return nil
+}
+
+// stopDomain leaves the domain gracefully when there is anyone to tell,
+// then stops replication and gossip.
+func (n *Node) stopDomain(ctx context.Context) error {
+	d := n.domain
+	if d == nil {
+		return nil
+	}
+	d.cancelJoin()
+	<-d.joinDone
+	if d.gossip.NumMembers() > 1 {
+		lctx, cancel := context.WithTimeout(ctx, leaveTimeout)
+		if err := d.gossip.Leave(lctx); err != nil {
+			n.log.WithError(err).Warn("graceful leave did not complete: peers may see this node as failed")
+		}
+		cancel()
+	}
+	n.repl.p.Store(nil)
+	// The transport first: its connections honour deadlines, not contexts,
+	// so closing them is what ends at once a send that waits on a silent
+	// peer, which the replicator's Close would otherwise wait for.
+	trErr := d.tr.Close()
+	replErr := d.repl.Close()
+	return errors.Join(trErr, replErr, d.gossip.Close())
+}
+
+// dialableAddr returns the protocol address peers should dial: the bound
+// one, with a wildcard host replaced by the gossip IP when that is a
+// specific one.
+func dialableAddr(bound net.Addr, gossipAddr string) (string, error) {
+	host, port, err := net.SplitHostPort(bound.String())
+	if err != nil {
+		return "", fmt.Errorf("upu: protocol address %s: %w", bound, err)
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsUnspecified() {
+		return bound.String(), nil
+	}
+	ghost, _, err := net.SplitHostPort(gossipAddr)
+	if ip := net.ParseIP(ghost); err != nil || ip == nil || ip.IsUnspecified() {
+		return "", fmt.Errorf("%w: addr %s listens on every interface and gossip-addr %s names none either: peers need an address to dial; bind one of them to a specific IP", ErrConfig, bound, gossipAddr)
+	}
+	return net.JoinHostPort(ghost, port), nil
+}
+
+// gossipAddr returns the gossip listener's bound address, "" when standalone.
+func (n *Node) gossipAddr() string {
+	if n.domain == nil {
+		return ""
+	}
+	return n.domain.gossip.LocalMember().GossipAddr
+}
+
+// GossipAddr returns the gossip listener's address once started, or nil for
+// a standalone node.
+func (n *Node) GossipAddr() net.Addr {
+	if n.domain == nil {
+		return nil
+	}
+	a, err := net.ResolveTCPAddr("tcp", n.gossipAddr())
+	if err != nil {
+		return nil
+	}
+	return a
+}
+
+// joinList is Config.Join as one string, for the start-up line.
+func (n *Node) joinList() string { return strings.Join(n.cfg.Join, ",") }
+
+// gossipEncrypted reports whether gossip runs encrypted.
+func (n *Node) gossipEncrypted() bool {
+	return n.domain != nil && n.domain.gossip.Stats().Encrypted
+}
+
+// replHook lets the store, opened before the replicator exists, tell it of
+// new log entries (store.Config.OnAppend).
+type replHook struct {
+	p atomic.Pointer[replication.Replicator]
+}
+
+// notify ships new log entries at once rather than at the next tick.
+func (h *replHook) notify() {
+	if r := h.p.Load(); r != nil {
+		r.Notify()
+	}
+}
+
+// addDomainStatus fills the membership and replication fields of a status
+// answer.
+func (n *Node) addDomainStatus(st *protocol.StatusResponse) {
+	d := n.domain
+	if d == nil {
+		return
+	}
+	st.Members = int64(d.gossip.NumMembers())
+	rs := d.repl.Stats()
+	if rs.Successor != 0 {
+		st.Successor = rs.Successor.String()
+	}
+	st.EntriesSent, st.EntriesApplied = rs.EntriesSent, rs.EntriesApplied
+	st.SendErrors = rs.Transport.SendErrors
+	for _, p := range rs.Peers {
+		st.Peers = append(st.Peers, protocol.PeerStatus{
+			NodeID: p.ID.String(), Addr: p.Addr, Behind: p.Behind,
+			Heard: p.Heard, Unresponsive: p.Unresponsive, Snapshot: p.Snapshot,
+		})
+	}
+}
+
+// members answers the members request: the domain as gossip sees it, or
+// this node alone when it does not gossip.
+func (c *conn) members(f protocol.Frame) {
+	n := c.s.n
+	if n.domain == nil {
+		c.reply(f, &protocol.MembersResponse{Members: []protocol.Member{{
+			NodeID: n.id.String(), Domain: n.cfg.Domain, Addr: c.s.addr().String(),
+			State: gossip.StateAlive.String(), Self: true,
+		}}})
+		return
+	}
+	ms := n.domain.gossip.Members()
+	resp := protocol.MembersResponse{Members: make([]protocol.Member, len(ms))}
+	for i, m := range ms {
+		resp.Members[i] = protocol.Member{
+			NodeID: m.ID, Domain: m.Domain, Addr: m.Addr, GossipAddr: m.GossipAddr,
+			State: m.State.String(), Self: m.Self,
+		}
+	}
+	c.reply(f, &resp)
+}
