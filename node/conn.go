@@ -564,8 +564,10 @@ func (c *conn) logRequest(op protocol.Opcode, rid reqid.ID, key []byte, err erro
 	c.answered = append(c.answered, answered{op: op, rid: rid, key: key, err: err})
 }
 
-// logAnswered writes each answered request's DEBUG line, or its WARN line
-// when the batch was slow; fields are built only for lines written.
+// logAnswered writes each answered request's DEBUG line when debugging. A
+// slow batch otherwise gets one WARN line, naming its first request and how
+// many were answered with it, so that a stall does not flood the log with a
+// line per pipelined request.
 func (c *conn) logAnswered() {
 	if len(c.answered) == 0 {
 		return
@@ -573,17 +575,25 @@ func (c *conn) logAnswered() {
 	d := time.Since(c.batchStart)
 	c.s.n.metrics.batch.Observe(d.Seconds())
 	logger := c.s.n.logger
-	if logger.SlowEnabled(d) {
+	switch {
+	case c.log.Logger.IsLevelEnabled(logrus.DebugLevel):
 		for _, a := range c.answered {
-			fields := logrus.Fields{logging.FieldReqID: a.rid.String(), logging.FieldKey: logging.Key(a.key)}
-			if a.err != nil {
-				fields["result"] = errorCode(a.err).String()
-			}
-			logger.Slow(c.log.WithFields(fields), a.op.String(), d)
+			logger.Slow(c.answerEntry(a), a.op.String(), d)
 		}
+	case logger.SlowEnabled(d):
+		a := c.answered[0]
+		logger.Slow(c.answerEntry(a).WithField("batch_requests", len(c.answered)), a.op.String(), d)
 	}
 	clear(c.answered)
 	c.answered = c.answered[:0]
+}
+
+func (c *conn) answerEntry(a answered) *logrus.Entry {
+	fields := logrus.Fields{logging.FieldReqID: a.rid.String(), logging.FieldKey: logging.Key(a.key)}
+	if a.err != nil {
+		fields["result"] = errorCode(a.err).String()
+	}
+	return c.log.WithFields(fields)
 }
 
 // newID makes a request ID stamped with the batch's arrival time.
