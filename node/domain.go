@@ -73,13 +73,13 @@ func (n *Node) startDomain(proto net.Addr) error {
 		Join:        n.cfg.Join,
 	}, n.logger)
 	if err != nil {
-		return fmt.Errorf("upu: gossip: %w", err)
+		return err // gossip's errors name it
 	}
 	tr := replication.NewTCPTransport(replication.TCPConfig{Self: n.id, Token: n.cfg.PeerToken})
 	repl, err := replication.New(replication.Config{Self: n.id}, n.store, g, tr, n.clk, n.logger.Component("replication"))
 	if err != nil {
 		tr.Close()
-		return errors.Join(fmt.Errorf("upu: replication: %w", err), g.Close())
+		return errors.Join(err, g.Close())
 	}
 	d := &domain{gossip: g, tr: tr, repl: repl, cancelJoin: func() {}, joinDone: make(chan struct{})}
 	n.domain = d

@@ -89,6 +89,12 @@ func (n *Node) Start() error {
 	if err != nil {
 		return fmt.Errorf("upu: listen on %s: %w", n.cfg.Addr, err)
 	}
+	// The domain first, so that every listener sees it set up; if a later
+	// step fails, Close stops it.
+	if err := n.startDomain(ln.Addr()); err != nil {
+		ln.Close()
+		return err
+	}
 	if n.cfg.RespAddr != "" {
 		if n.resp, err = startResp(n, n.cfg.RespAddr); err != nil {
 			ln.Close()
@@ -101,10 +107,6 @@ func (n *Node) Start() error {
 			n.resp.shutdown(context.Background())
 			return err
 		}
-	}
-	if err := n.startDomain(ln.Addr()); err != nil {
-		ln.Close()
-		return err
 	}
 	n.srv.serve(ln)
 	n.log.WithFields(n.effectiveConfig()).Info("node started")
