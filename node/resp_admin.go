@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/upu/upu/internal/logging"
+	"github.com/upu/upu/protocol"
 	"github.com/upu/upu/replication/crdt"
 )
 
@@ -471,8 +472,17 @@ func (c *respConn) cmdInfo(args [][]byte) {
 			line("node_id", n.id.String())
 			line("domain", n.cfg.Domain)
 			line("addr", n.srv.addr().String())
-			line("members", "single node")
-			line("cascade", "single node")
+			var st protocol.StatusResponse
+			n.addDomainStatus(&st)
+			members := "1"
+			if n.domain != nil {
+				members = strconv.FormatInt(st.Members, 10)
+			}
+			line("members", members)
+			line("successor", st.Successor)
+			line("repl_entries_sent", st.EntriesSent)
+			line("repl_entries_applied", st.EntriesApplied)
+			line("cascade", "none (no parent domain)")
 			line("log_entries", n.store.LogLen())
 			line("applied", n.store.Applied().String())
 			line("sync_writes", strconv.FormatBool(n.cfg.SyncWrites))
