@@ -14,12 +14,8 @@ import (
 	"github.com/upu/upu/store"
 )
 
-// realStore adapts *store.Store until it has RaiseApplied.
-type realStore struct{ *store.Store }
-
-var errNoRaise = errors.New("store.RaiseApplied is not there yet")
-
-func (realStore) RaiseApplied(context.Context, crdt.VersionVector) error { return errNoRaise }
+// The real store is a replication Store.
+var _ Store = (*store.Store)(nil)
 
 func openStore(t *testing.T, clk store.Clock) *store.Store {
 	t.Helper()
@@ -177,7 +173,7 @@ func TestRealStoreRing(t *testing.T) {
 	var ring []Peer
 	for range 3 {
 		st := openStore(t, clk)
-		m, err := NewMachine(Config{Self: st.NodeID(), ProbeTicks: 5, RetransmitTicks: 4}, realStore{st})
+		m, err := NewMachine(Config{Self: st.NodeID(), ProbeTicks: 5, RetransmitTicks: 4}, st)
 		if err != nil {
 			t.Fatal(err)
 		}
