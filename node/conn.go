@@ -99,6 +99,9 @@ func (c *conn) refuse() {
 // wake interrupts a blocked read so the connection notices shutdown.
 func (c *conn) wake() { c.nc.SetReadDeadline(time.Now()) }
 
+// forceClose cuts the connection off when shutdown runs out of time.
+func (c *conn) forceClose() { c.nc.Close() }
+
 func (c *conn) run() {
 	defer c.s.untrack(c)
 	defer c.nc.Close()

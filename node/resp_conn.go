@@ -105,6 +105,9 @@ func (c *respConn) refuse() {
 // wake interrupts a blocked read so the connection notices shutdown.
 func (c *respConn) wake() { c.nc.SetReadDeadline(time.Now()) }
 
+// forceClose cuts the connection off when shutdown runs out of time.
+func (c *respConn) forceClose() { c.nc.Close() }
+
 func (c *respConn) run() {
 	defer c.s.untrack(c)
 	defer c.nc.Close()
