@@ -139,16 +139,25 @@ func serfConfig(cfg Config, logger *logging.Logger) (*serf.Config, error) {
 	return sc, nil
 }
 
-// memberEventsAtDebug lowers serf's own "EventMember…" lines to debug:
-// the event loop logs each member event at info, with UPU's fields.
+// memberEventsAtDebug lowers to debug serf lines that UPU says better
+// itself: the event loop logs each member event at info with UPU's fields,
+// and the node decides whether a shutdown leaves the domain first (a node
+// alone in its domain does not, and that is no warning).
 type memberEventsAtDebug struct{ w io.Writer }
 
+var lowered = [...]struct{ from, to []byte }{
+	{[]byte("[INFO] serf: EventMember"), []byte("[DEBUG] serf: EventMember")},
+	{[]byte("[WARN] serf: Shutdown without a Leave"), []byte("[DEBUG] serf: Shutdown without a Leave")},
+}
+
 func (d memberEventsAtDebug) Write(p []byte) (int, error) {
-	if rest, ok := bytes.CutPrefix(p, []byte("[INFO] serf: EventMember")); ok {
-		if _, err := d.w.Write(append([]byte("[DEBUG] serf: EventMember"), rest...)); err != nil {
-			return 0, err
+	for _, l := range lowered {
+		if rest, ok := bytes.CutPrefix(p, l.from); ok {
+			if _, err := d.w.Write(append(append([]byte(nil), l.to...), rest...)); err != nil {
+				return 0, err
+			}
+			return len(p), nil
 		}
-		return len(p), nil
 	}
 	return d.w.Write(p)
 }
