@@ -339,24 +339,33 @@ func (c *respConn) errorText(err error, name string, rid reqid.ID) string {
 	return "ERR internal error, req_id " + rid.String()
 }
 
-// logAnswered writes each answered command's DEBUG line, or its WARN line
-// when the batch was slow; fields are built only for lines written.
+// logAnswered writes each answered command's DEBUG line when debugging. A
+// slow batch otherwise gets one WARN line, naming its first command and how
+// many were answered with it, so that a stall does not flood the log.
 func (c *respConn) logAnswered() {
 	if len(c.answered) == 0 {
 		return
 	}
 	logger := c.s.n.logger
-	if d := time.Since(c.batchStart); logger.SlowEnabled(d) {
-		for _, a := range c.answered {
-			if a.rid.IsZero() {
-				a.rid = c.newID()
-			}
-			fields := logrus.Fields{logging.FieldReqID: a.rid.String(), logging.FieldKey: logging.Key(a.key)}
-			if a.err != nil {
-				fields["result"] = errorCode(a.err).String()
-			}
-			logger.Slow(c.log.WithFields(fields), a.name, d)
+	d := time.Since(c.batchStart)
+	entry := func(a *respAnswered) *logrus.Entry {
+		if a.rid.IsZero() {
+			a.rid = c.newID()
 		}
+		fields := logrus.Fields{logging.FieldReqID: a.rid.String(), logging.FieldKey: logging.Key(a.key)}
+		if a.err != nil {
+			fields["result"] = errorCode(a.err).String()
+		}
+		return c.log.WithFields(fields)
+	}
+	switch {
+	case c.log.Logger.IsLevelEnabled(logrus.DebugLevel):
+		for i := range c.answered {
+			logger.Slow(entry(&c.answered[i]), c.answered[i].name, d)
+		}
+	case logger.SlowEnabled(d):
+		a := &c.answered[0]
+		logger.Slow(entry(a).WithField("batch_requests", len(c.answered)), a.name, d)
 	}
 	clear(c.answered)
 	c.answered = c.answered[:0]
