@@ -78,6 +78,12 @@ type Config struct {
 	// ReconnectTimeout is how long a failed member is kept (and reconnects
 	// to it tried) before it is reaped and forgotten. Default 24h.
 	ReconnectTimeout time.Duration
+	// ReconnectInterval is how often a reconnect to one failed member is
+	// tried. After a partition heals, the two sides find each other again
+	// at the latest on the next try, so this bounds how long replication
+	// waits to merge them. Default 5s (UPU's; serf's own is 30s, which
+	// let a healed partition wait up to half a minute).
+	ReconnectInterval time.Duration
 	// TombstoneTimeout is how long a member that left is kept as left
 	// before it is reaped. Default 24h.
 	TombstoneTimeout time.Duration
@@ -85,8 +91,9 @@ type Config struct {
 
 // Defaults that are UPU's own rather than serf's or memberlist's.
 const (
-	DefaultBindAddr = "127.0.0.1:7946"
-	DefaultRole     = "node"
+	DefaultBindAddr          = "127.0.0.1:7946"
+	DefaultRole              = "node"
+	DefaultReconnectInterval = 5 * time.Second
 )
 
 // labelPrefix starts the memberlist label, so that UPU's pools are also
@@ -117,6 +124,7 @@ func DefaultConfig() Config {
 		StreamTimeout:       m.TCPTimeout,
 		LeavePropagateDelay: s.LeavePropagateDelay,
 		ReconnectTimeout:    s.ReconnectTimeout,
+		ReconnectInterval:   DefaultReconnectInterval,
 		TombstoneTimeout:    s.TombstoneTimeout,
 	}
 }
@@ -134,6 +142,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.StreamTimeout, d.StreamTimeout)
 	setDefault(&c.LeavePropagateDelay, d.LeavePropagateDelay)
 	setDefault(&c.ReconnectTimeout, d.ReconnectTimeout)
+	setDefault(&c.ReconnectInterval, d.ReconnectInterval)
 	setDefault(&c.TombstoneTimeout, d.TombstoneTimeout)
 	return c
 }
@@ -180,6 +189,7 @@ func (c Config) Validate() error {
 		{"StreamTimeout", c.StreamTimeout},
 		{"LeavePropagateDelay", c.LeavePropagateDelay},
 		{"ReconnectTimeout", c.ReconnectTimeout},
+		{"ReconnectInterval", c.ReconnectInterval},
 		{"TombstoneTimeout", c.TombstoneTimeout},
 	} {
 		if d.v < 0 {

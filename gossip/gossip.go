@@ -110,6 +110,7 @@ func serfConfig(cfg Config, logger *logging.Logger) (*serf.Config, error) {
 	sc.Merge = domainFilter{domain: cfg.Domain}
 	sc.LeavePropagateDelay = cfg.LeavePropagateDelay
 	sc.ReconnectTimeout = cfg.ReconnectTimeout
+	sc.ReconnectInterval = cfg.ReconnectInterval
 	sc.TombstoneTimeout = cfg.TombstoneTimeout
 	sc.DisableCoordinates = true // UPU does not use network coordinates
 
