@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/upu/upu/internal/appendbuf"
 )
 
 // Message bodies are msgpack maps with short keys; a missing key is the zero
@@ -194,13 +196,13 @@ func AppendFrame(dst []byte, h Header, msg any) ([]byte, error) {
 
 // appendBodyLibrary appends msg encoded by the msgpack library.
 func appendBodyLibrary(dst []byte, msg any) ([]byte, error) {
-	w := appendWriter{buf: dst}
+	w := appendbuf.Writer{B: dst}
 	enc := msgpack.GetEncoder()
 	enc.Reset(&w)
 	enc.UseCompactInts(true)
 	err := enc.Encode(msg)
 	msgpack.PutEncoder(enc)
-	return w.buf, err
+	return w.B, err
 }
 
 // DecodeBody decodes a frame body into msg, which should be a pointer to a
@@ -241,21 +243,6 @@ func decodeBody(body []byte, msg any, clone bool) error {
 // library.
 func decodeBodyLibrary(body []byte, msg any) error {
 	return msgpack.Unmarshal(body, msg)
-}
-
-// appendWriter lets the msgpack encoder append to a caller's slice. It has
-// WriteByte because without it the encoder wraps it in an adapter that
-// allocates for every byte written.
-type appendWriter struct{ buf []byte }
-
-func (w *appendWriter) Write(p []byte) (int, error) {
-	w.buf = append(w.buf, p...)
-	return len(p), nil
-}
-
-func (w *appendWriter) WriteByte(c byte) error {
-	w.buf = append(w.buf, c)
-	return nil
 }
 
 func putLen(hdr []byte, n uint32) {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/upu/upu/internal/appendbuf"
 	"github.com/upu/upu/replication/crdt"
 	"github.com/upu/upu/store"
 )
@@ -102,12 +103,12 @@ const (
 
 // AppendMessage appends m's msgpack encoding to dst.
 func AppendMessage(dst []byte, m *Message) []byte {
-	w := appendWriter{buf: dst}
+	w := appendbuf.Writer{B: dst}
 	enc := msgpack.GetEncoder()
 	enc.Reset(&w)
 	_ = m.EncodeMsgpack(enc) // writes to a slice cannot fail
 	msgpack.PutEncoder(enc)
-	return w.buf
+	return w.B
 }
 
 // UnmarshalMessage decodes a message made by AppendMessage. The result does
@@ -450,25 +451,6 @@ func decKey(dec *msgpack.Decoder) ([]byte, error) {
 		return nil, err
 	}
 	return b, nil
-}
-
-// appendWriter has WriteByte and WriteString so that msgpack uses it as is:
-// otherwise it wraps it in an adapter that allocates on every byte.
-type appendWriter struct{ buf []byte }
-
-func (w *appendWriter) Write(p []byte) (int, error) {
-	w.buf = append(w.buf, p...)
-	return len(p), nil
-}
-
-func (w *appendWriter) WriteByte(c byte) error {
-	w.buf = append(w.buf, c)
-	return nil
-}
-
-func (w *appendWriter) WriteString(s string) (int, error) {
-	w.buf = append(w.buf, s...)
-	return len(s), nil
 }
 
 // sizer measures encodings without keeping them: the Machine bounds

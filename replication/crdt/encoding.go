@@ -7,6 +7,8 @@ import (
 	"hash/fnv"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/upu/upu/internal/appendbuf"
 )
 
 // Records and contexts are encoded by hand with msgpack's low-level calls:
@@ -19,13 +21,13 @@ const recordFormat byte = 1
 
 // AppendRecord appends r's binary encoding to dst.
 func AppendRecord(dst []byte, r Record) []byte {
-	w := appendWriter{buf: append(dst, recordFormat)}
+	w := appendbuf.Writer{B: append(dst, recordFormat)}
 	enc := msgpack.GetEncoder()
 	enc.Reset(&w)
 	// Writes to a slice cannot fail.
 	_ = encodeRecord(enc, &r)
 	msgpack.PutEncoder(enc)
-	return w.buf
+	return w.B
 }
 
 // UnmarshalRecord decodes a record made by AppendRecord. The result does not
@@ -84,12 +86,12 @@ func tokenKeyHash(key []byte) uint64 {
 // hands back with a write to the same key: the key's hash, then the context.
 func EncodeToken(key []byte, c Context) []byte {
 	b := binary.BigEndian.AppendUint64(make([]byte, 0, 32), tokenKeyHash(key))
-	w := appendWriter{buf: b}
+	w := appendbuf.Writer{B: b}
 	enc := msgpack.GetEncoder()
 	enc.Reset(&w)
 	_ = encodeContext(enc, &c)
 	msgpack.PutEncoder(enc)
-	return w.buf
+	return w.B
 }
 
 // DecodeToken parses a token from EncodeToken for key. A token made for
@@ -107,12 +109,12 @@ func DecodeToken(key, b []byte) (Context, error) {
 // EncodeContext returns the opaque token a client gets from a read and hands
 // back with a write.
 func EncodeContext(c Context) []byte {
-	w := appendWriter{}
+	w := appendbuf.Writer{}
 	enc := msgpack.GetEncoder()
 	enc.Reset(&w)
 	_ = encodeContext(enc, &c)
 	msgpack.PutEncoder(enc)
-	return w.buf
+	return w.B
 }
 
 // DecodeContext parses a token from EncodeContext. Tokens come from clients,
@@ -350,23 +352,4 @@ func decBytes(dec *msgpack.Decoder, v *[]byte) error {
 	}
 	*v = b
 	return nil
-}
-
-// appendWriter has WriteByte and WriteString so that msgpack uses it as is:
-// otherwise it wraps it in an adapter that allocates on every byte.
-type appendWriter struct{ buf []byte }
-
-func (w *appendWriter) Write(p []byte) (int, error) {
-	w.buf = append(w.buf, p...)
-	return len(p), nil
-}
-
-func (w *appendWriter) WriteByte(c byte) error {
-	w.buf = append(w.buf, c)
-	return nil
-}
-
-func (w *appendWriter) WriteString(s string) (int, error) {
-	w.buf = append(w.buf, s...)
-	return len(s), nil
 }
