@@ -291,7 +291,6 @@ func (h *chaosHistory) verify(t *testing.T, nodes []*node) (lost, resurrected in
 		keys = append(keys, k)
 	}
 	counterExact = true
-	var mu sync.Mutex
 	for _, n := range nodes {
 		cfg := client.DefaultConfig()
 		cfg.Nodes = []string{n.addr}
@@ -300,41 +299,22 @@ func (h *chaosHistory) verify(t *testing.T, nodes []*node) (lost, resurrected in
 		if err != nil {
 			t.Fatal(err)
 		}
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		for range 16 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					i := int(next.Add(1) - 1)
-					if i >= len(keys) {
-						return
-					}
-					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-					it, err := cl.Get(ctx, []byte(keys[i]))
-					cancel()
-					found := err == nil
-					if err != nil && !errors.Is(err, client.ErrNotFound) {
-						t.Errorf("get %s on %s: %v", keys[i], n.addr, err)
-						continue
-					}
-					mu.Lock()
-					switch want := h.present[keys[i]]; {
-					case want && (!found || string(it.Value) != keys[i]):
-						if lost++; lost <= 10 {
-							t.Errorf("%s: acknowledged set of %s lost (found=%t value %q)", n.addr, keys[i], found, it.Value)
-						}
-					case !want && found:
-						if resurrected++; resurrected <= 10 {
-							t.Errorf("%s: acknowledged delete of %s undone: %q", n.addr, keys[i], it.Value)
-						}
-					}
-					mu.Unlock()
+		for i, r := range readKeys(cl, keys, 10*time.Second) {
+			if r.err != nil {
+				t.Errorf("get %s on %s: %v", keys[i], n.addr, r.err)
+				continue
+			}
+			switch want := h.present[keys[i]]; {
+			case want && (!r.present || string(r.value) != keys[i]):
+				if lost++; lost <= 10 {
+					t.Errorf("%s: acknowledged set of %s lost (found=%t value %q)", n.addr, keys[i], r.present, r.value)
 				}
-			}()
+			case !want && r.present:
+				if resurrected++; resurrected <= 10 {
+					t.Errorf("%s: acknowledged delete of %s undone: %q", n.addr, keys[i], r.value)
+				}
+			}
 		}
-		wg.Wait()
 		for k := range chaosCounters {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			it, err := cl.Get(ctx, []byte(chaosCounterKey(k)))

@@ -315,37 +315,7 @@ func (h *crashHistory) verify(t *testing.T, addr string, cycle int, rng *rand.Ra
 	}
 	defer cl.Close()
 
-	type found struct {
-		present bool
-		value   []byte
-		err     error
-	}
-	results := make([]found, len(check))
-	var wg sync.WaitGroup
-	next := atomic.Int64{}
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(check) {
-					return
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-				it, err := cl.Get(ctx, []byte(check[i]))
-				cancel()
-				switch {
-				case err == nil:
-					results[i] = found{present: true, value: it.Value}
-				case errors.Is(err, client.ErrNotFound):
-				default:
-					results[i] = found{err: err}
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	results := readKeys(cl, check, 15*time.Second)
 
 	for i, k := range check {
 		r, f := h.keys[k], results[i]

@@ -2,12 +2,19 @@ package integration
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/upu/upu/client"
 )
 
 // assertNoDamageInLog fails the test on any sign of damage in a node's log: a line
@@ -60,4 +67,42 @@ func procStatusKB(pid int, field string) (int64, error) {
 func procFDCount(pid int) (int, error) {
 	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 	return len(ents), err
+}
+
+// keyRead is what a get of one key found.
+type keyRead struct {
+	present bool
+	value   []byte
+	err     error // a failure other than not found
+}
+
+// readKeys gets every key through cl with 16 concurrent callers, each get
+// bounded by timeout, and returns the reads in the order of keys.
+func readKeys(cl *client.Client, keys []string, timeout time.Duration) []keyRead {
+	results := make([]keyRead, len(keys))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(keys) {
+					return
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), timeout)
+				it, err := cl.Get(ctx, []byte(keys[i]))
+				cancel()
+				switch {
+				case err == nil:
+					results[i] = keyRead{present: true, value: it.Value}
+				case !errors.Is(err, client.ErrNotFound):
+					results[i] = keyRead{err: err}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return results
 }
