@@ -28,7 +28,7 @@ type Store interface {
 	ApplyRemote(ctx context.Context, entries []store.LogEntry) (int, error)
 	// MergeRecord merges a whole record into the key's, writing no log
 	// entry.
-	MergeRecord(ctx context.Context, key []byte, rec crdt.Record) error
+	MergeRecord(ctx context.Context, key []byte, rec crdt.Record, seen crdt.VersionVector) error
 	// RaiseApplied raises applied[o] to vv[o] for every origin o other
 	// than the store's own node where vv[o] is higher, dropping o's log
 	// entries (the log now begins after vv[o]). The caller has merged
@@ -292,7 +292,7 @@ func (m *Machine) onSnap(ctx context.Context, p *peer, from crdt.NodeID, msg *Me
 	m.stats.SnapshotChunksReceived++
 	for i := range msg.Records {
 		r := &msg.Records[i]
-		if err := m.st.MergeRecord(ctx, r.Key, r.Record); err != nil {
+		if err := m.st.MergeRecord(ctx, r.Key, r.Record, nil); err != nil {
 			return fmt.Errorf("replication: merge snapshot chunk %d from %s: %w", msg.ID, from, err)
 		}
 		m.stats.RecordsMerged++

@@ -63,7 +63,8 @@ func (s *memStore) write(w store.Write) (store.Result, store.LogEntry) {
 	now := s.wall()
 	old := s.recs[string(w.Key)]
 	ts := s.hlc.Now(now)
-	op := crdt.Op{Node: s.self, TS: ts, Context: w.Context}
+	seq := s.applied.Get(s.self) + 1
+	op := crdt.Op{Node: s.self, TS: ts, Seq: seq, Context: w.Context}
 	var (
 		delta   crdt.Record
 		counter int64
@@ -82,9 +83,9 @@ func (s *memStore) write(w store.Write) (store.Result, store.LogEntry) {
 			return store.Result{Err: err}, store.LogEntry{}
 		}
 	}
-	merged := crdt.Merge(old, delta)
+	merged := s.compact(crdt.Merge(old, delta), s.self, seq)
 	s.recs[string(w.Key)] = merged
-	e := store.LogEntry{Origin: s.self, Seq: s.applied.Get(s.self) + 1, Key: bytes.Clone(w.Key), Delta: delta, ReqID: w.ReqID, TS: ts}
+	e := store.LogEntry{Origin: s.self, Seq: seq, Key: bytes.Clone(w.Key), Delta: delta, ReqID: w.ReqID, TS: ts}
 	s.appendLog(e)
 	return store.Result{Context: merged.Context, Counter: counter}, e
 }
@@ -121,7 +122,7 @@ func (s *memStore) ApplyRemote(_ context.Context, entries []store.LogEntry) (int
 			continue
 		}
 		s.hlc.Observe(e.TS)
-		s.recs[string(e.Key)] = crdt.Merge(s.recs[string(e.Key)], e.Delta)
+		s.recs[string(e.Key)] = s.compact(crdt.Merge(s.recs[string(e.Key)], e.Delta), e.Origin, e.Seq)
 		s.appendLog(*e)
 		n++
 	}
@@ -173,7 +174,16 @@ func (s *memStore) Scan(ctx context.Context, start []byte, limit int, fn func(ke
 	return nil
 }
 
-func (s *memStore) MergeRecord(_ context.Context, key []byte, rec crdt.Record) error {
+// compact folds a context's cloud as the real store does, counting the
+// entry (origin, seq) being applied.
+func (s *memStore) compact(r crdt.Record, origin crdt.NodeID, seq uint64) crdt.Record {
+	if len(r.Context.Cloud) != 0 {
+		r.Context = r.Context.Compact(s.applied.With(origin, max(seq, s.applied.Get(origin))))
+	}
+	return r
+}
+
+func (s *memStore) MergeRecord(_ context.Context, key []byte, rec crdt.Record, seen crdt.VersionVector) error {
 	if s.failApply != nil {
 		if fail, _ := s.failApply(); fail {
 			return errInjected
@@ -183,7 +193,11 @@ func (s *memStore) MergeRecord(_ context.Context, key []byte, rec crdt.Record) e
 		return fmt.Errorf("%w: empty key", store.ErrBadRequest)
 	}
 	s.hlc.Observe(rec.LastWrite())
-	s.recs[string(key)] = crdt.Merge(s.recs[string(key)], rec)
+	merged := crdt.MergeSeen(s.recs[string(key)], s.applied, rec, seen)
+	if len(merged.Context.Cloud) != 0 {
+		merged.Context = merged.Context.Compact(s.applied)
+	}
+	s.recs[string(key)] = merged
 	return nil
 }
 

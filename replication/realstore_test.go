@@ -105,10 +105,10 @@ func TestMemStoreMatchesStore(t *testing.T) {
 			if !ok {
 				continue
 			}
-			if err := real.MergeRecord(ctx, []byte(key), rec); err != nil {
+			if err := real.MergeRecord(ctx, []byte(key), rec, nil); err != nil {
 				t.Fatal(err)
 			}
-			if err := mem.MergeRecord(ctx, []byte(key), rec); err != nil {
+			if err := mem.MergeRecord(ctx, []byte(key), rec, nil); err != nil {
 				t.Fatal(err)
 			}
 		}

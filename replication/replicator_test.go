@@ -60,10 +60,10 @@ func (l *lockedStore) ApplyRemote(ctx context.Context, e []store.LogEntry) (int,
 	return l.s.ApplyRemote(ctx, e)
 }
 
-func (l *lockedStore) MergeRecord(ctx context.Context, k []byte, r crdt.Record) error {
+func (l *lockedStore) MergeRecord(ctx context.Context, k []byte, r crdt.Record, seen crdt.VersionVector) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.s.MergeRecord(ctx, k, r)
+	return l.s.MergeRecord(ctx, k, r, seen)
 }
 
 func (l *lockedStore) RaiseApplied(ctx context.Context, v crdt.VersionVector) error {

@@ -169,7 +169,7 @@ func TestReplicaConvergence(t *testing.T) {
 	// c: the peers' whole records.
 	for _, p := range peers {
 		for k, r := range p.recs {
-			if err := c.MergeRecord(context.Background(), []byte(k), r); err != nil {
+			if err := c.MergeRecord(context.Background(), []byte(k), r, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -196,7 +196,7 @@ func TestReplicaConvergence(t *testing.T) {
 	// Merging the same records again changes nothing.
 	for _, p := range peers {
 		for k, r := range p.recs {
-			if err := c.MergeRecord(context.Background(), []byte(k), r); err != nil {
+			if err := c.MergeRecord(context.Background(), []byte(k), r, nil); err != nil {
 				t.Fatal(err)
 			}
 		}

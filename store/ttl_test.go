@@ -111,7 +111,7 @@ func TestTombstoneHorizon(t *testing.T) {
 		t.Fatalf("tombstone dropped before the horizon: %v", err)
 	}
 	// A lagging replica's copy from before the delete stays deleted.
-	if err := s.MergeRecord(context.Background(), []byte("k"), stale); err != nil {
+	if err := s.MergeRecord(context.Background(), []byte("k"), stale, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, found := readValue(t, s, "k"); found {

@@ -118,7 +118,7 @@ type request struct {
 	nowMS     int64         // reqPurge
 	done      chan struct{} // buffered: the writer never blocks answering
 
-	vv crdt.VersionVector // reqRaise: what to raise applied to
+	vv crdt.VersionVector // reqRaise: what to raise applied to; reqMerge: the peer's seen vector
 
 	// Answers other than results.
 	committed int  // ops committed (remote: entries merged)
@@ -244,11 +244,17 @@ func (s *Store) ApplyRemote(ctx context.Context, entries []LogEntry) (int, error
 	return n, err
 }
 
-// MergeRecord merges a whole record into the key's (anti-entropy, snapshot
-// transfer). It writes no log entry.
-func (s *Store) MergeRecord(ctx context.Context, key []byte, rec crdt.Record) error {
+// MergeRecord merges a whole record of a peer into the key's (anti-entropy,
+// snapshot transfer). seen is the peer's applied vector when it read the
+// record (nil: unknown): whatever it covers that the record does not hold,
+// the peer saw superseded, so this store drops it too (crdt.MergeSeen); a
+// zero record with a seen vector so drops what the peer no longer has at
+// all. The store's own applied vector works the same way against the
+// record. It writes no log entry.
+func (s *Store) MergeRecord(ctx context.Context, key []byte, rec crdt.Record, seen crdt.VersionVector) error {
 	r := s.getRequest(reqMerge)
 	r.key, r.record = key, rec
+	r.vv = seen
 	if err := s.do(ctx, r); err != nil {
 		return err
 	}

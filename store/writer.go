@@ -253,7 +253,7 @@ func (w *writer) build(ref opRef) (effect, error) {
 	case reqRemote:
 		return w.buildRemote(&r.entries[ref.i])
 	case reqMerge:
-		return effect{}, w.buildMerge(r.key, r.record)
+		return effect{}, w.buildMerge(r.key, r.record, r.vv)
 	case reqPurge:
 		return effect{}, w.buildPurge(r.indexKeys[ref.i], r.nowMS)
 	case reqTrim:
@@ -303,7 +303,10 @@ func (w *writer) buildLocal(wr *Write, res *Result) (effect, error) {
 		return effect{noop: true}, nil
 	}
 	ts := w.s.hlc.Now(w.now)
-	op := crdt.Op{Node: w.s.self, TS: ts, Context: wr.Context}
+	// The write's log sequence number is also its dot's counter (see
+	// crdt.Op).
+	seq := w.pending.applied(w.s.self) + 1
+	op := crdt.Op{Node: w.s.self, TS: ts, Seq: seq, Context: wr.Context}
 	var delta crdt.Record
 	switch wr.Op {
 	case OpSet:
@@ -324,7 +327,7 @@ func (w *writer) buildLocal(wr *Write, res *Result) (effect, error) {
 			return effect{}, err
 		}
 	case OpExpire:
-		delta = expireDelta(old, view, crdt.Op{Node: w.s.self, TS: ts}, wr.Expiry, w.now)
+		delta = expireDelta(old, view, crdt.Op{Node: w.s.self, TS: ts, Seq: seq}, wr.Expiry, w.now)
 	case OpAppend:
 		n := len(view.Value) + len(wr.Value)
 		if n > w.s.cfg.MaxValueSize {
@@ -333,11 +336,10 @@ func (w *writer) buildLocal(wr *Write, res *Result) (effect, error) {
 		}
 		v := make([]byte, 0, n)
 		v = append(append(v, view.Value...), wr.Value...)
-		delta = old.Set(crdt.Op{Node: w.s.self, TS: ts}, v, view.Expiry)
+		delta = old.Set(crdt.Op{Node: w.s.self, TS: ts, Seq: seq}, v, view.Expiry)
 		res.Counter = int64(n)
 	}
-	merged := crdt.Merge(old, delta)
-	seq := w.pending.applied(w.s.self) + 1
+	merged := w.compact(crdt.Merge(old, delta), w.s.self, seq)
 	w.putRecord(wr.Key, merged)
 	w.putLog(w.s.self, seq, wr.Key, delta, wr.ReqID, ts)
 	w.reindex(wr.Key, old, found, merged)
@@ -403,7 +405,7 @@ func (w *writer) buildRemote(e *LogEntry) (effect, error) {
 		return effect{}, err
 	}
 	w.s.hlc.Observe(e.TS)
-	merged := crdt.Merge(old, ownValues(e.Delta))
+	merged := w.compact(crdt.Merge(old, ownValues(e.Delta)), e.Origin, e.Seq)
 	w.putRecord(e.Key, merged)
 	w.putLog(e.Origin, e.Seq, e.Key, e.Delta, e.ReqID, e.TS)
 	w.reindex(e.Key, old, found, merged)
@@ -411,7 +413,23 @@ func (w *writer) buildRemote(e *LogEntry) (effect, error) {
 	return effect{origin: e.Origin, seq: e.Seq}, nil
 }
 
-func (w *writer) buildMerge(key []byte, rec crdt.Record) error {
+// compact folds the cloud of a record's context into its vector as far as
+// the applied vector (as staged) reaches (crdt.Context.Compact), counting
+// the operation being staged, (origin, seq). Only a context with a cloud
+// pays for it.
+func (w *writer) compact(r crdt.Record, origin crdt.NodeID, seq uint64) crdt.Record {
+	if len(r.Context.Cloud) == 0 {
+		return r
+	}
+	seen := w.pending.versionVector()
+	if seq > seen.Get(origin) {
+		seen = seen.With(origin, seq)
+	}
+	r.Context = r.Context.Compact(seen)
+	return r
+}
+
+func (w *writer) buildMerge(key []byte, rec crdt.Record, seen crdt.VersionVector) error {
 	if len(key) == 0 || len(key) > maxKeySizeLimit {
 		return fmt.Errorf("%w: key of %d bytes", ErrBadRequest, len(key))
 	}
@@ -420,7 +438,11 @@ func (w *writer) buildMerge(key []byte, rec crdt.Record) error {
 		return err
 	}
 	w.s.hlc.Observe(rec.LastWrite())
-	merged := crdt.Merge(old, ownValues(rec))
+	applied := w.pending.versionVector()
+	merged := crdt.MergeSeen(old, applied, ownValues(rec), seen)
+	if len(merged.Context.Cloud) != 0 {
+		merged.Context = merged.Context.Compact(applied)
+	}
 	// Anti-entropy mostly merges what is already here: skip the write then.
 	if found {
 		w.scratch = crdt.AppendRecord(w.scratch[:0], old)

@@ -174,6 +174,61 @@ func (c Context) Add(d Dot) Context {
 	return normalize(c.VV, cloud)
 }
 
+// Raise returns the context with every dot of d.Node up to d.Counter
+// included.
+func (c Context) Raise(d Dot) Context {
+	if c.VV.Get(d.Node) >= d.Counter {
+		return c
+	}
+	vv := c.VV.With(d.Node, d.Counter)
+	if len(c.Cloud) == 0 {
+		return Context{VV: vv}
+	}
+	return normalize(vv, slices.Clone(c.Cloud))
+}
+
+// Compact folds into the vector every cloud dot that seen covers, where seen
+// is the holder's applied vector: having merged every delta of a node up to
+// seen's counter, whatever its key, the holder has seen every dot of that
+// node on this key up to any such cloud dot. Dots are log sequence numbers,
+// so a node's dots on one key are far apart and a context that only ever
+// added them would keep them all in its cloud.
+func (c Context) Compact(seen VersionVector) Context {
+	if len(c.Cloud) == 0 || len(seen) == 0 {
+		return c
+	}
+	vv, kept := c.VV, c.Cloud[:0:0]
+	for _, d := range c.Cloud {
+		if seen.Covers(d) {
+			if vv.Get(d.Node) < d.Counter {
+				vv = vv.With(d.Node, d.Counter)
+			}
+			continue
+		}
+		kept = append(kept, d)
+	}
+	if len(kept) == len(c.Cloud) {
+		return c
+	}
+	return normalize(vv, kept)
+}
+
+// CoveredBy reports whether every dot of the context is at or below vv: a
+// replica that has applied every log entry vv covers has seen them all.
+func (c Context) CoveredBy(vv VersionVector) bool {
+	for _, e := range c.VV {
+		if vv.Get(e.Node) < e.Counter {
+			return false
+		}
+	}
+	for _, d := range c.Cloud {
+		if !vv.Covers(d) {
+			return false
+		}
+	}
+	return true
+}
+
 // MergeContext returns the union of a and b.
 func MergeContext(a, b Context) Context {
 	if b.IsZero() {

@@ -49,11 +49,23 @@ type Record struct {
 
 // Merge returns the join of a and b. It is commutative, associative and
 // idempotent.
-func Merge(a, b Record) Record {
-	if len(b.Entries) == 0 && b.Context.IsZero() {
+func Merge(a, b Record) Record { return MergeSeen(a, nil, b, nil) }
+
+// MergeSeen is Merge between the records of two replicas that also know
+// what they have seen beyond the records' contexts: aSeen and bSeen are the
+// replicas' applied vectors, under which a replica has merged every delta
+// whatever its key (a node applies each origin's log in order and dots are
+// its log's sequence numbers). An entry of one side is dropped when the
+// other side's context or seen vector covers its dot and the other side does
+// not hold it. This is what keeps a dropped tombstone dropped: a stale
+// replica's record, merged whole (a snapshot), cannot bring back a value the
+// receiver saw deleted, though the receiver no longer holds the tombstone.
+// The result's context is the union of the records' contexts only.
+func MergeSeen(a Record, aSeen VersionVector, b Record, bSeen VersionVector) Record {
+	if len(b.Entries) == 0 && b.Context.IsZero() && (len(a.Entries) == 0 || len(bSeen) == 0) {
 		return a
 	}
-	if len(a.Entries) == 0 && a.Context.IsZero() {
+	if len(a.Entries) == 0 && a.Context.IsZero() && (len(b.Entries) == 0 || len(aSeen) == 0) {
 		return b
 	}
 	out := make([]Entry, 0, len(a.Entries)+len(b.Entries))
@@ -70,12 +82,12 @@ func Merge(a, b Record) Record {
 		}
 		switch {
 		case c < 0:
-			if e := &a.Entries[i]; !b.Context.Covers(e.Dot) {
+			if e := &a.Entries[i]; !b.Context.Covers(e.Dot) && !bSeen.Covers(e.Dot) {
 				out = append(out, *e)
 			}
 			i++
 		case c > 0:
-			if e := &b.Entries[j]; !a.Context.Covers(e.Dot) {
+			if e := &b.Entries[j]; !a.Context.Covers(e.Dot) && !aSeen.Covers(e.Dot) {
 				out = append(out, *e)
 			}
 			j++
@@ -239,41 +251,59 @@ func (r Record) Purge(nowMS int64) (Record, bool) {
 }
 
 // Op describes a local write. Node and TS identify the writer and its clock
-// reading; Context is the causal context the client read (nil: supersede all
-// the node has seen of the key).
+// reading; Seq is the writer's sequence number for the write (its log
+// sequence number), which becomes the new dot's counter; Context is the
+// causal context the client read (nil: supersede all the node has seen of
+// the key).
+//
+// Seq must grow across all of the writer's keys, never per key: a record
+// whose context was dropped (a tombstone past causal stability) would
+// otherwise restart its dots at 1, and replicas still holding the old
+// context would take the new write for one they had already superseded. A
+// zero Seq (tests of this package) falls back to one past the record's
+// highest dot of Node.
 type Op struct {
 	Node    NodeID
 	TS      Timestamp
+	Seq     uint64
 	Context *Context
 }
 
-// nextDot returns the writer's next dot for this key. Counters are per key, so
-// a node's dots on a key are contiguous and contexts compress to a vector.
-func (r Record) nextDot(n NodeID) Dot { return Dot{Node: n, Counter: r.Context.Max(n) + 1} }
+// nextDot returns the writer's dot for op: its sequence number, or one past
+// the record's highest dot of the writer if that is larger (it never is when
+// Seq comes from the writer's log).
+func (r Record) nextDot(op Op) Dot {
+	return Dot{Node: op.Node, Counter: max(op.Seq, r.Context.Max(op.Node)+1)}
+}
 
-func (r Record) superseded(op Op) Context {
+// superseded returns the context of a write with dot d: the client's, plus
+// d; without one, everything the writing node has seen of the key, which
+// includes every earlier dot of its own on the key (the writer holds its own
+// writes), so the vector rises to d and the context stays compact although
+// the writer's dots on one key are far apart.
+func (r Record) superseded(op Op, d Dot) Context {
 	if op.Context != nil {
-		return *op.Context
+		return op.Context.Add(d)
 	}
-	return r.Context
+	return r.Context.Raise(d)
 }
 
 // Set returns the delta of writing value with an expiry (Unix ms, 0: never).
 func (r Record) Set(op Op, value []byte, expiry int64) Record {
-	d := r.nextDot(op.Node)
+	d := r.nextDot(op)
 	return Record{
 		Entries: []Entry{{Dot: d, TS: op.TS, Expiry: expiry, Kind: KindValue, Value: value}},
-		Context: r.superseded(op).Add(d),
+		Context: r.superseded(op, d),
 	}
 }
 
 // Delete returns the delta of deleting the key: a tombstone that supersedes
 // what the context covers.
 func (r Record) Delete(op Op) Record {
-	d := r.nextDot(op.Node)
+	d := r.nextDot(op)
 	return Record{
 		Entries: []Entry{{Dot: d, TS: op.TS, Kind: KindTomb}},
-		Context: r.superseded(op).Add(d),
+		Context: r.superseded(op, d),
 	}
 }
 
@@ -285,12 +315,13 @@ func (r Record) Delete(op Op) Record {
 // counts.
 func (r Record) Incr(op Op, n int64, nowMS int64) (Record, int64, error) {
 	w := r.winner(nowMS)
-	d := r.nextDot(op.Node)
+	op.Context = nil // counting supersedes no client-read state
+	d := r.nextDot(op)
 	switch {
 	case w == nil || w.Kind == KindTomb:
 		return Record{
 			Entries: []Entry{countEntry(d, op.TS, 0, n)},
-			Context: r.Context.Add(d),
+			Context: r.superseded(op, d),
 		}, n, nil
 	case w.Kind == KindValue:
 		base, err := strconv.ParseInt(string(w.Value), 10, 64)
@@ -309,22 +340,25 @@ func (r Record) Incr(op Op, n int64, nowMS int64) (Record, int64, error) {
 		if compareDots(d, w.Dot) < 0 {
 			entries[0], entries[1] = entries[1], entries[0]
 		}
-		return Record{Entries: entries, Context: r.Context.Add(d)}, total, nil
+		return Record{Entries: entries, Context: r.superseded(op, d)}, total, nil
 	}
 	total, ok := addInt64(r.count(nowMS), n)
 	if !ok {
 		return Record{}, 0, ErrOverflow
 	}
 	// Fold this node's own count entries into one; other nodes' entries
-	// stay, so concurrent increments elsewhere are never lost.
+	// stay, so concurrent increments elsewhere are never lost. The context
+	// covers exactly the folded dots: not this node's other dots, since a
+	// register value of its own that another node converts concurrently
+	// becomes the counter's base under that value's dot.
 	e := Entry{Dot: d, TS: op.TS, Expiry: w.Expiry, Kind: KindCount}
-	var ctx Context
+	cloud := []Dot{d}
 	for i := range r.Entries {
 		o := &r.Entries[i]
 		if o.Dot.Node != op.Node || o.Kind != KindCount {
 			continue
 		}
-		ctx = ctx.Add(o.Dot)
+		cloud = append(cloud, o.Dot)
 		if o.Live(nowMS) {
 			e.Inc += o.Inc
 			e.Dec += o.Dec
@@ -335,7 +369,7 @@ func (r Record) Incr(op Op, n int64, nowMS int64) (Record, int64, error) {
 	} else {
 		e.Dec += uint64(-n)
 	}
-	return Record{Entries: []Entry{e}, Context: ctx.Add(d)}, total, nil
+	return Record{Entries: []Entry{e}, Context: normalize(nil, cloud)}, total, nil
 }
 
 // countEntry returns a count entry holding the signed amount v.
