@@ -65,6 +65,15 @@ type Config struct {
 	SyncWrites   bool
 	SyncInterval time.Duration
 
+	// TombstoneHorizon is how long a deleted or expired key keeps its
+	// causal context when the domain cannot tell that every member has seen
+	// the delete (a member is down). A member away longer than this resyncs
+	// from its peers when it comes back.
+	TombstoneHorizon time.Duration
+	// MaxLogEntries bounds the replication log kept per origin; a member
+	// further behind than this is repaired by a digest sync instead.
+	MaxLogEntries int64
+
 	// Tokens separate roles (DESIGN.md section 9). An empty token lets any
 	// connection take the role, except that the admin role is never open
 	// when AdminToken is set and the peer role never when PeerToken is set.
@@ -88,6 +97,8 @@ const (
 	DefaultMaxValueSize      = 1 << 20
 	DefaultMaxConns          = 10000
 	DefaultSyncInterval      = time.Second
+	DefaultTombstoneHorizon  = 24 * time.Hour
+	DefaultMaxLogEntries     = 1_000_000
 )
 
 // DefaultConfig returns the configuration `upu serve` runs with when no flag
@@ -106,6 +117,8 @@ func DefaultConfig() Config {
 		MaxValueSize:      DefaultMaxValueSize,
 		MaxConns:          DefaultMaxConns,
 		SyncInterval:      DefaultSyncInterval,
+		TombstoneHorizon:  DefaultTombstoneHorizon,
+		MaxLogEntries:     DefaultMaxLogEntries,
 		Log:               logging.DefaultConfig(),
 	}
 }
@@ -125,6 +138,8 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.MaxValueSize, d.MaxValueSize)
 	setDefault(&c.MaxConns, d.MaxConns)
 	setDefault(&c.SyncInterval, d.SyncInterval)
+	setDefault(&c.TombstoneHorizon, d.TombstoneHorizon)
+	setDefault(&c.MaxLogEntries, d.MaxLogEntries)
 	return c
 }
 
@@ -168,7 +183,7 @@ func (c Config) Validate() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"handshake-timeout", c.HandshakeTimeout}, {"shutdown-timeout", c.ShutdownTimeout}, {"sync-interval", c.SyncInterval}} {
+	}{{"handshake-timeout", c.HandshakeTimeout}, {"shutdown-timeout", c.ShutdownTimeout}, {"sync-interval", c.SyncInterval}, {"tombstone-horizon", c.TombstoneHorizon}} {
 		if d.v < 0 {
 			bad(d.name, d.v, "must be positive")
 		}
@@ -181,6 +196,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxConns < 0 {
 		bad("max-conns", c.MaxConns, "must be positive")
+	}
+	if c.MaxLogEntries < 0 {
+		bad("max-log-entries", c.MaxLogEntries, "must be positive")
 	}
 	if c.Domain == "" || len(c.Domain) > 128 {
 		bad("domain", c.Domain, "must be 1 to 128 characters")

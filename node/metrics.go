@@ -26,6 +26,10 @@ type metrics struct {
 	okByOp   [256]prometheus.Counter
 	batch    prometheus.Histogram
 	badFrame prometheus.Counter
+
+	// The Redis listener's commands, by name, and its error replies.
+	respCalls  *prometheus.CounterVec
+	respErrors prometheus.Counter
 }
 
 func newMetrics(n *Node) *metrics {
@@ -44,6 +48,14 @@ func newMetrics(n *Node) *metrics {
 			Name: "upu_bad_frames_total",
 			Help: "Connections closed for a framing error.",
 		}),
+		respCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "upu_resp_commands_total",
+			Help: "Redis-protocol commands received, by command (unknown: not a command UPU serves).",
+		}, []string{"cmd"}),
+		respErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "upu_resp_errors_total",
+			Help: "Redis-protocol error replies.",
+		}),
 	}
 	for op := range m.okByOp {
 		if protocol.Opcode(op).Known() {
@@ -56,7 +68,7 @@ func newMetrics(n *Node) *metrics {
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.requests, m.batch, m.badFrame,
+		m.requests, m.batch, m.badFrame, m.respCalls, m.respErrors,
 		gauge("upu_connections", "Open client connections.", func() float64 { return float64(n.srv.open.Load()) }),
 		gauge("upu_log_entries", "Entries in the replication log.", func() float64 { return float64(n.store.LogLen()) }),
 		gauge("upu_up", "1 while the node serves.", func() float64 {
@@ -65,8 +77,59 @@ func newMetrics(n *Node) *metrics {
 			}
 			return 1
 		}),
+		domainCollector{n},
 	)
 	return m
+}
+
+// domainCollector reports the domain's membership and replication from one
+// snapshot of the replicator's stats per scrape. It describes nothing up
+// front (an unchecked collector): peers come and go, and a node without a
+// domain has none of these.
+type domainCollector struct{ n *Node }
+
+var (
+	descMembers = prometheus.NewDesc("upu_domain_members",
+		"Alive members of the domain's ring, this node included.", nil, nil)
+	descPeerBehind = prometheus.NewDesc("upu_replication_peer_behind_entries",
+		"Log entries this node holds that the peer has not reported having.", []string{"peer"}, nil)
+	descPeerUnresponsive = prometheus.NewDesc("upu_replication_peer_unresponsive",
+		"1 while a wait for the peer's answer has run out.", []string{"peer"}, nil)
+	descEntriesSent = prometheus.NewDesc("upu_replication_entries_sent_total",
+		"Log entries pushed to peers.", nil, nil)
+	descEntriesApplied = prometheus.NewDesc("upu_replication_entries_applied_total",
+		"Peers' log entries applied here.", nil, nil)
+	descSendErrors = prometheus.NewDesc("upu_replication_send_errors_total",
+		"Replication messages that failed to send.", nil, nil)
+)
+
+func (domainCollector) Describe(chan<- *prometheus.Desc) {}
+
+func (c domainCollector) Collect(ch chan<- prometheus.Metric) {
+	d := c.n.domain
+	if d == nil {
+		return
+	}
+	rs := d.repl.Stats()
+	gauge := func(desc *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(desc *prometheus.Desc, v uint64) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(v))
+	}
+	gauge(descMembers, float64(rs.Members))
+	for _, p := range rs.Peers {
+		id := p.ID.String()
+		gauge(descPeerBehind, float64(p.Behind), id)
+		unresponsive := 0.0
+		if p.Unresponsive {
+			unresponsive = 1
+		}
+		gauge(descPeerUnresponsive, unresponsive, id)
+	}
+	counter(descEntriesSent, rs.EntriesSent)
+	counter(descEntriesApplied, rs.EntriesApplied)
+	counter(descSendErrors, rs.Transport.SendErrors)
 }
 
 // observe counts one answered request.

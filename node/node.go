@@ -71,6 +71,8 @@ func New(cfg Config, clk clock.Clock) (*Node, error) {
 	scfg.SyncInterval = cfg.SyncInterval
 	scfg.MaxKeySize = cfg.MaxKeySize
 	scfg.MaxValueSize = cfg.MaxValueSize
+	scfg.TombstoneHorizon = cfg.TombstoneHorizon
+	scfg.MaxLogEntries = cfg.MaxLogEntries
 	scfg.OnAppend = n.repl.notify
 	n.store, err = store.Open(scfg, clk, logger.Component("store"))
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"math"
 	"strconv"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/upu/upu/store"
 )
 
@@ -27,15 +29,19 @@ type respCommand struct {
 	queues bool
 	noAuth bool // allowed before AUTH
 	run    func(c *respConn, args [][]byte)
+	calls  prometheus.Counter // resolved once: the hot path only adds
 }
 
 // respCommands is the command table, built once per listener.
 type respCommands struct {
-	byName map[string]*respCommand
-	sorted []*respCommand // by name, for COMMAND
+	byName  map[string]*respCommand
+	sorted  []*respCommand // by name, for COMMAND
+	unknown prometheus.Counter
 }
 
-func newRespCommands() *respCommands {
+// newRespCommands builds the table, counting calls in calls (a counter per
+// command name).
+func newRespCommands(calls *prometheus.CounterVec) *respCommands {
 	const (
 		write    = "write"
 		readonly = "readonly"
@@ -90,8 +96,9 @@ func newRespCommands() *respCommands {
 		{name: "config", arity: -2, acl: []string{"@admin", "@slow"}, run: (*respConn).cmdConfig},
 		{name: "info", arity: -1, flags: []string{"loading", "stale"}, acl: []string{"@slow", "@dangerous"}, run: (*respConn).cmdInfo},
 	}
-	t := &respCommands{byName: make(map[string]*respCommand, len(cmds)), sorted: cmds}
+	t := &respCommands{byName: make(map[string]*respCommand, len(cmds)), sorted: cmds, unknown: calls.WithLabelValues("unknown")}
 	for _, c := range cmds {
+		c.calls = calls.WithLabelValues(c.name)
 		t.byName[c.name] = c
 	}
 	return t

@@ -191,9 +191,11 @@ func (c *respConn) flushOut() bool {
 func (c *respConn) handle(args [][]byte) {
 	cmd := c.s.cmds.lookup(args[0], &c.lower)
 	if cmd == nil {
+		c.s.cmds.unknown.Inc()
 		c.fail(unknownCommand(args))
 		return
 	}
+	cmd.calls.Inc()
 	// redis' order: unknown command, then arity, then authentication.
 	if cmd.arity > 0 && len(args) != cmd.arity || cmd.arity < 0 && len(args) < -cmd.arity {
 		c.fail(wrongArity(cmd.name))
@@ -211,6 +213,7 @@ func (c *respConn) handle(args [][]byte) {
 
 // fail answers with an error, after the replies still pending.
 func (c *respConn) fail(msg string) {
+	c.s.n.metrics.respErrors.Inc()
 	if len(c.pending) == 0 {
 		c.wr.AppendError(msg)
 		return
@@ -261,6 +264,7 @@ func (c *respConn) flushWrites() {
 		}
 		switch {
 		case err != nil:
+			c.s.n.metrics.respErrors.Inc()
 			c.wr.AppendError(c.errorText(err, p.name, p.rid))
 		case p.reply == replyOK:
 			c.wr.AppendOK()

@@ -29,9 +29,6 @@ func startRespNode(t testing.TB, cfg Config, clk clock.Clock) *Node {
 	if cfg.GossipAddr == "" {
 		cfg.Standalone = true // a test that gossips says where
 	}
-	if cfg.GossipAddr == "" {
-		cfg.Standalone = true // a test that gossips says where
-	}
 	if cfg.Log == (logging.Config{}) {
 		cfg.Log = logging.DefaultConfig()
 		cfg.Log.Level = "warn"

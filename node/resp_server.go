@@ -33,7 +33,7 @@ func startResp(n *Node, addr string) (*respServer, error) {
 	}
 	s := &respServer{
 		n:       n,
-		cmds:    newRespCommands(),
+		cmds:    newRespCommands(n.metrics.respCalls),
 		cursors: newScanCursors(n.cfg.MaxKeySize),
 		// A bulk string over the value limit (plus room for a key) is
 		// refused by the reader, which closes the connection: it cannot

@@ -32,6 +32,8 @@ func serveFlags() []cli.Flag {
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "shutdown-timeout", Value: d.ShutdownTimeout, Usage: "how long shutdown waits for requests in flight"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-key-size", Value: d.MaxKeySize, Usage: "largest key in bytes"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-value-size", Value: d.MaxValueSize, Usage: "largest value in bytes"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "tombstone-horizon", Value: d.TombstoneHorizon, Usage: "how long a delete is remembered while a member is down; a member away longer resyncs"}),
+		altsrc.NewInt64Flag(&cli.Int64Flag{Name: "max-log-entries", Value: d.MaxLogEntries, Usage: "replication log kept per origin; members further behind get a digest sync"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-conns", Value: d.MaxConns, Usage: "most concurrent client connections"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "client-token", EnvVars: []string{"UPU_CLIENT_TOKEN"}, Usage: "token clients must present (open if empty)"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "peer-token", EnvVars: []string{"UPU_PEER_TOKEN"}, Usage: "token peers must present"}),
@@ -85,6 +87,8 @@ func serve(c *cli.Context) error {
 	cfg.MaxKeySize = c.Int("max-key-size")
 	cfg.MaxValueSize = c.Int("max-value-size")
 	cfg.MaxConns = c.Int("max-conns")
+	cfg.TombstoneHorizon = c.Duration("tombstone-horizon")
+	cfg.MaxLogEntries = c.Int64("max-log-entries")
 	cfg.ClientToken = c.String("client-token")
 	cfg.PeerToken = c.String("peer-token")
 	cfg.AdminToken = c.String("admin-token")

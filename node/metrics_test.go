@@ -1,0 +1,84 @@
+package node
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/upu/upu/protocol"
+)
+
+func scrape(t *testing.T, n *Node) string {
+	t.Helper()
+	resp, err := http.Get("http://" + n.HTTPAddr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestRespMetrics: Redis-protocol commands are counted by name, unknown
+// ones under "unknown", and error replies in their own counter.
+func TestRespMetrics(t *testing.T) {
+	n := startRespNode(t, Config{HTTPAddr: "127.0.0.1:0"}, nil)
+	rc := redisClient(t, n, 2, "")
+	ctx := context.Background()
+	for range 3 {
+		if err := rc.Set(ctx, "k", "v", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rc.Get(ctx, "k").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.Do(ctx, "nosuchcommand").Err(); err == nil {
+		t.Fatal("an unknown command succeeded")
+	}
+	if err := rc.Incr(ctx, "k").Err(); err == nil {
+		t.Fatal("INCR of a string succeeded")
+	}
+	body := scrape(t, n)
+	for _, want := range []string{
+		`upu_resp_commands_total{cmd="set"} 3`,
+		`upu_resp_commands_total{cmd="get"} 1`,
+		`upu_resp_commands_total{cmd="unknown"} 1`,
+		`upu_resp_commands_total{cmd="incr"} 1`,
+		"upu_resp_errors_total 2",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
+
+// TestDomainMetrics: a member exports its domain's size, its peers' lag
+// and the replication counters.
+func TestDomainMetrics(t *testing.T) {
+	ctx := context.Background()
+	a := startMember(t, Config{Domain: "dc-metrics", HTTPAddr: "127.0.0.1:0"})
+	b := startMember(t, Config{Domain: "dc-metrics"}, a)
+	ca, cb := newClient(t, a, protocol.RoleClient, ""), newClient(t, b, protocol.RoleClient, "")
+	if _, err := cb.Set(ctx, []byte("k"), []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a has b's write", func() bool { return valueOn(ca, "k") == "v" })
+	var body string
+	eventually(t, "domain metrics", func() bool {
+		body = scrape(t, a)
+		return strings.Contains(body, "upu_domain_members 2") &&
+			strings.Contains(body, `upu_replication_peer_behind_entries{peer="`+b.ID().String()+`"} 0`) &&
+			strings.Contains(body, "upu_replication_entries_applied_total 1")
+	})
+	for _, want := range []string{"upu_replication_entries_sent_total", "upu_replication_send_errors_total 0"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
