@@ -3,6 +3,7 @@ package crdt
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"slices"
 
 	"pgregory.net/rapid"
@@ -211,4 +212,131 @@ func genRecord() *rapid.Generator[Record] {
 		}
 		return Record{Entries: entries, Context: ctx}
 	})
+}
+
+// Generators over a small domain (nodes 1–3, counters up to 12), where dots
+// collide across records and contexts expand into finite sets (dotSet), so
+// properties can compare against sets of dots instead of the code's own
+// arithmetic.
+
+const smallNodes = 3
+
+func genSmallNode() *rapid.Generator[NodeID] {
+	return rapid.Map(rapid.IntRange(1, smallNodes), func(i int) NodeID { return NodeID(i) })
+}
+
+func genSmallDot() *rapid.Generator[Dot] {
+	return rapid.Custom(func(t *rapid.T) Dot {
+		return Dot{genSmallNode().Draw(t, "node"), rapid.Uint64Range(1, 12).Draw(t, "counter")}
+	})
+}
+
+// genSmallVV draws a vector (nil when empty), as a seen vector or a vector to
+// compare contexts against.
+func genSmallVV() *rapid.Generator[VersionVector] {
+	return rapid.Custom(func(t *rapid.T) VersionVector {
+		var v VersionVector
+		for _, d := range rapid.SliceOfN(genSmallDot(), 0, smallNodes).Draw(t, "vv") {
+			v = v.With(d.Node, d.Counter)
+		}
+		return v
+	})
+}
+
+// genSmallContext draws a normalized context.
+func genSmallContext() *rapid.Generator[Context] {
+	return rapid.Custom(func(t *rapid.T) Context {
+		return normalize(genSmallVV().Draw(t, "vv"), rapid.SliceOfN(genSmallDot(), 0, 6).Draw(t, "cloud"))
+	})
+}
+
+// smallNow is the time at which small records are read: their expiries fall
+// on both sides of it.
+const smallNow = 100
+
+// genSmallEntry draws an entry under a small dot with timestamps that tie,
+// expiries around smallNow, and values that are sometimes numeric (so Incr
+// converts them) and sometimes not.
+func genSmallEntry() *rapid.Generator[Entry] {
+	return rapid.Custom(func(t *rapid.T) Entry {
+		e := Entry{
+			Dot:    genSmallDot().Draw(t, "dot"),
+			TS:     Timestamp(rapid.Uint64Range(1, 6).Draw(t, "ts")),
+			Expiry: rapid.SampledFrom([]int64{0, 0, smallNow - 1, smallNow, smallNow + 1, smallNow + 50}).Draw(t, "expiry"),
+			Kind:   Kind(rapid.IntRange(0, 2).Draw(t, "kind")),
+		}
+		switch e.Kind {
+		case KindValue:
+			e.Value = []byte(rapid.SampledFrom([]string{"", "x", "7", "-3", "+12"}).Draw(t, "value"))
+		case KindCount:
+			e.Inc = rapid.Uint64Range(0, 20).Draw(t, "inc")
+			e.Dec = rapid.Uint64Range(0, 20).Draw(t, "dec")
+		}
+		return e
+	})
+}
+
+// recordOf builds a record that satisfies the invariants from entries with
+// distinct dots (in any order) and a context they are added to.
+func recordOf(ctx Context, entries []Entry) Record {
+	entries = slices.Clone(entries)
+	slices.SortFunc(entries, func(a, b Entry) int { return compareDots(a.Dot, b.Dot) })
+	for _, e := range entries {
+		ctx = ctx.Add(e.Dot)
+	}
+	if len(entries) == 0 {
+		entries = nil
+	}
+	return Record{Entries: entries, Context: ctx}
+}
+
+func genSmallRecord() *rapid.Generator[Record] {
+	return rapid.Custom(func(t *rapid.T) Record {
+		entries := rapid.SliceOfNDistinct(genSmallEntry(), 0, 5, func(e Entry) Dot { return e.Dot }).Draw(t, "entries")
+		return recordOf(genSmallContext().Draw(t, "context"), entries)
+	})
+}
+
+// genRecordPair draws two records that share some entries (same dot, same
+// content, as replicas of one key do) and hold others alone. entry and ctx
+// choose the domain: small or anywhere.
+func genRecordPair(entry *rapid.Generator[Entry], ctx *rapid.Generator[Context]) *rapid.Generator[[2]Record] {
+	return rapid.Custom(func(t *rapid.T) [2]Record {
+		all := rapid.SliceOfNDistinct(entry, 0, 8, func(e Entry) Dot { return e.Dot }).Draw(t, "entries")
+		var a, b []Entry
+		for _, e := range all {
+			switch rapid.IntRange(0, 2).Draw(t, "holder") {
+			case 0:
+				a = append(a, e)
+			case 1:
+				b = append(b, e)
+			default:
+				a, b = append(a, e), append(b, e)
+			}
+		}
+		return [2]Record{recordOf(ctx.Draw(t, "a context"), a), recordOf(ctx.Draw(t, "b context"), b)}
+	})
+}
+
+// genWideVV draws a vector over the whole domain of genDot (nil when empty).
+func genWideVV() *rapid.Generator[VersionVector] {
+	return rapid.Map(genRawContext(), func(c Context) VersionVector { return c.VV })
+}
+
+// dotRange returns the dots of n from 1 to c as a set.
+func dotRange(n NodeID, c uint64) map[Dot]bool {
+	s := map[Dot]bool{}
+	for i := uint64(1); i <= c; i++ {
+		s[Dot{n, i}] = true
+	}
+	return s
+}
+
+// union returns a new set holding the dots of every set.
+func union(sets ...map[Dot]bool) map[Dot]bool {
+	out := map[Dot]bool{}
+	for _, s := range sets {
+		maps.Copy(out, s)
+	}
+	return out
 }
