@@ -93,6 +93,22 @@ func BenchmarkApplyBatch16(b *testing.B) {
 	}
 }
 
+// BenchmarkApplyDelSet deletes a key and writes it again: the writes that
+// move records into and out of the dead-record index.
+func BenchmarkApplyDelSet(b *testing.B) {
+	value := bytes.Repeat([]byte("v"), benchValueLength)
+	s := benchStore(b, false)
+	runParallel(b, 2, func(next func() uint64) {
+		key := benchKey(next())
+		if r := s.Apply(context.Background(), Write{Op: OpDel, Key: key}); r.Err != nil {
+			b.Fatal(r.Err)
+		}
+		if r := s.Apply(context.Background(), Write{Op: OpSet, Key: key, Value: value}); r.Err != nil {
+			b.Fatal(r.Err)
+		}
+	})
+}
+
 func BenchmarkRead(b *testing.B) {
 	s := benchStore(b, false)
 	value := bytes.Repeat([]byte("v"), benchValueLength)

@@ -8,7 +8,8 @@ import (
 // read-modify-write of a recently used key skips Badger's lookup and the
 // decoding (most of a write's cost otherwise). Only the writer uses it, and
 // it changes it only after a commit succeeded, so it never disagrees with
-// Badger. Records in it own their memory (no caller's buffers).
+// Badger. Records in it own their memory (no caller's buffers). With each
+// record it keeps, when known, whether the key has a dead-index entry.
 type recordCache struct {
 	limit int64 // bytes, approximate
 	size  int64
@@ -18,6 +19,7 @@ type recordCache struct {
 type cachedRecord struct {
 	rec  crdt.Record
 	size int64
+	dead deadMark
 }
 
 func newRecordCache(limit int64) *recordCache {
@@ -29,7 +31,12 @@ func (c *recordCache) get(key []byte) (crdt.Record, bool) {
 	return e.rec, ok
 }
 
-func (c *recordCache) put(key string, rec crdt.Record) {
+// deadMark returns what the cache knows of key's dead-index entry.
+func (c *recordCache) deadMark(key []byte) deadMark {
+	return c.m[string(key)].dead
+}
+
+func (c *recordCache) put(key string, rec crdt.Record, dead deadMark) {
 	size := recordSize(key, rec)
 	if size > c.limit/16 {
 		c.remove(key) // one huge record would evict everything else
@@ -38,7 +45,7 @@ func (c *recordCache) put(key string, rec crdt.Record) {
 	if old, ok := c.m[key]; ok {
 		c.size -= old.size
 	}
-	c.m[key] = cachedRecord{rec: rec, size: size}
+	c.m[key] = cachedRecord{rec: rec, size: size, dead: dead}
 	c.size += size
 	if c.size > c.limit {
 		// Evict at random (map order) down to 7/8 of the limit: cheap,

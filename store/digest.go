@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"fmt"
 	"io/fs"
 	"path/filepath"
 	"syscall"
@@ -43,9 +44,33 @@ func (s *Store) Digest(ctx context.Context) (string, int, error) {
 	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
+// MaxDigestBits is the most bits BucketDigests takes: 65536 buckets.
+const MaxDigestBits = 16
+
+// BucketDigests returns 1<<bits digests of the data visible at the clock's
+// now: digest[b] is the XOR of the fingerprints (crdt.Record.Fingerprint) of
+// the keys in bucket b (crdt.Bucket). Replicas holding the same visible
+// entries agree bucket by bucket, whatever tombstones and expired entries
+// each still keeps. bits over MaxDigestBits is ErrBadRequest.
+func (s *Store) BucketDigests(ctx context.Context, bits uint) ([]uint64, error) {
+	if bits > MaxDigestBits {
+		return nil, fmt.Errorf("%w: %d digest bits, at most %d", ErrBadRequest, bits, MaxDigestBits)
+	}
+	out := make([]uint64, 1<<bits)
+	nowMS := s.clk.Now().UnixMilli()
+	err := s.Scan(ctx, nil, 0, func(key []byte, r crdt.Record) bool {
+		out[crdt.Bucket(key, bits)] ^= r.Fingerprint(key, nowMS)
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // Stats scans the store (it reads every record) and reports its size.
 func (s *Store) Stats(ctx context.Context) (Stats, error) {
-	st := Stats{LogLen: s.LogLen(), Applied: s.Applied()}
+	st := Stats{LogLen: s.LogLen(), Applied: s.Applied(), GCStats: s.GCStats()}
 	nowMS := s.clk.Now().UnixMilli()
 	err := s.Scan(ctx, nil, 0, func(_ []byte, r crdt.Record) bool {
 		if r.Read(nowMS).Found {

@@ -17,15 +17,23 @@
 //	'l' origin(8, BE) seq(8, BE)       replication log entry: see encodeLogEntry
 //	'x' time(8, BE, Unix ms) key       index: revisit key at time (expiry or
 //	                                   tombstone horizon); the value is empty
+//	'd' key                            dead-record index: the record was dead
+//	                                   when last written; the value is empty
 //	'm' "a" origin(8, BE)              applied[origin]: highest contiguous seq
 //	                                   (8 bytes BE); own seq == applied[self]
 //	'm' "h"                            highest HLC timestamp used (8 bytes BE),
 //	                                   so a restart never issues older ones
+//	'm' "c"                            last contact with the domain (8 bytes BE,
+//	                                   Unix ms; see SetLastContact)
 //
 // Index entries may be stale (the key was rewritten or deleted since): the
 // purger simply drops them. The invariant kept is that every record that has
 // an entry due to expire, or that is dead and waiting for its tombstone
 // horizon, has an index entry at or before that time.
+//
+// A dead record goes as soon as its context is causally stable (SetStable:
+// every member has applied what it covers), found through the dead-record
+// index, or else at the tombstone horizon (see gc.go).
 //
 // The data directory holds the file node-id (16 hex digits) and Badger's
 // files under badger/.

@@ -12,12 +12,14 @@ const (
 	prefixRecord = 'r'
 	prefixLog    = 'l'
 	prefixIndex  = 'x'
+	prefixDead   = 'd'
 	prefixMeta   = 'm'
 )
 
 const (
 	metaApplied = 'a'
 	metaHLC     = 'h'
+	metaContact = 'c'
 )
 
 // appendRecordKey appends 'r'+key.
@@ -56,12 +58,28 @@ func parseIndexKey(k []byte) (int64, []byte, bool) {
 	return int64(binary.BigEndian.Uint64(k[1:])), k[9:], true
 }
 
+// appendDeadKey appends 'd'+key.
+func appendDeadKey(dst, key []byte) []byte {
+	return append(append(dst, prefixDead), key...)
+}
+
+// parseDeadKey returns the record key of a dead-index key; key aliases k.
+func parseDeadKey(k []byte) ([]byte, bool) {
+	if len(k) < 2 || k[0] != prefixDead {
+		return nil, false
+	}
+	return k[1:], true
+}
+
 func appendAppliedKey(dst []byte, origin crdt.NodeID) []byte {
 	dst = append(dst, prefixMeta, metaApplied)
 	return binary.BigEndian.AppendUint64(dst, uint64(origin))
 }
 
-var hlcKey = []byte{prefixMeta, metaHLC}
+var (
+	hlcKey     = []byte{prefixMeta, metaHLC}
+	contactKey = []byte{prefixMeta, metaContact}
+)
 
 // LogEntry is one delta of the replication log: the Seq-th delta that node
 // Origin made.

@@ -26,6 +26,7 @@ type Stats struct {
 	LogLen    int64
 	Applied   crdt.VersionVector
 	DiskBytes int64 // size of Badger's files; 0 when InMemory
+	GCStats
 }
 
 // Store is a node's durable state. All methods are safe for concurrent use.
@@ -58,6 +59,13 @@ type Store struct {
 
 	applied atomic.Pointer[crdt.VersionVector]
 	logLen  atomic.Int64
+
+	stable         atomic.Pointer[crdt.VersionVector] // nil: unknown
+	deadRecords    atomic.Int64
+	deadAdded      atomic.Uint64 // dead-index entries ever added: a sweep is due when it moves
+	droppedStable  atomic.Uint64
+	droppedHorizon atomic.Uint64
+	lastContact    atomic.Int64 // Unix ms; 0: never
 
 	reqPool sync.Pool
 	// commitTxn commits the writer's transactions; tests make it fail.
@@ -179,22 +187,22 @@ func openBadger(cfg Config, log *logrus.Entry) (*badger.DB, error) {
 	return db, nil
 }
 
-// load reads the applied vector, the HLC high-water mark and the log's
-// extent (a key-only scan).
+// load reads the applied vector, the HLC high-water mark, the last contact
+// time, and the extents of the log and of the dead index (key-only scans).
 func (s *Store) load() (state, error) {
 	var st state
 	err := s.db.View(func(txn *badger.Txn) error {
-		if item, err := txn.Get(hlcKey); err == nil {
-			v, err := item.ValueCopy(nil)
-			if err != nil {
-				return err
-			}
-			if len(v) == 8 {
-				s.hlc.Observe(crdt.Timestamp(binary.BigEndian.Uint64(v)))
-			}
-		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+		hlc, err := getUint64(txn, hlcKey)
+		if err != nil {
 			return err
 		}
+		s.hlc.Observe(crdt.Timestamp(hlc))
+		contact, err := getUint64(txn, contactKey)
+		if err != nil {
+			return err
+		}
+		s.lastContact.Store(int64(contact))
+		s.deadRecords.Store(countDead(txn))
 		opts := badger.DefaultIteratorOptions
 		opts.PrefetchValues = true
 		opts.Prefix = []byte{prefixMeta, metaApplied}
@@ -231,6 +239,22 @@ func (s *Store) load() (state, error) {
 	}
 	s.publish(&st)
 	return st, nil
+}
+
+// getUint64 reads an 8-byte meta value; 0 when absent.
+func getUint64(txn *badger.Txn, key []byte) (uint64, error) {
+	item, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	v, err := item.ValueCopy(nil)
+	if err != nil || len(v) != 8 {
+		return 0, err
+	}
+	return binary.BigEndian.Uint64(v), nil
 }
 
 // publish makes a committed state visible to Applied and LogLen.

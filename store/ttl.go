@@ -109,18 +109,24 @@ func (s *Store) dueIndexKeys(nowMS int64, limit int) ([][]byte, error) {
 	return keys, err
 }
 
-// purger runs purgeOnce every PurgeInterval.
+// purger runs purgeOnce every PurgeInterval, then a step of the tombstone
+// GC by stability (which finds the records purgeOnce just saw die).
 func (s *Store) purger() {
 	defer s.wg.Done()
 	t := time.NewTicker(s.cfg.PurgeInterval)
 	defer t.Stop()
+	var sweep gcSweep
 	for {
 		select {
 		case <-s.closing:
 			return
 		case <-t.C:
-			if err := s.purgeOnce(context.Background(), s.clk.Now()); err != nil && !errors.Is(err, ErrClosed) {
+			now := s.clk.Now()
+			if err := s.purgeOnce(context.Background(), now); err != nil && !errors.Is(err, ErrClosed) {
 				s.log.WithError(err).Warn("purge failed")
+			}
+			if err := s.collectStable(context.Background(), &sweep, now, gcChunksPerTick); err != nil && !errors.Is(err, ErrClosed) {
+				s.log.WithError(err).Warn("tombstone gc failed")
 			}
 		}
 	}

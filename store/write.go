@@ -98,6 +98,8 @@ const (
 	reqPurge
 	reqTrim
 	reqRaise
+	reqGC
+	reqContact
 )
 
 const (
@@ -112,13 +114,15 @@ type request struct {
 	writes    []Write       // reqLocal
 	results   []Result      // reqLocal
 	entries   []LogEntry    // reqRemote
-	key       []byte        // reqMerge
-	record    crdt.Record   // reqMerge
-	indexKeys [][]byte      // reqPurge
+	records   []KeyRecord   // reqMerge
+	indexKeys [][]byte      // reqPurge: 'x' keys; reqGC: 'd' keys
 	nowMS     int64         // reqPurge
+	contactMS int64         // reqContact
 	done      chan struct{} // buffered: the writer never blocks answering
 
-	vv crdt.VersionVector // reqRaise: what to raise applied to; reqMerge: the peer's seen vector
+	// reqRaise: what to raise applied to; reqMerge: the peer's seen vector;
+	// reqGC: the stable vector.
+	vv crdt.VersionVector
 
 	// Answers other than results.
 	committed int  // ops committed (remote: entries merged)
@@ -127,6 +131,7 @@ type request struct {
 
 	one    [1]Write // Apply's write and result, to avoid allocating
 	oneRes [1]Result
+	oneRec [1]KeyRecord // MergeRecord's
 }
 
 func (r *request) ops() int {
@@ -135,7 +140,9 @@ func (r *request) ops() int {
 		return len(r.writes)
 	case reqRemote:
 		return len(r.entries)
-	case reqPurge:
+	case reqMerge:
+		return len(r.records)
+	case reqPurge, reqGC:
 		return len(r.indexKeys)
 	}
 	return 1
@@ -244,6 +251,12 @@ func (s *Store) ApplyRemote(ctx context.Context, entries []LogEntry) (int, error
 	return n, err
 }
 
+// KeyRecord is one key's whole record, as MergeRecords takes them.
+type KeyRecord struct {
+	Key    []byte
+	Record crdt.Record
+}
+
 // MergeRecord merges a whole record of a peer into the key's (anti-entropy,
 // snapshot transfer). seen is the peer's applied vector when it read the
 // record (nil: unknown): whatever it covers that the record does not hold,
@@ -253,7 +266,27 @@ func (s *Store) ApplyRemote(ctx context.Context, entries []LogEntry) (int, error
 // record. It writes no log entry.
 func (s *Store) MergeRecord(ctx context.Context, key []byte, rec crdt.Record, seen crdt.VersionVector) error {
 	r := s.getRequest(reqMerge)
-	r.key, r.record = key, rec
+	r.oneRec[0] = KeyRecord{Key: key, Record: rec}
+	r.records = r.oneRec[:]
+	return s.merge(ctx, r, seen)
+}
+
+// MergeRecords is MergeRecord for many records read under one seen vector,
+// in one round trip to the writer: they commit together, in as few
+// transactions as fit. A record that changes nothing costs no write. On an
+// error (the first one is returned) the other records may have been merged;
+// merging again is harmless. The store keeps no reference to the keys or the
+// entries' values after the call.
+func (s *Store) MergeRecords(ctx context.Context, recs []KeyRecord, seen crdt.VersionVector) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	r := s.getRequest(reqMerge)
+	r.records = recs
+	return s.merge(ctx, r, seen)
+}
+
+func (s *Store) merge(ctx context.Context, r *request, seen crdt.VersionVector) error {
 	r.vv = seen
 	if err := s.do(ctx, r); err != nil {
 		return err

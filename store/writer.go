@@ -44,11 +44,16 @@ type writer struct {
 	committed, pending state
 	vvDirty            bool // pending.applied differs from what was published
 	trimChunk          int64
+
+	// The dead-record counters' changes: the operation's being built, and
+	// the open transaction's, published once it commits.
+	opGC, pendingGC gcCounts
 }
 
 type overlayRecord struct {
 	rec     crdt.Record
 	deleted bool
+	dead    deadMark
 }
 
 type opRecord struct {
@@ -170,8 +175,10 @@ func (w *writer) process() {
 				}
 			}
 		case reqMerge:
-			w.stage(opRef{req: r})
-		case reqPurge:
+			for i := range r.records {
+				w.stage(opRef{req: r, i: i})
+			}
+		case reqPurge, reqGC:
 			for i := range r.indexKeys {
 				w.stage(opRef{req: r, i: i})
 			}
@@ -183,6 +190,8 @@ func (w *writer) process() {
 			}
 		case reqRaise:
 			w.stageRaise(r)
+		case reqContact:
+			w.stage(opRef{req: r})
 		}
 	}
 	w.commit()
@@ -203,6 +212,7 @@ func (w *writer) stage(ref opRef) {
 			w.txn = w.s.db.NewTransaction(true)
 		}
 		w.opRecs = w.opRecs[:0]
+		w.opGC = gcCounts{}
 		start, slotStart := len(w.items), len(w.slots)
 		if start == 0 {
 			w.addSlot(metaSlot{hlc: true})
@@ -218,6 +228,7 @@ func (w *writer) stage(ref opRef) {
 		if err == nil {
 			if err = w.setItems(start); err == nil {
 				w.apply(eff)
+				w.pendingGC.add(w.opGC)
 				w.ops = append(w.ops, ref)
 				for _, o := range w.opRecs {
 					w.overlay[string(o.key)] = o.overlayRecord
@@ -253,9 +264,14 @@ func (w *writer) build(ref opRef) (effect, error) {
 	case reqRemote:
 		return w.buildRemote(&r.entries[ref.i])
 	case reqMerge:
-		return effect{}, w.buildMerge(r.key, r.record, r.vv)
+		return w.buildMerge(r.records[ref.i].Key, r.records[ref.i].Record, r.vv)
 	case reqPurge:
 		return effect{}, w.buildPurge(r.indexKeys[ref.i], r.nowMS)
+	case reqGC:
+		return w.buildGC(r.indexKeys[ref.i], r.vv)
+	case reqContact:
+		w.putContact(r.contactMS)
+		return effect{}, nil
 	case reqTrim:
 		return w.buildTrim(ref.origin), nil
 	case reqRaise:
@@ -340,7 +356,12 @@ func (w *writer) buildLocal(wr *Write, res *Result) (effect, error) {
 		res.Counter = int64(n)
 	}
 	merged := w.compact(crdt.Merge(old, delta), w.s.self, seq)
-	w.putRecord(wr.Key, merged)
+	dead, err := w.markDead(wr.Key, old, found, merged, w.now)
+	if err != nil {
+		*res = Result{}
+		return effect{}, err
+	}
+	w.putRecord(wr.Key, merged, dead)
 	w.putLog(w.s.self, seq, wr.Key, delta, wr.ReqID, ts)
 	w.reindex(wr.Key, old, found, merged)
 	w.touchOrigin(w.s.self)
@@ -406,7 +427,11 @@ func (w *writer) buildRemote(e *LogEntry) (effect, error) {
 	}
 	w.s.hlc.Observe(e.TS)
 	merged := w.compact(crdt.Merge(old, ownValues(e.Delta)), e.Origin, e.Seq)
-	w.putRecord(e.Key, merged)
+	dead, err := w.markDead(e.Key, old, found, merged, w.now)
+	if err != nil {
+		return effect{}, err
+	}
+	w.putRecord(e.Key, merged, dead)
 	w.putLog(e.Origin, e.Seq, e.Key, e.Delta, e.ReqID, e.TS)
 	w.reindex(e.Key, old, found, merged)
 	w.touchOrigin(e.Origin)
@@ -429,13 +454,13 @@ func (w *writer) compact(r crdt.Record, origin crdt.NodeID, seq uint64) crdt.Rec
 	return r
 }
 
-func (w *writer) buildMerge(key []byte, rec crdt.Record, seen crdt.VersionVector) error {
+func (w *writer) buildMerge(key []byte, rec crdt.Record, seen crdt.VersionVector) (effect, error) {
 	if len(key) == 0 || len(key) > maxKeySizeLimit {
-		return fmt.Errorf("%w: key of %d bytes", ErrBadRequest, len(key))
+		return effect{}, fmt.Errorf("%w: key of %d bytes", ErrBadRequest, len(key))
 	}
 	old, found, err := w.get(key)
 	if err != nil {
-		return err
+		return effect{}, err
 	}
 	w.s.hlc.Observe(rec.LastWrite())
 	applied := w.pending.versionVector()
@@ -443,18 +468,25 @@ func (w *writer) buildMerge(key []byte, rec crdt.Record, seen crdt.VersionVector
 	if len(merged.Context.Cloud) != 0 {
 		merged.Context = merged.Context.Compact(applied)
 	}
-	// Anti-entropy mostly merges what is already here: skip the write then.
+	// Anti-entropy mostly merges what is already here: skip the write then
+	// (and the commit, when nothing else changed).
 	if found {
 		w.scratch = crdt.AppendRecord(w.scratch[:0], old)
 		n := len(w.scratch)
 		w.scratch = crdt.AppendRecord(w.scratch, merged)
 		if bytes.Equal(w.scratch[:n], w.scratch[n:]) {
-			return nil
+			return effect{noop: true}, nil
 		}
+	} else if len(merged.Entries) == 0 && merged.Context.IsZero() {
+		return effect{noop: true}, nil
 	}
-	w.putRecord(key, merged)
+	dead, err := w.markDead(key, old, found, merged, w.now)
+	if err != nil {
+		return effect{}, err
+	}
+	w.putRecord(key, merged, dead)
 	w.reindex(key, old, found, merged)
-	return nil
+	return effect{}, nil
 }
 
 // buildPurge handles one index entry: drop it, purge the key's expired
@@ -471,15 +503,24 @@ func (w *writer) buildPurge(indexKey []byte, nowMS int64) error {
 		return err
 	}
 	if old.Dead(nowMS) && nowMS >= old.LastWrite().Millis()+w.s.horizonMS {
-		start := len(w.arena)
-		w.arena = appendRecordKey(w.arena, key)
-		w.items = append(w.items, item{key: w.since(start), del: true})
-		w.opRecs = append(w.opRecs, opRecord{key: key, overlayRecord: overlayRecord{deleted: true}})
+		if err := w.unmarkDead(key); err != nil {
+			return err
+		}
+		w.deleteRecord(key)
+		w.opGC.droppedHorizon++
 		return nil
 	}
 	p, changed := purgeRecord(old, nowMS)
+	// Also when unchanged: a record that died by expiring since it was
+	// staged enters the dead index here.
+	dead, err := w.markDead(key, old, found, p, nowMS)
+	if err != nil {
+		return err
+	}
 	if changed {
-		w.putRecord(key, p)
+		w.putRecord(key, p, dead)
+	} else {
+		w.opRecs = append(w.opRecs, opRecord{key: key, overlayRecord: overlayRecord{rec: old, dead: dead}})
 	}
 	if d := w.s.due(p, nowMS); d != 0 {
 		w.putIndex(d, key)
@@ -523,7 +564,7 @@ func (w *writer) get(key []byte) (crdt.Record, bool, error) {
 		return crdt.Record{}, false, fmt.Errorf("store: key %q: %w", key, err)
 	}
 	// Not in the overlay, so this is the committed record.
-	w.cache.put(string(key), rec)
+	w.cache.put(string(key), rec, deadUnknown)
 	return rec, true, nil
 }
 
@@ -532,15 +573,24 @@ func (w *writer) since(start int) []byte {
 	return w.arena[start:len(w.arena):len(w.arena)]
 }
 
-// putRecord stages key's record.
-func (w *writer) putRecord(key []byte, rec crdt.Record) {
+// deleteRecord stages the deletion of key's record.
+func (w *writer) deleteRecord(key []byte) {
+	start := len(w.arena)
+	w.arena = appendRecordKey(w.arena, key)
+	w.items = append(w.items, item{key: w.since(start), del: true})
+	w.opRecs = append(w.opRecs, opRecord{key: key, overlayRecord: overlayRecord{deleted: true}})
+}
+
+// putRecord stages key's record; dead says whether the key now has a
+// dead-index entry (markDead).
+func (w *writer) putRecord(key []byte, rec crdt.Record, dead deadMark) {
 	start := len(w.arena)
 	w.arena = appendRecordKey(w.arena, key)
 	k := w.since(start)
 	start = len(w.arena)
 	w.arena = crdt.AppendRecord(w.arena, rec)
 	w.items = append(w.items, item{key: k, val: w.since(start)})
-	w.opRecs = append(w.opRecs, opRecord{key: key, overlayRecord: overlayRecord{rec: rec}})
+	w.opRecs = append(w.opRecs, opRecord{key: key, overlayRecord: overlayRecord{rec: rec, dead: dead}})
 }
 
 func (w *writer) putLog(origin crdt.NodeID, seq uint64, key []byte, delta crdt.Record, reqID string, ts crdt.Timestamp) {
@@ -691,14 +741,19 @@ func (w *writer) commit() {
 		if o.deleted {
 			w.cache.remove(k)
 		} else {
-			w.cache.put(k, o.rec)
+			w.cache.put(k, o.rec, o.dead)
 		}
 	}
 	for _, ref := range w.ops {
-		if ref.req.kind != reqLocal {
-			ref.req.committed++
+		if ref.req.kind == reqLocal {
+			continue
+		}
+		ref.req.committed++
+		if ref.req.kind == reqContact {
+			w.s.lastContact.Store(ref.req.contactMS)
 		}
 	}
+	w.s.publishGC(&w.pendingGC)
 	w.committed.copyFrom(&w.pending)
 	if w.vvDirty {
 		w.s.publish(&w.committed)
@@ -732,6 +787,7 @@ func (w *writer) abort(err error) {
 
 func (w *writer) reset() {
 	clear(w.overlay)
+	w.pendingGC = gcCounts{}
 	w.ops = w.ops[:0]
 	clear(w.items) // drop references to callers' buffers
 	w.items = w.items[:0]
