@@ -421,9 +421,9 @@ func (c *conn) status(f protocol.Frame) {
 		c.failErr(f, c.newID(), err)
 		return
 	}
-	applied := make(map[string]uint64, len(st.Applied))
-	for _, e := range st.Applied {
-		applied[e.Node.String()] = e.Counter
+	applied := vectorMap(st.Applied)
+	if applied == nil {
+		applied = map[string]uint64{}
 	}
 	resp := protocol.StatusResponse{
 		NodeID:    c.s.n.id.String(),
@@ -435,6 +435,11 @@ func (c *conn) status(f protocol.Frame) {
 		LogLen:    st.LogLen,
 		Applied:   applied,
 		Conns:     c.s.open.Load(),
+
+		DeadRecords:    st.DeadRecords,
+		DroppedStable:  st.DroppedStable,
+		DroppedHorizon: st.DroppedHorizon,
+		Stable:         vectorMap(c.s.n.store.Stable()),
 	}
 	c.s.n.addDomainStatus(&resp)
 	c.reply(f, &resp)
@@ -605,4 +610,16 @@ func (c *conn) newID() reqid.ID { return c.s.n.ids.NextAt(c.batchStart) }
 // maxBody is the largest frame body the node accepts and sends.
 func (n *Node) maxBody() uint32 {
 	return uint32(n.cfg.MaxKeySize + n.cfg.MaxValueSize + protocolOverhead)
+}
+
+// vectorMap renders a version vector as node ID -> counter; nil for none.
+func vectorMap(vv crdt.VersionVector) map[string]uint64 {
+	if len(vv) == 0 {
+		return nil
+	}
+	m := make(map[string]uint64, len(vv))
+	for _, e := range vv {
+		m[e.Node.String()] = e.Counter
+	}
+	return m
 }

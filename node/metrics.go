@@ -71,6 +71,13 @@ func newMetrics(n *Node) *metrics {
 		m.requests, m.batch, m.badFrame, m.respCalls, m.respErrors,
 		gauge("upu_connections", "Open client connections.", func() float64 { return float64(n.srv.open.Load()) }),
 		gauge("upu_log_entries", "Entries in the replication log.", func() float64 { return float64(n.store.LogLen()) }),
+		gauge("upu_dead_records", "Deleted or expired keys kept only for their causal context.", func() float64 { return float64(n.store.GCStats().DeadRecords) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "upu_tombstones_dropped_total", Help: "Dead records dropped, by why.", ConstLabels: prometheus.Labels{"reason": "stable"},
+		}, func() float64 { return float64(n.store.GCStats().DroppedStable) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "upu_tombstones_dropped_total", Help: "Dead records dropped, by why.", ConstLabels: prometheus.Labels{"reason": "horizon"},
+		}, func() float64 { return float64(n.store.GCStats().DroppedHorizon) }),
 		gauge("upu_up", "1 while the node serves.", func() float64 {
 			if n.srv.closing.Load() {
 				return 0

@@ -76,7 +76,10 @@ func TestDomainMetrics(t *testing.T) {
 			strings.Contains(body, `upu_replication_peer_behind_entries{peer="`+b.ID().String()+`"} 0`) &&
 			strings.Contains(body, "upu_replication_entries_applied_total 1")
 	})
-	for _, want := range []string{"upu_replication_entries_sent_total", "upu_replication_send_errors_total 0"} {
+	for _, want := range []string{
+		"upu_replication_entries_sent_total", "upu_replication_send_errors_total 0",
+		"upu_dead_records 0", `upu_tombstones_dropped_total{reason="stable"} 0`, `upu_tombstones_dropped_total{reason="horizon"} 0`,
+	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

@@ -130,6 +130,15 @@ type StatusResponse struct {
 	EntriesSent    uint64       `msgpack:"es,omitempty"` // log entries pushed to peers
 	EntriesApplied uint64       `msgpack:"ea,omitempty"` // peers' log entries applied here
 	SendErrors     uint64       `msgpack:"se,omitempty"` // replication messages that failed to send
+
+	// Deleted and expired keys.
+	DeadRecords    int64             `msgpack:"dr,omitempty"` // records kept only for their causal context (tombstones)
+	DroppedStable  uint64            `msgpack:"gs,omitempty"` // tombstones dropped once every member had seen them
+	DroppedHorizon uint64            `msgpack:"gh,omitempty"` // tombstones dropped when the horizon passed
+	Stable         map[string]uint64 `msgpack:"sv,omitempty"` // what every member has applied, as last reported
+	Resyncing      bool              `msgpack:"rs,omitempty"` // back after longer than the horizon, resyncing
+	Resyncs        uint64            `msgpack:"rc,omitempty"` // resyncs completed since start
+	Syncs          uint64            `msgpack:"sy,omitempty"` // digest syncs completed towards peers since start
 }
 
 // PeerStatus is what a node knows of another member's replication.

@@ -176,6 +176,7 @@ func statusCommand() *cli.Command {
 				fmt.Fprintf(w, "log:      %d entries\n", st.LogLen)
 				fmt.Fprintf(w, "conns:    %d\n", st.Conns)
 				fmt.Fprintf(w, "applied:  %s\n", formatApplied(st.Applied))
+				fmt.Fprintf(w, "deleted:  %d kept for their context, %d dropped when stable, %d at the horizon\n", st.DeadRecords, st.DroppedStable, st.DroppedHorizon)
 				printDomainStatus(w, st)
 				return nil
 			})
@@ -193,6 +194,14 @@ type statusDoc struct {
 	LogLen  int64             `json:"log_len"`
 	Conns   int64             `json:"conns"`
 	Applied map[string]uint64 `json:"applied"`
+
+	DeadRecords    int64             `json:"dead_records"`
+	DroppedStable  uint64            `json:"dropped_stable"`
+	DroppedHorizon uint64            `json:"dropped_horizon"`
+	Stable         map[string]uint64 `json:"stable"`
+	Resyncing      bool              `json:"resyncing"`
+	Resyncs        uint64            `json:"resyncs"`
+	Syncs          uint64            `json:"syncs"`
 	domainDoc
 }
 
@@ -200,7 +209,10 @@ func statusJSON(st protocol.StatusResponse) statusDoc {
 	return statusDoc{
 		NodeID: st.NodeID, Domain: st.Domain, Version: st.Version, Addr: st.Addr,
 		Started: time.UnixMilli(st.StartedMS).UTC(), Keys: st.Keys, LogLen: st.LogLen,
-		Conns: st.Conns, Applied: st.Applied, domainDoc: domainJSON(st),
+		Conns: st.Conns, Applied: st.Applied,
+		DeadRecords: st.DeadRecords, DroppedStable: st.DroppedStable, DroppedHorizon: st.DroppedHorizon,
+		Stable: st.Stable, Resyncing: st.Resyncing, Resyncs: st.Resyncs, Syncs: st.Syncs,
+		domainDoc: domainJSON(st),
 	}
 }
 

@@ -118,7 +118,11 @@ func printDomainStatus(w io.Writer, st protocol.StatusResponse) {
 	}
 	fmt.Fprintf(w, "members:  %d alive\n", st.Members)
 	fmt.Fprintf(w, "ring:     successor %s, peers behind by at most %d entries\n", orNone(st.Successor), maxBehind(st.Peers))
-	fmt.Fprintf(w, "repl:     %d entries sent, %d applied from peers, %d send errors\n", st.EntriesSent, st.EntriesApplied, st.SendErrors)
+	fmt.Fprintf(w, "repl:     %d entries sent, %d applied from peers, %d send errors, %d digest syncs\n", st.EntriesSent, st.EntriesApplied, st.SendErrors, st.Syncs)
+	fmt.Fprintf(w, "stable:   %s\n", formatApplied(st.Stable))
+	if st.Resyncing {
+		fmt.Fprintf(w, "resync:   under way (back after longer than the tombstone horizon)\n")
+	}
 	for _, p := range st.Peers {
 		var notes string
 		if !p.Heard {
