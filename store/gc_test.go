@@ -594,3 +594,34 @@ func TestDroppedTombstoneThenRewrite(t *testing.T) {
 		want(t, b, "B", "new")
 	})
 }
+
+// TestDeltaAfterHorizonDrop: a counter increment made on C concurrently
+// with B's delete converts the register under its writer's dot, so C's delta
+// carries that old dot. When it reaches B after B dropped the tombstone at
+// the horizon, the old value must not come back as the counter's base: only
+// C's own increment shows.
+func TestDeltaAfterHorizonDrop(t *testing.T) {
+	clk := newFakeClock()
+	cfg := testConfig()
+	cfg.TombstoneHorizon = time.Minute
+	b := openStore(t, cfg, clk)
+	a, c := newPeer(0xa), newPeer(0xc)
+	set := a.set("k", "10", 0)
+	c.recs["k"] = set.Delta
+	incr := c.incr("k", 4) // concurrent with the delete below
+	if _, err := b.ApplyRemote(context.Background(), []LogEntry{set}); err != nil {
+		t.Fatal(err)
+	}
+	del(t, b, "k")
+	clk.Add(time.Minute)
+	purge(t, b, clk)
+	if _, err := b.Get([]byte("k")); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("tombstone kept past the horizon: %v", err)
+	}
+	if _, err := b.ApplyRemote(context.Background(), []LogEntry{incr}); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := readValue(t, b, "k"); !ok || v != "4" {
+		t.Fatalf("k = %q, %v; want the concurrent increment alone, 4", v, ok)
+	}
+}

@@ -23,10 +23,10 @@ func newPeer(id crdt.NodeID) *peer {
 }
 
 func (p *peer) write(key string, f func(r crdt.Record, op crdt.Op) crdt.Record) LogEntry {
-	op := crdt.Op{Node: p.id, TS: p.hlc.Now(p.now)}
+	p.seq++ // the entry's sequence number is its dot's counter, as in a store
+	op := crdt.Op{Node: p.id, TS: p.hlc.Now(p.now), Seq: p.seq}
 	delta := f(p.recs[key], op)
 	p.recs[key] = crdt.Merge(p.recs[key], delta)
-	p.seq++
 	return LogEntry{Origin: p.id, Seq: p.seq, Key: []byte(key), Delta: delta, TS: op.TS, ReqID: fmt.Sprint("req-", p.seq)}
 }
 

@@ -426,7 +426,7 @@ func (w *writer) buildRemote(e *LogEntry) (effect, error) {
 		return effect{}, err
 	}
 	w.s.hlc.Observe(e.TS)
-	merged := w.compact(crdt.Merge(old, ownValues(e.Delta)), e.Origin, e.Seq)
+	merged := w.compact(w.mergeDelta(old, ownValues(e.Delta), e.Origin, e.Seq), e.Origin, e.Seq)
 	dead, err := w.markDead(e.Key, old, found, merged, w.now)
 	if err != nil {
 		return effect{}, err
@@ -436,6 +436,23 @@ func (w *writer) buildRemote(e *LogEntry) (effect, error) {
 	w.reindex(e.Key, old, found, merged)
 	w.touchOrigin(e.Origin)
 	return effect{origin: e.Origin, seq: e.Seq}, nil
+}
+
+// mergeDelta merges a peer's delta (origin, seq) into the key's record. A
+// delta whose entries all carry its own dot merges plainly. One that carries
+// older dots too (a register value converted to a counter's base, a
+// counter's expiry rewritten in place) is merged with this store's applied
+// vector as the record's seen vector: should the key's tombstone have been
+// dropped already (at the horizon), an old dot it covered cannot come back
+// through the delta.
+func (w *writer) mergeDelta(old, delta crdt.Record, origin crdt.NodeID, seq uint64) crdt.Record {
+	own := crdt.Dot{Node: origin, Counter: seq}
+	for i := range delta.Entries {
+		if delta.Entries[i].Dot != own {
+			return crdt.MergeSeen(old, w.pending.versionVector(), delta, nil)
+		}
+	}
+	return crdt.Merge(old, delta)
 }
 
 // compact folds the cloud of a record's context into its vector as far as
