@@ -76,7 +76,7 @@ func (n *Node) startDomain(proto net.Addr) error {
 		return err // gossip's errors name it
 	}
 	tr := replication.NewTCPTransport(replication.TCPConfig{Self: n.id, Token: n.cfg.PeerToken})
-	repl, err := replication.New(replication.Config{Self: n.id}, n.store, g, tr, n.clk, n.logger.Component("replication"))
+	repl, err := replication.New(replication.Config{Self: n.id, ResyncAfter: n.cfg.TombstoneHorizon}, n.store, g, tr, n.clk, n.logger.Component("replication"))
 	if err != nil {
 		tr.Close()
 		return errors.Join(err, g.Close())
@@ -201,6 +201,7 @@ func (n *Node) addDomainStatus(st *protocol.StatusResponse) {
 	}
 	st.EntriesSent, st.EntriesApplied = rs.EntriesSent, rs.EntriesApplied
 	st.SendErrors = rs.Transport.SendErrors
+	st.Resyncing, st.Resyncs, st.Syncs = rs.Resyncing, rs.ResyncsDone, rs.SyncsDone
 	for _, p := range rs.Peers {
 		st.Peers = append(st.Peers, protocol.PeerStatus{
 			NodeID: p.ID.String(), Addr: p.Addr, Behind: p.Behind,

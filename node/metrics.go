@@ -108,6 +108,10 @@ var (
 		"Peers' log entries applied here.", nil, nil)
 	descSendErrors = prometheus.NewDesc("upu_replication_send_errors_total",
 		"Replication messages that failed to send.", nil, nil)
+	descSyncs = prometheus.NewDesc("upu_replication_digest_syncs_total",
+		"Digest syncs completed towards peers whose logs this node could no longer serve.", nil, nil)
+	descResyncing = prometheus.NewDesc("upu_replication_resyncing",
+		"1 while the node, back after longer than the tombstone horizon, resyncs from a peer.", nil, nil)
 )
 
 func (domainCollector) Describe(chan<- *prometheus.Desc) {}
@@ -137,6 +141,12 @@ func (c domainCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descEntriesSent, rs.EntriesSent)
 	counter(descEntriesApplied, rs.EntriesApplied)
 	counter(descSendErrors, rs.Transport.SendErrors)
+	counter(descSyncs, rs.SyncsDone)
+	resyncing := 0.0
+	if rs.Resyncing {
+		resyncing = 1
+	}
+	gauge(descResyncing, resyncing)
 }
 
 // observe counts one answered request.

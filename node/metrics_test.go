@@ -78,6 +78,7 @@ func TestDomainMetrics(t *testing.T) {
 	})
 	for _, want := range []string{
 		"upu_replication_entries_sent_total", "upu_replication_send_errors_total 0",
+		"upu_replication_digest_syncs_total 0", "upu_replication_resyncing 0",
 		"upu_dead_records 0", `upu_tombstones_dropped_total{reason="stable"} 0`, `upu_tombstones_dropped_total{reason="horizon"} 0`,
 	} {
 		if !strings.Contains(body, want) {

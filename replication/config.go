@@ -18,11 +18,12 @@ type Config struct {
 	// TickInterval is how often the Replicator ticks the Machine. Default
 	// 50ms. The Machine itself ignores it.
 	TickInterval time.Duration
-	// RetransmitTicks is how long a push, snapshot chunk or probe waits for
-	// its ack before it is sent again (go-back: everything not yet
-	// acknowledged is resent). It should exceed a few round trips. A peer
-	// that let one pass unanswered counts as unresponsive until it is heard
-	// from again. Default 20 (1s at the default tick).
+	// RetransmitTicks is how long a push, sync chunk, digest request or
+	// probe waits for its answer before it is sent again (go-back:
+	// everything not yet acknowledged is resent). It should exceed a few
+	// round trips. A peer that let one pass unanswered counts as
+	// unresponsive until it is heard from again. Default 20 (1s at the
+	// default tick).
 	RetransmitTicks int
 	// ProbeTicks is the anti-entropy period: every ProbeTicks the node
 	// sends its applied vector to its ring predecessor and to one random
@@ -31,9 +32,9 @@ type Config struct {
 	// messages each way. Default 20 (1s at the default tick).
 	ProbeTicks int
 	// MaxBatchEntries bounds the log entries of one push and the records of
-	// one snapshot chunk. Default 512.
+	// one sync chunk. Default 512.
 	MaxBatchEntries int
-	// MaxBatchBytes bounds the encoded size of one push or snapshot chunk;
+	// MaxBatchBytes bounds the encoded size of one push or sync chunk;
 	// a single entry or record over it still travels, alone. Keep it well
 	// under the protocol's frame limit. Default 1 MiB.
 	MaxBatchBytes int
@@ -48,6 +49,17 @@ type Config struct {
 	// InboxSize is how many received messages the Replicator queues before
 	// Deliver refuses more. Default 1024.
 	InboxSize int
+	// DigestBits is log2 of the number of buckets a digest sync compares:
+	// a peer whose log no longer reaches back is sent the records of the
+	// buckets whose digests differ. More buckets send fewer needless
+	// records and cost 8 bytes each in the digest answer. Default 10; at
+	// most 16.
+	DigestBits int
+	// ResyncAfter is how long this node may go without an answer from any
+	// peer before it must resync (Machine.Resync): the node sets it to the
+	// store's tombstone horizon, past which peers may have dropped
+	// tombstones this node never saw. Default 24h.
+	ResyncAfter time.Duration
 	// Seed seeds the choice of random anti-entropy partners and the phase
 	// of the probe rounds. Zero: derived from Self, so that nodes differ
 	// and runs repeat.
@@ -69,6 +81,8 @@ func DefaultConfig() Config {
 		MaxInflight:     4,
 		SendQueue:       64,
 		InboxSize:       1024,
+		DigestBits:      10,
+		ResyncAfter:     24 * time.Hour,
 	}
 }
 
@@ -83,6 +97,8 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.MaxInflight, d.MaxInflight)
 	setDefault(&c.SendQueue, d.SendQueue)
 	setDefault(&c.InboxSize, d.InboxSize)
+	setDefault(&c.DigestBits, d.DigestBits)
+	setDefault(&c.ResyncAfter, d.ResyncAfter)
 	if c.Seed == 0 {
 		c.Seed = uint64(c.Self)*0x9e3779b97f4a7c15 | 1
 	}
@@ -109,6 +125,9 @@ func (c Config) Validate() error {
 	if c.TickInterval < 0 {
 		bad("TickInterval", c.TickInterval, "is negative")
 	}
+	if c.ResyncAfter < 0 {
+		bad("ResyncAfter", c.ResyncAfter, "is negative")
+	}
 	for _, f := range []struct {
 		name string
 		v    int
@@ -120,10 +139,14 @@ func (c Config) Validate() error {
 		{"MaxInflight", c.MaxInflight},
 		{"SendQueue", c.SendQueue},
 		{"InboxSize", c.InboxSize},
+		{"DigestBits", c.DigestBits},
 	} {
 		if f.v < 0 {
 			bad(f.name, f.v, "is negative")
 		}
+	}
+	if c.DigestBits > maxBits {
+		bad("DigestBits", c.DigestBits, fmt.Sprintf("is over %d", maxBits))
 	}
 	if c.MaxBatchEntries > maxItems {
 		bad("MaxBatchEntries", c.MaxBatchEntries, fmt.Sprintf("is over %d, the most a message may hold", maxItems))

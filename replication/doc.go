@@ -1,8 +1,10 @@
 // Package replication owns the movement of CRDT deltas between the members
 // of a domain: ring push of each node's replication log, acknowledgement by
 // applied version vectors, anti-entropy that repairs what the ring missed,
-// and snapshot sync where logs no longer reach back. The CRDT values
-// themselves live in the subpackage crdt, below the store.
+// digest sync where logs no longer reach back, the stable vector under
+// which tombstones are collected, and the resync of a member that was away
+// too long. The CRDT values themselves live in the subpackage crdt, below
+// the store.
 //
 // # Protocol
 //
@@ -35,37 +37,64 @@
 // and nodes that were away.
 //
 // When a peer lacks entries this node's log no longer holds (trimmed), the
-// node streams it a snapshot: every record, in key order, one chunk in
-// flight at a time, each merged by the receiver (store.MergeRecord) before
-// it acknowledges. The last chunk carries the applied vector the node had
-// when the snapshot began; every earlier chunk having been merged, the
-// receiver raises its applied vector to it (Store.RaiseApplied), and the
-// log takes over from there. The whole store is sent: comparing digests of
-// key ranges to send only what differs is left for later.
+// node runs a digest sync towards it. It asks for the peer's bucket
+// digests (Store.BucketDigests: keys hashed into 1<<Config.DigestBits
+// buckets, each the XOR of its records' fingerprints), sending Seen, its
+// own applied vector; compares them with its own; and streams only the
+// records of the buckets that differ, in key order, one chunk in flight at
+// a time. Each chunk names the key range it covers and the differing
+// buckets; the receiver merges the chunk's records under Seen
+// (Store.MergeRecords: what Seen covers that a record lacks, the sender
+// saw superseded), and merges a zero record, under Seen too, for every key
+// it holds in that range and those buckets that the chunk lacks, so it
+// drops what the sender saw and no longer holds: a stale replica so loses
+// deleted data whose tombstone was collected elsewhere. The last chunk
+// raises the receiver's applied vector to Seen (Store.RaiseApplied), and
+// the log takes over from there.
 //
-// StableVector is the pointwise minimum of the applied vectors of every
-// live member as last reported: every member has applied every log entry it
-// covers. A dead record last changed when the local applied vector was V
-// may lose its causal context once StableVector dominates V (every replica
-// has merged everything the record's context covers). It speaks for live
-// members only: a member that comes back after longer than the tombstone
-// horizon must still resync from scratch (DESIGN.md section 5).
+// The raise claims the receiver has seen every delta Seen covers, so the
+// receiver takes one sync at a time and, from its digest answer to the
+// sync's end, applies no pushed log entry that Seen covers (its fence; its
+// probes and acks carry it, so pushers hold those entries back): an older
+// delta applied after it computed its digests could bring back, in a
+// bucket that compared equal, what the sender had seen superseded, and the
+// raise would skip the delta that superseded it. For the same reason the
+// digests must tell apart any two records a later merge could: every live
+// entry, tombstones included, counts.
+//
+// StableVector, given to the store (Store.SetStable) for tombstone
+// collection, covers what every member gossip knows has applied, down
+// members (Machine.SetDown) included with the last vector they reported,
+// and only once every write concurrent with it has reached every member
+// too: a write made before its node saw a tombstone, still on its way,
+// would otherwise come back alone where the tombstone was dropped.
+//
+// A member away longer than the tombstone horizon (Config.ResyncAfter; the
+// Replicator keeps the last contact in the store) resyncs (Machine.Resync):
+// it asks a member for a full digest sync, whose Seen vectors make it drop
+// every sibling the domain saw superseded, and until that ends it begins
+// no digest sync of its own, so it spreads no stale record (DESIGN.md
+// section 5). Its own writes that no member ever saw are kept.
 //
 // # Machine and Replicator
 //
 // Machine is the protocol as a pure state machine in the manner of etcd
-// raft's RawNode: SetMembers, Tick, LocalWrite and Step feed it; Ready
-// returns the messages to send. It starts no goroutine, reads no clock,
-// and does I/O only through its Store, which it calls synchronously; with
-// a deterministic store it is deterministic, which is what the simulation
-// in this package's tests relies on.
+// raft's RawNode: SetMembers, SetDown, Tick, LocalWrite, Resync and Step
+// feed it; Ready returns the messages to send. It starts no goroutine,
+// reads no clock, and does I/O only through its Store, which it calls
+// synchronously; with a deterministic store it is deterministic, which is
+// what the simulation in this package's tests relies on.
 //
 // Replicator drives a Machine for a node: one goroutine feeds it clock
-// ticks, gossip membership changes, Notify after local writes and messages
-// handed to Deliver (a bounded inbox: a full one refuses, and the sender
+// ticks, gossip membership changes (live members, and those failed or
+// leaving as down), Notify after local writes and messages handed to
+// Deliver (a bounded inbox: a full one refuses, and the sender
 // retransmits), and passes what is ready to one sender goroutine per peer
 // through a bounded queue, so a slow or dead peer never blocks the others.
-// The Transport delivers each Message to the addressed peer, whose
+// It gives the store the stable vector when it changes, records when a
+// peer last answered (persisted at most once a minute, on Close, and when
+// a resync ends, never during one), and starts a resync when that was
+// longer than Config.ResyncAfter ago. The Transport delivers each Message to the addressed peer, whose
 // transport calls its Replicator's Deliver with the sender's node ID.
 // Messages are one-way and may be lost, duplicated or reordered.
 package replication

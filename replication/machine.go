@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"time"
 
 	"github.com/upu/upu/replication/crdt"
 	"github.com/upu/upu/store"
 )
 
-// Store is what replication needs of a node's store. *store.Store has all
-// of it but RaiseApplied.
+// Store is what replication needs of a node's store; *store.Store is one.
 type Store interface {
 	// Applied returns, per origin, the highest sequence number up to which
 	// every log entry has been applied. The vector must not be modified.
@@ -21,19 +21,34 @@ type Store interface {
 	// an error wrapping store.ErrLogTrimmed when fromSeq is no longer held.
 	ReadLog(origin crdt.NodeID, fromSeq uint64, limit int) ([]store.LogEntry, error)
 	// Scan calls fn for every record with key >= start, in key order, until
-	// fn returns false or limit records were seen.
+	// fn returns false or limit records were seen (limit <= 0: no limit).
+	// fn may keep key and r.
 	Scan(ctx context.Context, start []byte, limit int, fn func(key []byte, r crdt.Record) bool) error
 	// ApplyRemote applies peers' log entries: duplicates are skipped, an
 	// entry beyond a gap is not applied.
 	ApplyRemote(ctx context.Context, entries []store.LogEntry) (int, error)
-	// MergeRecord merges a whole record into the key's, writing no log
-	// entry.
-	MergeRecord(ctx context.Context, key []byte, rec crdt.Record, seen crdt.VersionVector) error
+	// MergeRecords merges whole records of a peer into the keys', writing
+	// no log entry. seen is the peer's applied vector when it read them:
+	// what it covers that a record does not hold, the peer saw superseded,
+	// and the store drops it too (crdt.MergeSeen); a zero record so drops
+	// what the peer no longer has at all.
+	MergeRecords(ctx context.Context, recs []store.KeyRecord, seen crdt.VersionVector) error
 	// RaiseApplied raises applied[o] to vv[o] for every origin o other
 	// than the store's own node where vv[o] is higher, dropping o's log
 	// entries (the log now begins after vv[o]). The caller has merged
-	// records covering every delta up to vv first: a snapshot.
+	// records covering every delta up to vv first: a digest sync.
 	RaiseApplied(ctx context.Context, vv crdt.VersionVector) error
+	// BucketDigests returns 1<<bits digests of the visible data: per
+	// bucket (crdt.Bucket), the XOR of its keys' fingerprints.
+	BucketDigests(ctx context.Context, bits uint) ([]uint64, error)
+	// SetStable sets the domain's stable vector (nil: unknown): dead
+	// records whose context it covers may be dropped.
+	SetStable(vv crdt.VersionVector)
+	// LastContact returns the time SetLastContact last recorded; zero if
+	// never.
+	LastContact() time.Time
+	// SetLastContact records when a peer last answered this node.
+	SetLastContact(ctx context.Context, t time.Time) error
 }
 
 // Peer is a member of the domain as replication sees it.
@@ -50,9 +65,9 @@ type Envelope struct {
 
 // Machine is the replication protocol of one node as a pure state machine,
 // in the manner of etcd raft's RawNode: inputs arrive through SetMembers,
-// Tick, LocalWrite and Step; the messages they cause leave through Ready.
-// It starts no goroutine, does no I/O beyond calls to its Store, and reads
-// no clock. It is not safe for concurrent use.
+// SetDown, Tick, LocalWrite, Resync and Step; the messages they cause leave
+// through Ready. It starts no goroutine, does no I/O beyond calls to its
+// Store, and reads no clock. It is not safe for concurrent use.
 type Machine struct {
 	cfg   Config
 	st    Store
@@ -67,10 +82,22 @@ type Machine struct {
 	byID       map[crdt.NodeID]*peer
 	succ, pred *peer
 
+	// down are the members gossip knows that are not alive (failed or
+	// leaving), sorted; reports holds the full applied vector each member
+	// last reported, kept while it is live or down: StableVector speaks
+	// for them all.
+	down    []crdt.NodeID
+	reports map[crdt.NodeID]crdt.VersionVector
+	stable  stability
+
 	// lastRound is the applied vector at the last probe round, aged the one
 	// at the round before: what this node has held for a whole round, which
 	// anti-entropy repairs (newer entries are still travelling the ring).
 	lastRound, aged crdt.VersionVector
+
+	rs   resync
+	in   *incoming // the digest sync this node is taking, if any
+	done syncRef   // the last one it took to its end
 
 	dirty   bool // something happened since Ready last pushed
 	outbox  []Envelope
@@ -81,37 +108,27 @@ type Machine struct {
 // peer is what this node knows and has in flight towards another member.
 type peer struct {
 	Peer
-	heard    bool               // acked holds something the peer said
-	acked    crdt.VersionVector // a lower bound of the peer's applied vector
-	repair   crdt.VersionVector // what anti-entropy decided to bring it to
-	inflight []push             // pushes awaiting their ack, oldest first
-	nextID   uint64
-	probing  bool // a probe awaits its ack, sent at probeAt
-	probeAt  uint64
-	timeouts int // waits that ran out since the peer last acknowledged anything
-	cursor   int // rotates the origin a push starts with, for fairness
-	snap     *snapshot
-	sent     Counters
+	heard     bool               // acked holds something the peer said
+	acked     crdt.VersionVector // a lower bound of the peer's applied vector
+	full      crdt.VersionVector // the same, from whole vectors only (probes, their acks)
+	fullHeard bool               // full holds something the peer said
+	repair    crdt.VersionVector // what anti-entropy decided to bring it to
+	inflight  []push             // pushes awaiting their ack, oldest first
+	nextID    uint64
+	probing   bool // a probe awaits its ack, sent at probeAt
+	probeAt   uint64
+	timeouts  int                // waits that ran out since the peer last acknowledged anything
+	resyncing bool               // its last probe ack said it is resyncing
+	fence     crdt.VersionVector // its last probe or ack: entries it refuses now
+	cursor    int                // rotates the origin a push starts with, for fairness
+	sync      *digestSync
+	sent      Counters
 }
 
 type push struct {
 	id   uint64
 	at   uint64
 	upto []crdt.VVEntry // the last sequence number sent, per origin
-}
-
-// snapshot is a snapshot stream in progress towards one peer, for origins
-// whose log no longer reaches back to what the peer has. It sends one chunk
-// at a time; every chunk is merged before the last one raises the peer's
-// applied vector to vv.
-type snapshot struct {
-	vv      crdt.VersionVector // this node's applied vector when it began
-	start   []byte             // first key of the current chunk
-	next    []byte             // first key after it
-	id      uint64             // the chunk awaiting its ack; 0: none
-	at      uint64
-	last    bool
-	trimmed []crdt.NodeID // origins the log cannot serve meanwhile
 }
 
 // NewMachine returns a machine for cfg.Self over st. It knows no members
@@ -125,14 +142,17 @@ func NewMachine(cfg Config, st Store) (*Machine, error) {
 	}
 	cfg = cfg.withDefaults()
 	m := &Machine{
-		cfg:   cfg,
-		st:    st,
-		rng:   rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x5851f42d4c957f2d)),
-		sizer: newSizer(),
-		byID:  map[crdt.NodeID]*peer{},
+		cfg:     cfg,
+		st:      st,
+		rng:     rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x5851f42d4c957f2d)),
+		sizer:   newSizer(),
+		byID:    map[crdt.NodeID]*peer{},
+		reports: map[crdt.NodeID]crdt.VersionVector{},
 	}
 	// Nodes start their rounds out of phase, so probes spread over time.
 	m.nextRound = 1 + uint64(m.rng.IntN(cfg.ProbeTicks))
+	// Resync request IDs of different incarnations must not collide.
+	m.rs.id = m.rng.Uint64() >> 2
 	return m, nil
 }
 
@@ -140,7 +160,9 @@ func NewMachine(cfg Config, st Store) (*Machine, error) {
 // included (gossip.BuildRing orders them). The successor is the member
 // after this node; with this node absent there is none, and the machine
 // only answers and probes. What is known of members that stay is kept;
-// members that left are forgotten, with whatever was in flight to them.
+// members that left the ring are forgotten, with whatever was in flight to
+// them, but for the vector they last reported, which StableVector counts
+// while they are down (SetDown).
 func (m *Machine) SetMembers(ring []Peer) {
 	m.ring = slices.Clone(ring)
 	old := m.byID
@@ -169,10 +191,38 @@ func (m *Machine) SetMembers(ring []Peer) {
 		m.pred = m.peers[(after-1+len(m.peers))%len(m.peers)]
 	}
 	m.dirty = true
+	m.checkKnown()
 }
 
-// Tick advances the machine's clock by one tick: retransmission timeouts
-// and anti-entropy rounds count ticks.
+// SetDown sets the members that gossip knows but that are not alive:
+// failed, or leaving. Their last reported vectors keep holding
+// StableVector down, so that nothing they may still send is collected
+// before they have seen it; a member that is neither live nor down (it
+// left) is forgotten.
+func (m *Machine) SetDown(ids []crdt.NodeID) {
+	m.down = m.down[:0]
+	for _, id := range ids {
+		if id != m.cfg.Self && id != 0 {
+			m.down = append(m.down, id)
+		}
+	}
+	slices.Sort(m.down)
+	m.down = slices.Compact(m.down)
+	for id := range m.reports {
+		if m.byID[id] == nil && !m.isDown(id) {
+			delete(m.reports, id)
+		}
+	}
+	m.checkKnown()
+}
+
+func (m *Machine) isDown(id crdt.NodeID) bool {
+	_, ok := slices.BinarySearch(m.down, id)
+	return ok
+}
+
+// Tick advances the machine's clock by one tick: retransmission timeouts,
+// anti-entropy rounds and resync requests count ticks.
 func (m *Machine) Tick() {
 	m.tick++
 	m.dirty = true
@@ -192,11 +242,16 @@ func (m *Machine) Tick() {
 			p.timeouts++
 			m.stats.Retransmits++
 		}
-		if s := p.snap; s != nil && s.id != 0 && m.tick-s.at >= rt {
-			s.id = 0
-			p.timeouts++
-			m.stats.Retransmits++
+		if p.sync != nil {
+			m.syncTimeout(p, rt)
 		}
+	}
+	if m.in != nil && m.tick-m.in.at >= staleRounds*rt {
+		m.in = nil // its sender stopped: another may sync this node
+		m.stats.SyncsAbandoned++
+	}
+	if m.rs.active {
+		m.resyncTick()
 	}
 }
 
@@ -207,8 +262,9 @@ func (m *Machine) LocalWrite() { m.dirty = true }
 // and with a random member.
 func (m *Machine) round() {
 	m.aged, m.lastRound = m.lastRound, m.st.Applied()
+	m.advanceStable()
 	if m.pred != nil {
-		m.probe(m.pred)
+		m.probe(m.pred, 0)
 	}
 	var candidates int
 	for _, p := range m.peers {
@@ -225,21 +281,23 @@ func (m *Machine) round() {
 			continue
 		}
 		if k == 0 {
-			m.probe(p)
+			m.probe(p, 0)
 			return
 		}
 		k--
 	}
 }
 
-func (m *Machine) probe(p *peer) {
+// probe sends p this node's applied vector; resync, when not zero, asks p
+// for a full sync under that request ID.
+func (m *Machine) probe(p *peer, resync uint64) {
 	p.probing, p.probeAt = true, m.tick
 	m.stats.ProbesSent++
-	m.send(p, Message{Type: MsgProbe, Applied: m.st.Applied()}, 0, 0)
+	m.send(p, Message{Type: MsgProbe, Applied: m.st.Applied(), Resync: resync, Fence: m.fence()}, 0, 0)
 }
 
 // Step hands the machine a message from another member. It applies pushes
-// and snapshot chunks to the store before returning; an error means the
+// and sync chunks to the store before returning; an error means the
 // message was not (wholly) applied and not acknowledged, so the sender will
 // send it again.
 func (m *Machine) Step(ctx context.Context, from crdt.NodeID, msg Message) error {
@@ -250,10 +308,13 @@ func (m *Machine) Step(ctx context.Context, from crdt.NodeID, msg Message) error
 	case MsgProbe:
 		m.stats.ProbesReceived++
 		if p != nil {
-			p.learn(msg.Applied)
+			m.learn(p, &msg)
 			m.planRepair(p)
+			if msg.Resync != 0 {
+				m.serveResync(p, msg.Resync)
+			}
 		}
-		m.reply(p, Message{Type: MsgAck, Applied: m.st.Applied()})
+		m.reply(p, Message{Type: MsgAck, Applied: m.st.Applied(), Resyncing: m.rs.active})
 	case MsgAck:
 		m.stats.AcksReceived++
 		if p != nil {
@@ -262,7 +323,13 @@ func (m *Machine) Step(ctx context.Context, from crdt.NodeID, msg Message) error
 	case MsgPush:
 		return m.onPush(ctx, p, from, &msg)
 	case MsgSnap:
-		return m.onSnap(ctx, p, from, &msg)
+		return m.onChunk(ctx, p, from, &msg)
+	case MsgDigestReq:
+		return m.onDigestReq(ctx, p, from, &msg)
+	case MsgDigest:
+		if p != nil {
+			return m.onDigest(ctx, p, &msg)
+		}
 	default:
 		return fmt.Errorf("%w: type %d from %s", ErrUnknownMessage, msg.Type, from)
 	}
@@ -273,10 +340,11 @@ func (m *Machine) onPush(ctx context.Context, p *peer, from crdt.NodeID, msg *Me
 	m.stats.PushesReceived++
 	m.stats.EntriesReceived += uint64(len(msg.Entries))
 	// This node is the authority on its own origin: a peer cannot extend
-	// it.
+	// it. Entries the fence covers wait for the sync's end.
 	entries := msg.Entries
-	if slices.ContainsFunc(entries, func(e store.LogEntry) bool { return e.Origin == m.cfg.Self }) {
-		entries = slices.DeleteFunc(slices.Clone(entries), func(e store.LogEntry) bool { return e.Origin == m.cfg.Self })
+	if slices.ContainsFunc(entries, m.refuses) {
+		entries = slices.DeleteFunc(slices.Clone(entries), m.refuses)
+		m.stats.EntriesFenced += uint64(len(msg.Entries) - len(entries))
 	}
 	n, err := m.st.ApplyRemote(ctx, entries)
 	m.stats.EntriesApplied += uint64(n)
@@ -288,29 +356,22 @@ func (m *Machine) onPush(ctx context.Context, p *peer, from crdt.NodeID, msg *Me
 	return nil
 }
 
-func (m *Machine) onSnap(ctx context.Context, p *peer, from crdt.NodeID, msg *Message) error {
-	m.stats.SnapshotChunksReceived++
-	for i := range msg.Records {
-		r := &msg.Records[i]
-		if err := m.st.MergeRecord(ctx, r.Key, r.Record, nil); err != nil {
-			return fmt.Errorf("replication: merge snapshot chunk %d from %s: %w", msg.ID, from, err)
-		}
-		m.stats.RecordsMerged++
-	}
-	if msg.Done {
-		// Every earlier chunk was acknowledged, so merged, before the
-		// sender sent this one: the records cover msg.Applied.
-		if err := m.st.RaiseApplied(ctx, without(msg.Applied, m.cfg.Self)); err != nil {
-			return fmt.Errorf("replication: finish snapshot from %s: %w", from, err)
-		}
-	}
-	m.reply(p, Message{Type: MsgAck, ID: msg.ID, Applied: m.st.Applied()})
-	return nil
+// refuses reports whether a pushed entry is not to be applied now: one of
+// this node's own origin, or one the fence covers.
+func (m *Machine) refuses(e store.LogEntry) bool {
+	return e.Origin == m.cfg.Self || (m.in != nil && e.Seq <= m.in.seen.Get(e.Origin))
 }
 
-func (p *peer) learn(vv crdt.VersionVector) {
-	p.acked = crdt.MergeVV(p.acked, vv)
+// learn takes in the vectors of a probe or ack from p. A probe and its ack
+// carry the whole applied vector; acks of pushes and chunks may not.
+func (m *Machine) learn(p *peer, msg *Message) {
+	p.acked = crdt.MergeVV(p.acked, msg.Applied)
 	p.heard = true
+	p.fence = msg.Fence
+	if msg.Type == MsgProbe || msg.ID == 0 {
+		p.full, p.fullHeard = crdt.MergeVV(p.full, msg.Applied), true
+		m.reports[p.ID] = p.full
+	}
 }
 
 // planRepair decides, on fresh news of p's vector, what anti-entropy sends
@@ -323,20 +384,15 @@ func (m *Machine) onAck(p *peer, msg *Message) {
 	// Only an answer clears the alarm: a peer that sends but does not
 	// receive (a one-way cut) stays unresponsive.
 	p.timeouts = 0
-	p.learn(msg.Applied)
+	m.learn(p, msg)
 	if msg.ID == 0 {
 		p.probing = false
+		p.resyncing = msg.Resyncing
 		m.planRepair(p)
 		return
 	}
-	if s := p.snap; s != nil && s.id == msg.ID {
-		s.id = 0
-		if s.last {
-			p.snap = nil
-			m.stats.SnapshotsDone++
-			return
-		}
-		s.start = s.next
+	if s := p.sync; s != nil && s.id == msg.ID {
+		m.onChunkAck(p, s)
 		return
 	}
 	i := slices.IndexFunc(p.inflight, func(x push) bool { return x.id == msg.ID })
@@ -366,6 +422,7 @@ func (m *Machine) reply(p *peer, msg Message) {
 	}
 	if msg.Type == MsgAck {
 		m.stats.AcksSent++
+		msg.Fence = m.fence()
 	}
 	m.send(p, msg, 0, 0)
 }
@@ -395,16 +452,20 @@ func (m *Machine) pump(p *peer, applied crdt.VersionVector) {
 	if m.lacks(p, target) {
 		if !p.heard {
 			if !p.probing {
-				m.probe(p)
+				m.probe(p, 0)
 			}
 			return
 		}
 		for len(p.inflight) < m.cfg.MaxInflight && m.push(p, target) {
 		}
+	} else if p.fence != nil && !p.probing && m.tick-p.probeAt >= uint64(m.cfg.RetransmitTicks) && m.fencedOut(p, target) {
+		// Only what p's fence holds back is left: ask now and then
+		// whether the fence is still up.
+		m.probe(p, 0)
 	}
-	// A push may have found the log trimmed and begun a snapshot.
-	if p.snap != nil && p.snap.id == 0 {
-		m.sendChunk(p)
+	// A push may have found the log trimmed and begun a digest sync.
+	if p.sync != nil {
+		m.pumpSync(p)
 	}
 }
 
@@ -424,15 +485,30 @@ func (p *peer) sentTo(origin crdt.NodeID) uint64 {
 
 func (m *Machine) lacks(p *peer, target crdt.VersionVector) bool {
 	for _, e := range target {
-		if e.Node != p.ID && e.Counter > p.sentTo(e.Node) && !p.snapBlocks(e.Node) {
+		if e.Node != p.ID && e.Counter > p.sentTo(e.Node) && !p.blocked(e.Node) {
 			return true
 		}
 	}
 	return false
 }
 
-func (p *peer) snapBlocks(origin crdt.NodeID) bool {
-	return p.snap != nil && slices.Contains(p.snap.trimmed, origin)
+// fencedOut reports whether p lacks something of target that its fence
+// alone holds back.
+func (m *Machine) fencedOut(p *peer, target crdt.VersionVector) bool {
+	for _, e := range target {
+		if e.Node != p.ID && e.Counter > p.sentTo(e.Node) && p.fence.Get(e.Node) > p.sentTo(e.Node) {
+			return true
+		}
+	}
+	return false
+}
+
+// blocked reports whether origin's entries are not to be pushed to p now:
+// a digest sync towards p stands in for origin's log, which no longer
+// reaches back to what p has; or p takes a digest sync that will cover
+// what it lacks of origin, and refuses those entries until then.
+func (p *peer) blocked(origin crdt.NodeID) bool {
+	return (p.sync != nil && slices.Contains(p.sync.trimmed, origin)) || p.fence.Get(origin) > p.sentTo(origin)
 }
 
 // push sends p one batch of what it lacks of target, reporting whether
@@ -447,7 +523,7 @@ func (m *Machine) push(p *peer, target crdt.VersionVector) bool {
 	for i := 0; i < len(target) && !full && len(batch) < m.cfg.MaxBatchEntries; i++ {
 		e := target[(p.cursor+i)%len(target)]
 		o := e.Node
-		if o == p.ID || p.snapBlocks(o) {
+		if o == p.ID || p.blocked(o) {
 			continue
 		}
 		from := p.sentTo(o) + 1
@@ -457,7 +533,7 @@ func (m *Machine) push(p *peer, target crdt.VersionVector) bool {
 		want := min(e.Counter-from+1, uint64(m.cfg.MaxBatchEntries-len(batch)))
 		ents, err := m.st.ReadLog(o, from, int(want))
 		if errors.Is(err, store.ErrLogTrimmed) {
-			m.startSnapshot(p, o)
+			m.syncTrimmed(p, o)
 			continue
 		}
 		if err != nil || len(ents) == 0 || ents[0].Seq != from {
@@ -506,49 +582,6 @@ func (p *peer) newID() uint64 {
 	return p.nextID
 }
 
-func (m *Machine) startSnapshot(p *peer, origin crdt.NodeID) {
-	if p.snap == nil {
-		p.snap = &snapshot{vv: without(m.st.Applied(), p.ID)}
-		m.stats.SnapshotsStarted++
-	}
-	if !slices.Contains(p.snap.trimmed, origin) {
-		p.snap.trimmed = append(p.snap.trimmed, origin)
-	}
-}
-
-// sendChunk sends the snapshot chunk starting at p.snap.start.
-func (m *Machine) sendChunk(p *peer) {
-	s := p.snap
-	var (
-		recs []KeyRecord
-		size int
-	)
-	s.next, s.last = nil, true
-	err := m.st.Scan(context.Background(), s.start, m.cfg.MaxBatchEntries+1, func(key []byte, r crdt.Record) bool {
-		kr := KeyRecord{Key: key, Record: r}
-		sz := m.sizer.record(&kr)
-		if len(recs) == m.cfg.MaxBatchEntries || (len(recs) > 0 && size+sz > m.cfg.MaxBatchBytes) {
-			s.next, s.last = key, false
-			return false
-		}
-		recs = append(recs, kr)
-		size += sz
-		return true
-	})
-	if err != nil {
-		m.stats.ReadErrors++
-		return // tried again at the next tick
-	}
-	s.id, s.at = p.newID(), m.tick
-	msg := Message{Type: MsgSnap, ID: s.id, Records: recs, Done: s.last}
-	if s.last {
-		msg.Applied = s.vv
-	}
-	m.stats.SnapshotChunksSent++
-	m.stats.SnapshotRecordsSent += uint64(len(recs))
-	m.send(p, msg, len(recs), size)
-}
-
 // send queues msg for p and counts its encoded size. A push or chunk comes
 // with its items' count and encoded size, measured while batching, so that
 // only the rest of it is measured again.
@@ -592,22 +625,90 @@ func (m *Machine) Unresponsive(id crdt.NodeID) bool {
 	return p != nil && p.timeouts > 0
 }
 
-// StableVector returns the pointwise minimum of the applied vectors of
-// every live member, this node included, as last reported: every member
-// has applied every log entry it covers. It is empty until every member
-// has reported. Reports lag, so it is conservative; it speaks only for the
-// members in the ring, not for members that are down (see the package
-// documentation for what that means for dropping tombstones).
-func (m *Machine) StableVector() crdt.VersionVector {
-	if len(m.ring) == 0 {
-		return nil
+// StableVector returns a vector under which dead records may be dropped
+// (nil: unknown): every member gossip knows, this node included, has
+// applied every log entry it covers, and has also applied every write that
+// was concurrent with those entries. The second half matters: a write made
+// before its node saw a tombstone, still on its way, would come back alone
+// on the replicas that dropped the tombstone, and lose to it on those that
+// kept it.
+//
+// It is found in two phases from the whole vectors the members last
+// reported (live members their latest, down ones, see SetDown, the last
+// they made): at some tick, the pointwise minimum S of the reports, and
+// their maximum M, which bounds each member's own writes as of a report
+// that covered S; once the minimum of the reports reaches M, every write
+// concurrent with anything S covers has been applied everywhere, and S
+// becomes the stable vector. It is nil until every live member has
+// reported since it joined the ring and while a down member has not
+// reported since this machine started; it lags the reports by the time
+// writes take to reach every member.
+func (m *Machine) StableVector() crdt.VersionVector { return m.stable.safe }
+
+// stability is StableVector's state.
+type stability struct {
+	safe          crdt.VersionVector // the stable vector; nil: unknown
+	pending, upto crdt.VersionVector // S and M of the phase under way
+	phase         bool               // a phase is under way
+}
+
+// checkKnown makes StableVector unknown at once when a member is: one that
+// joined, or is down and was never heard from. Phases advance only at
+// rounds, when SetMembers and SetDown have both had their say.
+func (m *Machine) checkKnown() {
+	if _, _, ok := m.reported(); !ok {
+		m.stable = stability{}
 	}
-	v := m.st.Applied()
-	for _, p := range m.peers {
-		if !p.heard {
-			return nil
+}
+
+// advanceStable runs StableVector's phases, at every anti-entropy round:
+// reports come with probes.
+func (m *Machine) advanceStable() {
+	low, high, ok := m.reported()
+	st := &m.stable
+	switch {
+	case !ok:
+		*st = stability{} // a member is unknown: so is stability
+	case !st.phase:
+		st.pending, st.upto, st.phase = low, high, true
+	case low.Descends(st.upto):
+		st.safe = st.pending
+		if st.safe == nil {
+			st.safe = crdt.VersionVector{} // known, and empty
 		}
-		v = minVV(v, p.acked)
+		st.pending, st.upto = low, high
 	}
-	return v
+}
+
+// reported returns the pointwise minimum and maximum of the whole vectors
+// reported by every member known, this node's applied vector included; not
+// ok when a live member has not reported since it joined the ring or a
+// down one since this machine started.
+func (m *Machine) reported() (low, high crdt.VersionVector, ok bool) {
+	if len(m.ring) == 0 {
+		return nil, nil, false
+	}
+	low = m.st.Applied()
+	high = low
+	add := func(v crdt.VersionVector) {
+		low = minVV(low, v)
+		high = crdt.MergeVV(high, v)
+	}
+	for _, p := range m.peers {
+		if !p.fullHeard {
+			return nil, nil, false
+		}
+		add(p.full)
+	}
+	for _, id := range m.down {
+		if m.byID[id] != nil {
+			continue // live again: counted above
+		}
+		r, heard := m.reports[id]
+		if !heard {
+			return nil, nil, false
+		}
+		add(r)
+	}
+	return low, high, true
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/upu/upu/replication/crdt"
 	"github.com/upu/upu/store"
@@ -257,113 +258,6 @@ func TestMachineUnroutableReply(t *testing.T) {
 	}
 }
 
-// TestMachineSnapshot: A's log of its own writes was trimmed, so B, which
-// lacks them, gets a snapshot in chunks, then the log from there on.
-func TestMachineSnapshot(t *testing.T) {
-	cfg := Config{ProbeTicks: 1000, RetransmitTicks: 3, MaxBatchEntries: 2}
-	a, b := newUnit(t, nA, cfg), newUnit(t, nB, cfg)
-	a.m.SetMembers(ringOf(nA, nB))
-	b.m.SetMembers(ringOf(nA, nB))
-	for i := range 5 {
-		a.set(fmt.Sprintf("k%d", i), "old")
-	}
-	a.st.trim(nA, 1) // the log holds seq 5 only
-	b.set("b-own", "x")
-
-	deliver := func(from, to *unit, envs []Envelope) {
-		for _, e := range envs {
-			if e.To.ID == to.id {
-				to.step(from.id, e.Msg)
-			}
-		}
-	}
-	var chunks, lastRecords int
-	for range 20 {
-		envs := a.m.Ready()
-		for _, e := range envs {
-			if e.Msg.Type == MsgSnap {
-				chunks++
-				lastRecords = len(e.Msg.Records)
-				if len(e.Msg.Records) > cfg.MaxBatchEntries {
-					t.Fatalf("chunk of %d records", len(e.Msg.Records))
-				}
-			}
-		}
-		deliver(a, b, envs)
-		deliver(b, a, b.m.Ready())
-	}
-	if !b.st.Applied().Equal(a.st.Applied().With(nB, 1)) {
-		t.Fatalf("B applied %s, A %s", b.st.Applied(), a.st.Applied())
-	}
-	if b.st.digest(0) != a.st.digest(0) {
-		t.Fatalf("digests differ:\n%s\n%s", a.st, b.st)
-	}
-	// 5 keys of A plus B's own key, which went to A and came back in the
-	// snapshot: 3 chunks of at most 2.
-	if st := a.m.Stats(); st.SnapshotsStarted != 1 || st.SnapshotsDone != 1 || chunks != 3 || lastRecords != 2 {
-		t.Fatalf("chunks=%d last=%d stats %+v", chunks, lastRecords, st.Counters)
-	}
-	// After the snapshot, B's log of A begins after what it covered.
-	if _, err := b.st.ReadLog(nA, 1, 10); !errors.Is(err, store.ErrLogTrimmed) {
-		t.Fatalf("B's log of A: %v", err)
-	}
-	// New writes flow by the log again.
-	a.set("k-new", "new")
-	envs := a.m.Ready()
-	if p := only(slices.Clone(envs), MsgPush); len(p) != 1 || p[0].Msg.Entries[0].Seq != 6 {
-		t.Fatalf("after the snapshot: %+v", envs)
-	}
-}
-
-// TestMachineSnapshotChunkRetransmit: a lost chunk is sent again from the
-// same key.
-func TestMachineSnapshotChunkRetransmit(t *testing.T) {
-	cfg := Config{ProbeTicks: 1000, RetransmitTicks: 2, MaxBatchEntries: 1}
-	a := newUnit(t, nA, cfg)
-	a.m.SetMembers(ringOf(nA, nB))
-	a.set("k1", "x")
-	a.set("k2", "x")
-	a.st.trim(nA, 0)
-	a.step(nB, Message{Type: MsgProbe})
-	first := only(a.m.Ready(), MsgSnap)
-	if len(first) != 1 || string(first[0].Msg.Records[0].Key) != "k1" {
-		t.Fatalf("first chunk %+v", first)
-	}
-	a.m.Tick()
-	a.m.Tick()
-	again := only(a.m.Ready(), MsgSnap)
-	if len(again) != 1 || string(again[0].Msg.Records[0].Key) != "k1" || again[0].Msg.ID == first[0].Msg.ID {
-		t.Fatalf("retransmitted chunk %+v", again)
-	}
-	a.step(nB, Message{Type: MsgAck, ID: again[0].Msg.ID})
-	next := only(a.m.Ready(), MsgSnap)
-	if len(next) != 1 || string(next[0].Msg.Records[0].Key) != "k2" || !next[0].Msg.Done || !next[0].Msg.Applied.Equal(vv(uint64(nA), 2)) {
-		t.Fatalf("last chunk %+v", next)
-	}
-}
-
-func TestMachineStableVector(t *testing.T) {
-	a := newUnit(t, nA, quietCfg)
-	if v := a.m.StableVector(); v != nil {
-		t.Fatalf("no members yet, stable %s", v)
-	}
-	a.set("k", "v")
-	a.set("k", "v2")
-	a.m.SetMembers(ringOf(nA, nB, nC))
-	if v := a.m.StableVector(); v != nil {
-		t.Fatalf("B and C unheard, stable %s", v)
-	}
-	a.step(nB, Message{Type: MsgProbe, Applied: vv(uint64(nA), 2, uint64(nB), 7)})
-	a.step(nC, Message{Type: MsgProbe, Applied: vv(uint64(nA), 1, uint64(nB), 3, uint64(nC), 1)})
-	if v, want := a.m.StableVector(), vv(uint64(nA), 1); !v.Equal(want) {
-		t.Fatalf("stable %s, want %s", v, want)
-	}
-	a.m.SetMembers(ringOf(nA, nB)) // C left
-	if v, want := a.m.StableVector(), vv(uint64(nA), 2); !v.Equal(want) {
-		t.Fatalf("stable %s, want %s", v, want)
-	}
-}
-
 // TestMachineRepairWaitsARound: anti-entropy sends a probed member only
 // what this node has held for a whole round; newer entries are left to the
 // ring.
@@ -465,6 +359,10 @@ func TestConfigValidate(t *testing.T) {
 		{"negative interval", Config{Self: 1, TickInterval: -1}, false},
 		{"batch too large", Config{Self: 1, MaxBatchEntries: maxItems + 1}, false},
 		{"negative queue", Config{Self: 1, SendQueue: -5, InboxSize: -1}, false},
+		{"digest bits", Config{Self: 1, DigestBits: 16, ResyncAfter: time.Minute}, true},
+		{"too many digest bits", Config{Self: 1, DigestBits: 17}, false},
+		{"negative digest bits", Config{Self: 1, DigestBits: -1}, false},
+		{"negative resync horizon", Config{Self: 1, ResyncAfter: -time.Second}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/upu/upu/replication/crdt"
 	"github.com/upu/upu/store"
@@ -19,25 +20,34 @@ import (
 // store.Store: one crdt.Record per key; a log per origin holding exactly
 // the sequence numbers [first, applied]; local writes made with crdt's
 // Set, Delete and Incr, logged at applied[self]+1; ApplyRemote applying
-// only the next contiguous entry of each origin; MergeRecord writing no
+// only the next contiguous entry of each origin; MergeRecords writing no
 // log entry; ReadLog failing with store.ErrLogTrimmed below the log's
 // start. Everything it acknowledged survives a "crash": the simulation
 // drops the Machine and keeps the memStore, as the real store survives
-// kill -9.
+// kill -9. Its bucket digests differ from the real store's on purpose (see
+// fingerprint).
 //
-// Two things the real store does are left out: the tombstone horizon (no
-// simulated run lasts 24 hours) and the purge stub that keeps a record's
-// last write time (it only matters for that horizon).
+// Tombstone GC follows the real store's rules: a dead record goes once the
+// stable vector (SetStable) covers its context, when the vector is set and
+// at every purge, and, when horizonMS is set, at a purge past its last
+// write time plus the horizon (the purge keeps that time, as the real
+// store's stub does).
 type memStore struct {
-	self    crdt.NodeID
-	hlc     crdt.HLC
-	wall    func() int64 // this node's wall clock, Unix ms
-	recs    map[string]crdt.Record
-	logs    map[crdt.NodeID]*memLog
-	applied crdt.VersionVector
+	self        crdt.NodeID
+	hlc         crdt.HLC
+	wall        func() int64 // this node's wall clock, Unix ms
+	recs        map[string]crdt.Record
+	logs        map[crdt.NodeID]*memLog
+	applied     crdt.VersionVector
+	stable      crdt.VersionVector // nil: unknown
+	horizonMS   int64              // the tombstone horizon; 0: none
+	lastContact time.Time
+	collected   int // dead records dropped by stability
+	pastHorizon int // dead records dropped past the horizon
 
-	// failApply, when set, makes an ApplyRemote or MergeRecord call fail
-	// after applying a prefix of its work, as a real commit can fail.
+	// failApply, when set, makes an ApplyRemote, MergeRecord or
+	// MergeRecords call fail after applying a prefix of its work, as a real
+	// commit can fail.
 	failApply func() (fail bool, keep int)
 }
 
@@ -122,7 +132,7 @@ func (s *memStore) ApplyRemote(_ context.Context, entries []store.LogEntry) (int
 			continue
 		}
 		s.hlc.Observe(e.TS)
-		s.recs[string(e.Key)] = s.compact(crdt.Merge(s.recs[string(e.Key)], e.Delta), e.Origin, e.Seq)
+		s.recs[string(e.Key)] = s.compact(s.mergeDelta(s.recs[string(e.Key)], e.Delta, e.Origin, e.Seq), e.Origin, e.Seq)
 		s.appendLog(*e)
 		n++
 	}
@@ -174,6 +184,18 @@ func (s *memStore) Scan(ctx context.Context, start []byte, limit int, fn func(ke
 	return nil
 }
 
+// mergeDelta merges a peer's delta as the real store does: one that
+// carries dots older than its own merges with the applied vector as seen.
+func (s *memStore) mergeDelta(old, delta crdt.Record, origin crdt.NodeID, seq uint64) crdt.Record {
+	own := crdt.Dot{Node: origin, Counter: seq}
+	for i := range delta.Entries {
+		if delta.Entries[i].Dot != own {
+			return crdt.MergeSeen(old, s.applied, delta, nil)
+		}
+	}
+	return crdt.Merge(old, delta)
+}
+
 // compact folds a context's cloud as the real store does, counting the
 // entry (origin, seq) being applied.
 func (s *memStore) compact(r crdt.Record, origin crdt.NodeID, seq uint64) crdt.Record {
@@ -189,13 +211,21 @@ func (s *memStore) MergeRecord(_ context.Context, key []byte, rec crdt.Record, s
 			return errInjected
 		}
 	}
+	return s.mergeRecord(key, rec, seen)
+}
+
+func (s *memStore) mergeRecord(key []byte, rec crdt.Record, seen crdt.VersionVector) error {
 	if len(key) == 0 {
 		return fmt.Errorf("%w: empty key", store.ErrBadRequest)
 	}
 	s.hlc.Observe(rec.LastWrite())
-	merged := crdt.MergeSeen(s.recs[string(key)], s.applied, rec, seen)
+	old, found := s.recs[string(key)]
+	merged := crdt.MergeSeen(old, s.applied, rec, seen)
 	if len(merged.Context.Cloud) != 0 {
 		merged.Context = merged.Context.Compact(s.applied)
+	}
+	if !found && len(merged.Entries) == 0 && merged.Context.IsZero() {
+		return nil
 	}
 	s.recs[string(key)] = merged
 	return nil
@@ -226,13 +256,112 @@ func (s *memStore) trim(origin crdt.NodeID, keep int) {
 	l.first += uint64(drop)
 }
 
-// purge drops entries expired at nowMS, as the store's purger does.
+// purge drops entries expired at nowMS, dead records past the horizon, and
+// dead records the stable vector covers, as the store's purger does.
 func (s *memStore) purge(nowMS int64) {
 	for k, r := range s.recs {
-		if p, dropped := r.Purge(nowMS); dropped {
+		if s.horizonMS > 0 && r.Dead(nowMS) && nowMS >= r.LastWrite().Millis()+s.horizonMS {
+			delete(s.recs, k)
+			s.pastHorizon++
+			continue
+		}
+		if p, changed := purgeRecord(r, nowMS); changed {
 			s.recs[k] = p
 		}
 	}
+	s.collect(nowMS)
+}
+
+// purgeRecord is the store's: it drops r's entries expired at nowMS, but
+// keeps the latest as a stub without its value when dropping it would
+// lower the record's last write time, from which the horizon counts.
+func purgeRecord(r crdt.Record, nowMS int64) (crdt.Record, bool) {
+	p, dropped := r.Purge(nowMS)
+	if !dropped {
+		return r, false
+	}
+	last := r.LastWrite()
+	if p.LastWrite() == last {
+		return p, true
+	}
+	var stub crdt.Entry
+	for _, e := range r.Entries {
+		if !e.Live(nowMS) && e.TS == last {
+			stub = e
+			break
+		}
+	}
+	if len(p.Entries)+1 == len(r.Entries) && len(stub.Value) == 0 {
+		return r, false // the stub alone was expired, and it holds no bytes
+	}
+	stub.Value = nil
+	entries := make([]crdt.Entry, 0, len(p.Entries)+1)
+	i := 0
+	for ; i < len(p.Entries) && (p.Entries[i].Dot.Node < stub.Dot.Node || p.Entries[i].Dot.Node == stub.Dot.Node && p.Entries[i].Dot.Counter < stub.Dot.Counter); i++ {
+		entries = append(entries, p.Entries[i])
+	}
+	entries = append(entries, stub)
+	entries = append(entries, p.Entries[i:]...)
+	return crdt.Record{Entries: entries, Context: p.Context}, true
+}
+
+// MergeRecords merges each record as MergeRecord does; on an injected
+// failure a prefix of them is merged.
+func (s *memStore) MergeRecords(ctx context.Context, recs []store.KeyRecord, seen crdt.VersionVector) error {
+	limit, failErr := len(recs), error(nil)
+	if s.failApply != nil {
+		if fail, keep := s.failApply(); fail {
+			limit, failErr = min(keep, len(recs)), errInjected
+		}
+	}
+	for i := range recs[:limit] {
+		if err := s.mergeRecord(recs[i].Key, recs[i].Record, seen); err != nil {
+			return err
+		}
+	}
+	return failErr
+}
+
+// BucketDigests is store.Store.BucketDigests over the records.
+func (s *memStore) BucketDigests(_ context.Context, bits uint) ([]uint64, error) {
+	if bits > store.MaxDigestBits {
+		return nil, fmt.Errorf("%w: %d digest bits", store.ErrBadRequest, bits)
+	}
+	out := make([]uint64, 1<<bits)
+	now := s.wall()
+	for k, r := range s.recs {
+		out[crdt.Bucket([]byte(k), bits)] ^= r.Fingerprint([]byte(k), now, s.applied)
+	}
+	return out, nil
+}
+
+// SetStable sets the stable vector and drops the dead records it covers.
+func (s *memStore) SetStable(vv crdt.VersionVector) {
+	s.stable = slices.Clone(vv)
+	s.collect(s.wall())
+}
+
+func (s *memStore) Stable() crdt.VersionVector { return s.stable }
+
+// collect drops the records dead at nowMS whose context the stable vector
+// covers.
+func (s *memStore) collect(nowMS int64) {
+	if s.stable == nil {
+		return
+	}
+	for k, r := range s.recs {
+		if r.Dead(nowMS) && r.Context.CoveredBy(s.stable) {
+			delete(s.recs, k)
+			s.collected++
+		}
+	}
+}
+
+func (s *memStore) LastContact() time.Time { return s.lastContact }
+
+func (s *memStore) SetLastContact(_ context.Context, t time.Time) error {
+	s.lastContact = t
+	return nil
 }
 
 func (s *memStore) read(key string, nowMS int64) crdt.View {

@@ -2,6 +2,7 @@ package replication
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -19,21 +20,41 @@ type MsgType uint8
 const (
 	// MsgProbe carries the sender's applied vector and asks for the
 	// receiver's, which comes back in an Ack with ID 0. Both sides then
-	// repair what the other lacks.
+	// repair what the other lacks. With Resync set it also asks the
+	// receiver for a full digest sync (see Machine.Resync).
 	MsgProbe MsgType = 1
-	// MsgAck answers a probe (ID 0, the full applied vector) or a push or
-	// snapshot chunk (its ID; for a push only the counters of the origins
-	// it carried, for a chunk the full vector).
+	// MsgAck answers a probe (ID 0, the full applied vector; Resyncing set
+	// when the sender is resyncing and so serves no resync request) or a
+	// push or sync chunk (its ID; for a push only the counters of the
+	// origins it carried, for a chunk the full vector). Probes and acks of
+	// a node taking a digest sync carry its Fence.
 	MsgAck MsgType = 2
 	// MsgPush carries log entries, each origin's in sequence order.
 	MsgPush MsgType = 3
-	// MsgSnap carries a chunk of a snapshot: records in key order. The last
-	// chunk has Done set and Applied holding the vector the whole snapshot
-	// covers; the receiver raises its applied vector to it.
+	// MsgSnap carries a chunk of the digest sync that the digest request
+	// Sync began: the sender's records of the differing buckets (Bits,
+	// Buckets) in the key range [Start, End), in key order, and Seen, as in
+	// the request. The receiver merges them under Seen and drops, in the
+	// same way, its own keys of that range and those buckets that the chunk
+	// lacks. The last chunk has Done set and Applied holding the vector the
+	// sync covers; the receiver raises its applied vector to it.
 	MsgSnap MsgType = 4
+	// MsgDigestReq begins a digest sync: it asks for the receiver's bucket
+	// digests under Bits, and carries Seen, the sender's applied vector
+	// then. Resync, when set, names the resync request the sync answers.
+	MsgDigestReq MsgType = 5
+	// MsgDigest answers a MsgDigestReq (its ID) with Digests, one per
+	// bucket. Without any it refuses: the answer to a digest request means
+	// the receiver is taking another sync (ask again later), the answer to
+	// a chunk (ID: the chunk's Sync) that it no longer takes that sync
+	// (start over).
+	MsgDigest MsgType = 6
 )
 
-var msgTypeNames = [...]string{MsgProbe: "probe", MsgAck: "ack", MsgPush: "push", MsgSnap: "snapshot"}
+var msgTypeNames = [...]string{
+	MsgProbe: "probe", MsgAck: "ack", MsgPush: "push", MsgSnap: "sync-chunk",
+	MsgDigestReq: "digest-request", MsgDigest: "digest",
+}
 
 // String returns the type's name as used in logs (the "op" field).
 func (t MsgType) String() string {
@@ -52,25 +73,49 @@ func (t MsgType) String() string {
 // skipped, so fields can be added without a version bump.
 type Message struct {
 	Type MsgType
-	// ID numbers pushes and snapshot chunks per receiver; an Ack echoes
-	// it. Zero in a probe and in its ack.
+	// ID numbers pushes, sync chunks and digest requests per receiver; an
+	// Ack or a Digest echoes it. Zero in a probe and in its ack.
 	ID uint64
 	// Applied is the sender's applied vector (probe, ack) or the vector a
-	// finished snapshot covers (the last snapshot chunk).
+	// finished sync covers (the last chunk).
 	Applied crdt.VersionVector
 	// Entries are a push's log entries.
 	Entries []store.LogEntry
-	// Records are a snapshot chunk's records, in key order.
+	// Records are a sync chunk's records, in key order.
 	Records []KeyRecord
-	// Done marks a snapshot's last chunk.
+	// Done marks a sync's last chunk.
 	Done bool
+	// Bits is log2 of the number of digest buckets (digest request, chunk).
+	Bits uint8
+	// Digests are the receiver's bucket digests (MsgDigest): XORs of
+	// record fingerprints, 1<<Bits of them.
+	Digests []uint64
+	// Start and End bound the keys a chunk covers, [Start, End); an empty
+	// Start is the beginning of the key space, an empty End its end.
+	Start, End []byte
+	// Buckets is a chunk's set of differing buckets, a bitmap: bucket b is
+	// bit b%8 of byte b/8.
+	Buckets []byte
+	// Seen is the sync sender's applied vector when it asked for the
+	// digests, its own origin and the receiver's included (digest request,
+	// every chunk).
+	Seen crdt.VersionVector
+	// Sync is the ID of the digest request that began a chunk's sync.
+	Sync uint64
+	// Fence, in a probe or ack, is the Seen vector of the digest sync the
+	// sender is taking: until it ends, the sender applies no log entry
+	// that the vector covers (the sync's end covers them), so pushers hold
+	// them back.
+	Fence crdt.VersionVector
+	// Resync is a resync request's ID: in a probe, the request; in a
+	// digest request or chunk, the request the sync answers.
+	Resync uint64
+	// Resyncing, in the ack of a probe, says the sender is resyncing.
+	Resyncing bool
 }
 
-// KeyRecord is one key's record in a snapshot.
-type KeyRecord struct {
-	Key    []byte
-	Record crdt.Record
-}
+// KeyRecord is one key's record in a sync chunk.
+type KeyRecord = store.KeyRecord
 
 // Errors of decoding and of Step.
 var (
@@ -84,21 +129,32 @@ var (
 // Limits of decoded input. They bound what a hostile or corrupt message
 // can make the decoder allocate; every legitimate message is well inside.
 const (
-	maxItems     = 1 << 16 // entries, records, vector entries
+	maxItems     = 1 << 16 // entries, records, vector entries, digests
 	maxKeyLen    = 64 << 10
 	maxReqIDLen  = 1 << 10
+	maxBits      = store.MaxDigestBits
 	entryFields  = 6
 	recordFields = 2
 )
 
 // Map keys of the wire format.
 const (
-	keyType    = "t"
-	keyID      = "i"
-	keyApplied = "a"
-	keyEntries = "e"
-	keyRecords = "r"
-	keyDone    = "d"
+	keyType      = "t"
+	keyID        = "i"
+	keyApplied   = "a"
+	keyEntries   = "e"
+	keyRecords   = "r"
+	keyDone      = "d"
+	keyBits      = "b"
+	keyDigests   = "g"
+	keyStart     = "s"
+	keyEnd       = "n"
+	keyBuckets   = "k"
+	keySeen      = "v"
+	keyResync    = "y"
+	keyResyncing = "x"
+	keySync      = "q"
+	keyFence     = "f"
 )
 
 // AppendMessage appends m's msgpack encoding to dst.
@@ -128,14 +184,19 @@ func UnmarshalMessage(b []byte) (Message, error) {
 	return m, nil
 }
 
-// EncodeMsgpack writes m as a map holding only the fields its type uses
-// that are not zero: {t: type, i: id, a: [node, counter, …], e: [entry…],
-// r: [record…], d: true}. An entry is [origin, seq, key, hlc, req_id,
-// delta]; a record is [key, record]; deltas and records use crdt's
-// encoding.
+// EncodeMsgpack writes m as a map holding only the fields that are not
+// zero: {t: type, i: id, a: [node, counter, …], e: [entry…], r: [record…],
+// d: true, b: bits, g: digests, s: start, n: end, k: buckets, v: seen,
+// y: resync, x: true, q: sync, f: fence}. An entry is [origin, seq, key, hlc,
+// req_id, delta]; a record is [key, record]; deltas and records use
+// crdt's encoding; digests are one bin of 8 bytes (big-endian) per digest.
 func (m *Message) EncodeMsgpack(enc *msgpack.Encoder) error {
 	n := 1
-	for _, present := range [...]bool{m.ID != 0, len(m.Applied) > 0, len(m.Entries) > 0, len(m.Records) > 0, m.Done} {
+	for _, present := range [...]bool{
+		m.ID != 0, len(m.Applied) > 0, len(m.Entries) > 0, len(m.Records) > 0, m.Done,
+		m.Bits != 0, len(m.Digests) > 0, len(m.Start) > 0, len(m.End) > 0, len(m.Buckets) > 0,
+		len(m.Seen) > 0, m.Resync != 0, m.Resyncing, m.Sync != 0, len(m.Fence) > 0,
+	} {
 		if present {
 			n++
 		}
@@ -143,25 +204,16 @@ func (m *Message) EncodeMsgpack(enc *msgpack.Encoder) error {
 	if err := enc.EncodeMapLen(n); err != nil {
 		return err
 	}
-	if err := encodeKey(enc, keyType); err != nil {
-		return err
-	}
-	if err := enc.EncodeUint(uint64(m.Type)); err != nil {
+	if err := encodeUintField(enc, keyType, uint64(m.Type)); err != nil {
 		return err
 	}
 	if m.ID != 0 {
-		if err := encodeKey(enc, keyID); err != nil {
-			return err
-		}
-		if err := enc.EncodeUint(m.ID); err != nil {
+		if err := encodeUintField(enc, keyID, m.ID); err != nil {
 			return err
 		}
 	}
 	if len(m.Applied) > 0 {
-		if err := encodeKey(enc, keyApplied); err != nil {
-			return err
-		}
-		if err := encodeVector(enc, m.Applied); err != nil {
+		if err := encodeVectorField(enc, keyApplied, m.Applied); err != nil {
 			return err
 		}
 	}
@@ -192,10 +244,65 @@ func (m *Message) EncodeMsgpack(enc *msgpack.Encoder) error {
 		}
 	}
 	if m.Done {
-		if err := encodeKey(enc, keyDone); err != nil {
+		if err := encodeTrueField(enc, keyDone); err != nil {
 			return err
 		}
-		if err := enc.EncodeBool(true); err != nil {
+	}
+	if m.Bits != 0 {
+		if err := encodeUintField(enc, keyBits, uint64(m.Bits)); err != nil {
+			return err
+		}
+	}
+	if len(m.Digests) > 0 {
+		if err := encodeKey(enc, keyDigests); err != nil {
+			return err
+		}
+		if err := enc.EncodeBytesLen(8 * len(m.Digests)); err != nil {
+			return err
+		}
+		var b [8]byte
+		for _, d := range m.Digests {
+			binary.BigEndian.PutUint64(b[:], d)
+			if _, err := enc.Writer().Write(b[:]); err != nil {
+				return err
+			}
+		}
+	}
+	for _, f := range [...]struct {
+		key string
+		b   []byte
+	}{{keyStart, m.Start}, {keyEnd, m.End}, {keyBuckets, m.Buckets}} {
+		if len(f.b) > 0 {
+			if err := encodeKey(enc, f.key); err != nil {
+				return err
+			}
+			if err := enc.EncodeBytes(f.b); err != nil {
+				return err
+			}
+		}
+	}
+	if len(m.Seen) > 0 {
+		if err := encodeVectorField(enc, keySeen, m.Seen); err != nil {
+			return err
+		}
+	}
+	if m.Resync != 0 {
+		if err := encodeUintField(enc, keyResync, m.Resync); err != nil {
+			return err
+		}
+	}
+	if m.Resyncing {
+		if err := encodeTrueField(enc, keyResyncing); err != nil {
+			return err
+		}
+	}
+	if m.Sync != 0 {
+		if err := encodeUintField(enc, keySync, m.Sync); err != nil {
+			return err
+		}
+	}
+	if len(m.Fence) > 0 {
+		if err := encodeVectorField(enc, keyFence, m.Fence); err != nil {
 			return err
 		}
 	}
@@ -204,8 +311,9 @@ func (m *Message) EncodeMsgpack(enc *msgpack.Encoder) error {
 
 // DecodeMsgpack is the inverse of EncodeMsgpack. It checks what it reads
 // (vectors sorted without zero counters, entries with an origin, a
-// sequence number and a key, records valid as crdt decodes them) and its
-// errors wrap ErrBadMessage. It does not check the type: Step does.
+// sequence number and a key, records valid as crdt decodes them, sizes
+// within bounds) and its errors wrap ErrBadMessage. It does not check the
+// type, nor whether the fields fit it: Step does.
 func (m *Message) DecodeMsgpack(dec *msgpack.Decoder) error {
 	*m = Message{}
 	if err := m.decode(dec); err != nil {
@@ -247,6 +355,30 @@ func (m *Message) decode(dec *msgpack.Decoder) error {
 			m.Records, err = decodeRecords(dec)
 		case keyDone:
 			m.Done, err = dec.DecodeBool()
+		case keyBits:
+			var b uint64
+			if err = decUint(dec, &b); err == nil && b > maxBits {
+				err = fmt.Errorf("%d digest bits, at most %d", b, maxBits)
+			}
+			m.Bits = uint8(b)
+		case keyDigests:
+			m.Digests, err = decodeDigests(dec)
+		case keyStart:
+			m.Start, err = decBytes(dec, maxKeyLen)
+		case keyEnd:
+			m.End, err = decBytes(dec, maxKeyLen)
+		case keyBuckets:
+			m.Buckets, err = decBytes(dec, bitmapLen(maxBits))
+		case keySeen:
+			m.Seen, err = decodeVector(dec)
+		case keyResync:
+			err = decUint(dec, &m.Resync)
+		case keyResyncing:
+			m.Resyncing, err = dec.DecodeBool()
+		case keySync:
+			err = decUint(dec, &m.Sync)
+		case keyFence:
+			m.Fence, err = decodeVector(dec)
 		default:
 			err = dec.Skip()
 		}
@@ -255,6 +387,27 @@ func (m *Message) decode(dec *msgpack.Decoder) error {
 		}
 	}
 	return nil
+}
+
+func encodeUintField(enc *msgpack.Encoder, key string, v uint64) error {
+	if err := encodeKey(enc, key); err != nil {
+		return err
+	}
+	return enc.EncodeUint(v)
+}
+
+func encodeTrueField(enc *msgpack.Encoder, key string) error {
+	if err := encodeKey(enc, key); err != nil {
+		return err
+	}
+	return enc.EncodeBool(true)
+}
+
+func encodeVectorField(enc *msgpack.Encoder, key string, v crdt.VersionVector) error {
+	if err := encodeKey(enc, key); err != nil {
+		return err
+	}
+	return encodeVector(enc, v)
 }
 
 func encodeKey(enc *msgpack.Encoder, k string) error { return enc.EncodeString(k) }
@@ -452,6 +605,47 @@ func decKey(dec *msgpack.Decoder) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// decBytes reads a byte string of at most max bytes, allocating no more
+// than the bound however long the input claims it is. Empty is nil.
+func decBytes(dec *msgpack.Decoder, max int) ([]byte, error) {
+	n, err := dec.DecodeBytesLen()
+	if err != nil {
+		return nil, err
+	}
+	if n < 0 || n > max {
+		return nil, fmt.Errorf("%d bytes, at most %d", n, max)
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	b := make([]byte, n)
+	if err := dec.ReadFull(b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func decodeDigests(dec *msgpack.Decoder) ([]uint64, error) {
+	b, err := decBytes(dec, 8<<maxBits)
+	if err != nil {
+		return nil, err
+	}
+	if len(b)%8 != 0 {
+		return nil, fmt.Errorf("digests of %d bytes, not a multiple of 8", len(b))
+	}
+	if len(b) == 0 {
+		return nil, nil
+	}
+	out := make([]uint64, len(b)/8)
+	for i := range out {
+		out[i] = binary.BigEndian.Uint64(b[8*i:])
+	}
+	return out, nil
+}
+
+// bitmapLen is the size of a bitmap of 1<<bits buckets.
+func bitmapLen(bits uint) int { return (1<<bits + 7) / 8 }
 
 // sizer measures encodings without keeping them: the Machine bounds
 // batches and counts bytes sent by what the transport will write.

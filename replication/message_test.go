@@ -52,7 +52,19 @@ func sampleMessages() map[string]Message {
 			{Key: []byte("a"), Record: sampleEntry(nA, 1, "a", "x", 0).Delta},
 			{Key: []byte("b"), Record: tomb},
 		}},
-		"snapshot end": {Type: MsgSnap, ID: 7, Done: true, Applied: vv(uint64(nA), 2, uint64(nB), 9)},
+		"snapshot end":   {Type: MsgSnap, ID: 7, Done: true, Applied: vv(uint64(nA), 2, uint64(nB), 9)},
+		"resync probe":   {Type: MsgProbe, Applied: vv(uint64(nA), 3), Resync: 1 << 50, Fence: vv(uint64(nC), 4)},
+		"ack resyncing":  {Type: MsgAck, Applied: vv(uint64(nA), 3), Resyncing: true, Fence: vv(uint64(nB), 2)},
+		"digest request": {Type: MsgDigestReq, ID: 8, Bits: 10, Seen: vv(uint64(nA), 2, uint64(nB), 9), Resync: 3},
+		"digests":        {Type: MsgDigest, ID: 8, Digests: []uint64{0, 1, 1 << 63, 0xdeadbeefcafe}},
+		"refusal":        {Type: MsgDigest, ID: 8},
+		"sync chunk": {Type: MsgSnap, ID: 9, Sync: 8, Bits: 4, Start: []byte("a"), End: []byte("m\x00"),
+			Buckets: []byte{0x81, 0x04}, Seen: vv(uint64(nA), 2, uint64(nB), 9), Resync: 3, Records: []KeyRecord{
+				{Key: []byte("b"), Record: sampleEntry(nA, 1, "b", "x", 0).Delta},
+				{Key: []byte("c"), Record: tomb},
+			}},
+		"sync end": {Type: MsgSnap, ID: 10, Sync: 8, Bits: 4, Start: []byte("m\x00"), Buckets: []byte{0x81, 0x04},
+			Seen: vv(uint64(nA), 2, uint64(nB), 9), Done: true, Applied: vv(uint64(nA), 2)},
 	}
 }
 
@@ -97,6 +109,19 @@ func normalizeMsg(m Message) Message {
 	}
 	if len(m.Records) == 0 {
 		m.Records = nil
+	}
+	for _, f := range []*[]byte{&m.Start, &m.End, &m.Buckets} {
+		if len(*f) == 0 {
+			*f = nil
+		}
+	}
+	if len(m.Digests) == 0 {
+		m.Digests = nil
+	}
+	for _, v := range []*crdt.VersionVector{&m.Seen, &m.Fence} {
+		if len(*v) == 0 {
+			*v = nil
+		}
 	}
 	for i := range m.Entries {
 		m.Entries[i].Delta = normalizeRec(m.Entries[i].Delta)
@@ -210,6 +235,41 @@ func TestMessageDecodeErrors(t *testing.T) {
 			_ = e.EncodeString("e")
 			_ = e.EncodeArrayLen(1 << 30)
 		}),
+		"too many bits": enc(func(e *msgpack.Encoder) {
+			_ = e.EncodeMapLen(1)
+			_ = e.EncodeString("b")
+			_ = e.EncodeUint(maxBits + 1)
+		}),
+		"digests of 7 bytes": enc(func(e *msgpack.Encoder) {
+			_ = e.EncodeMapLen(1)
+			_ = e.EncodeString("g")
+			_ = e.EncodeBytes(make([]byte, 7))
+		}),
+		"digests claim 4GiB": enc(func(e *msgpack.Encoder) {
+			_ = e.EncodeMapLen(1)
+			_ = e.EncodeString("g")
+			_ = e.EncodeBytesLen(1 << 31)
+		}),
+		"bitmap too long": enc(func(e *msgpack.Encoder) {
+			_ = e.EncodeMapLen(1)
+			_ = e.EncodeString("k")
+			_ = e.EncodeBytes(make([]byte, bitmapLen(maxBits)+1))
+		}),
+		"start too long": enc(func(e *msgpack.Encoder) {
+			_ = e.EncodeMapLen(1)
+			_ = e.EncodeString("s")
+			_ = e.EncodeBytes(make([]byte, maxKeyLen+1))
+		}),
+		"seen unsorted": enc(func(e *msgpack.Encoder) {
+			_ = e.EncodeMapLen(1)
+			_ = e.EncodeString("v")
+			_ = e.EncodeArrayLen(4)
+			for _, v := range []uint64{2, 1, 1, 1} {
+				_ = e.EncodeUint(v)
+			}
+		}),
+		"fence not a vector":  enc(func(e *msgpack.Encoder) { _ = e.EncodeMapLen(1); _ = e.EncodeString("f"); _ = e.EncodeUint(1) }),
+		"resync not a number": enc(func(e *msgpack.Encoder) { _ = e.EncodeMapLen(1); _ = e.EncodeString("y"); _ = e.EncodeString("x") }),
 	}
 	for name, b := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -230,7 +290,10 @@ func TestMessageDecodeErrors(t *testing.T) {
 }
 
 func TestMsgTypeString(t *testing.T) {
-	for typ, want := range map[MsgType]string{MsgProbe: "probe", MsgAck: "ack", MsgPush: "push", MsgSnap: "snapshot", 0: "msgtype(0)", 99: "msgtype(99)"} {
+	for typ, want := range map[MsgType]string{
+		MsgProbe: "probe", MsgAck: "ack", MsgPush: "push", MsgSnap: "sync-chunk", MsgDigestReq: "digest-request", MsgDigest: "digest",
+		0: "msgtype(0)", 99: "msgtype(99)",
+	} {
 		if got := typ.String(); got != want {
 			t.Errorf("%d: %q, want %q", typ, got, want)
 		}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -23,6 +24,9 @@ import (
 type MemberSource interface {
 	// Ring returns the live members in ring order.
 	Ring() []gossip.Member
+	// Members returns every member known, in any state. Failed and leaving
+	// ones count as down (Machine.SetDown); left ones are forgotten.
+	Members() []gossip.Member
 	// Subscribe returns a channel signalled after membership changes, and
 	// a function that ends the subscription.
 	Subscribe() (<-chan struct{}, func())
@@ -78,11 +82,16 @@ type Replicator struct {
 	sendErrors   atomic.Uint64
 
 	// Owned by the loop goroutine.
+	st        Store
 	senders   map[crdt.NodeID]*sender
 	wg        sync.WaitGroup // senders, and the canceller in run
 	succ      crdt.NodeID
 	succDown  bool
-	snapshots map[crdt.NodeID]bool
+	syncs     map[crdt.NodeID]bool
+	stable    crdt.VersionVector // what the store was last given
+	stableSet bool
+	contact   contact
+	resyncing bool
 }
 
 type inbound struct {
@@ -100,6 +109,15 @@ type sender struct {
 // New starts replication of st's log among the members that members
 // reports, over tr. Ticks come from clk every cfg.TickInterval. log may be
 // nil (nothing is logged).
+//
+// It also runs what needs the clock: it gives st the stable vector
+// (Store.SetStable) whenever it changes; it notes when a peer last
+// answered (any ack), persisting that at most once a minute and on Close
+// (Store.SetLastContact); and it makes the node resync (Machine.Resync)
+// when that was longer than cfg.ResyncAfter ago, at start (as the store
+// recorded it) or when a peer answers again. A resync must finish before
+// the contact is persisted again, so a node that stops mid-resync resyncs
+// after its restart.
 func New(cfg Config, st Store, members MemberSource, tr Transport, clk clock.Clock, log *logrus.Entry) (*Replicator, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -118,28 +136,45 @@ func New(cfg Config, st Store, members MemberSource, tr Transport, clk clock.Clo
 	}
 	cfg = cfg.withDefaults()
 	r := &Replicator{
-		cfg:       cfg,
-		m:         m,
-		members:   members,
-		tr:        tr,
-		clk:       clk,
-		log:       log,
-		inbox:     make(chan inbound, cfg.InboxSize),
-		notify:    make(chan struct{}, 1),
-		stop:      make(chan struct{}),
-		done:      make(chan struct{}),
-		senders:   map[crdt.NodeID]*sender{},
-		snapshots: map[crdt.NodeID]bool{},
+		cfg:     cfg,
+		m:       m,
+		members: members,
+		tr:      tr,
+		clk:     clk,
+		log:     log,
+		inbox:   make(chan inbound, cfg.InboxSize),
+		notify:  make(chan struct{}, 1),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+		st:      st,
+		senders: map[crdt.NodeID]*sender{},
+		syncs:   map[crdt.NodeID]bool{},
+		contact: contact{after: cfg.ResyncAfter},
+	}
+	last := st.LastContact()
+	resync := r.contact.start(last, clk.Now())
+	if resync {
+		m.Resync()
 	}
 	r.publish()
-	log.WithFields(logrus.Fields{
+	fields := logrus.Fields{
 		"tick_ms":          logging.Millis(cfg.TickInterval),
 		"retransmit_ticks": cfg.RetransmitTicks,
 		"probe_ticks":      cfg.ProbeTicks,
 		"max_batch":        cfg.MaxBatchEntries,
 		"max_batch_bytes":  cfg.MaxBatchBytes,
 		"max_inflight":     cfg.MaxInflight,
-	}).Info("replication started")
+		"digest_bits":      cfg.DigestBits,
+		"resync_after":     cfg.ResyncAfter.String(),
+	}
+	if !last.IsZero() {
+		fields["last_contact"] = last.UTC().Format(time.RFC3339)
+	}
+	log.WithFields(fields).Info("replication started")
+	if resync {
+		log.WithField("last_contact", last.UTC().Format(time.RFC3339)).
+			Info("replication resync: no peer answered for longer than the resync horizon; this node drops what the domain has collected since and serves no sync until done")
+	}
 	go r.run()
 	return r, nil
 }
@@ -212,6 +247,7 @@ func (r *Replicator) run() {
 		cancel()
 	}()
 	defer func() {
+		r.saveContact(true)
 		cancel()
 		for id, s := range r.senders {
 			close(s.ch)
@@ -278,6 +314,11 @@ func (r *Replicator) step(ctx context.Context, in inbound) {
 		}).Debug("replication received")
 	}
 	err := r.m.Step(ctx, in.from, in.msg)
+	if in.msg.Type == MsgAck && r.contact.answered(r.clk.Now()) && !r.m.Resyncing() {
+		r.m.Resync()
+		r.log.WithField(logging.FieldPeer, in.from.String()).
+			Info("replication resync: a peer answers again after longer than the resync horizon; this node drops what the domain has collected since and serves no sync until done")
+	}
 	switch {
 	case err == nil:
 	case errors.Is(err, store.ErrClosed), errors.Is(err, context.Canceled):
@@ -293,6 +334,16 @@ func (r *Replicator) step(ctx context.Context, in inbound) {
 }
 
 func (r *Replicator) setMembers() {
+	var down []crdt.NodeID
+	for _, mb := range r.members.Members() {
+		if mb.State != gossip.StateFailed && mb.State != gossip.StateLeaving {
+			continue
+		}
+		if id, err := crdt.ParseNodeID(mb.ID); err == nil {
+			down = append(down, id)
+		}
+	}
+	r.m.SetDown(down)
 	ring := r.members.Ring()
 	peers := make([]Peer, 0, len(ring))
 	live := make(map[crdt.NodeID]string, len(ring))
@@ -372,8 +423,20 @@ func (r *Replicator) runSender(ctx context.Context, s *sender) {
 
 // observe logs the ring and reachability changes the last input caused:
 // a new successor at info; a successor that stopped answering at warn,
-// once, and at info when it answers again.
+// once, and at info when it answers again. It persists the last contact
+// when due, and at once when a resync ends.
 func (r *Replicator) observe() {
+	if resyncing := r.m.Resyncing(); resyncing != r.resyncing {
+		r.resyncing = resyncing
+		if !resyncing {
+			// The sync's last chunk came from a peer: contact, whether an
+			// ack got here since or not.
+			r.contact.answered(r.clk.Now())
+			r.log.Info("replication resync done")
+			r.saveContact(true)
+		}
+	}
+	r.saveContact(false)
 	succ, ok := r.m.Successor()
 	if succ.ID != r.succ {
 		if ok {
@@ -401,26 +464,88 @@ func (r *Replicator) observe() {
 	}
 }
 
-// publish makes the Machine's stats visible to Stats, and logs snapshot
-// streams starting and ending.
+// publish makes the Machine's stats visible to Stats, gives the store the
+// stable vector when it changed, and logs digest syncs starting and
+// ending.
 func (r *Replicator) publish() {
 	st := r.m.Stats()
 	r.stats.Store(&st)
-	for id := range r.snapshots {
+	if !r.stableSet || (st.Stable == nil) != (r.stable == nil) || !st.Stable.Equal(r.stable) {
+		r.st.SetStable(st.Stable)
+		r.stable, r.stableSet = st.Stable, true
+	}
+	for id := range r.syncs {
 		if !slices.ContainsFunc(st.Peers, func(p PeerStats) bool { return p.ID == id }) {
-			delete(r.snapshots, id) // the peer left
+			delete(r.syncs, id) // the peer left
 		}
 	}
 	for _, p := range st.Peers {
-		if p.Snapshot != r.snapshots[p.ID] {
+		if p.Snapshot != r.syncs[p.ID] {
 			entry := r.log.WithField(logging.FieldPeer, p.ID.String())
 			if p.Snapshot {
-				entry.Info("replication snapshot sync started: the log no longer reaches back to what the peer has")
-				r.snapshots[p.ID] = true
+				entry.Info("replication digest sync started: the log no longer reaches back to what the peer has, or it resyncs")
+				r.syncs[p.ID] = true
 			} else {
-				entry.Info("replication snapshot sync ended")
-				delete(r.snapshots, p.ID)
+				entry.Info("replication digest sync ended")
+				delete(r.syncs, p.ID)
 			}
 		}
 	}
 }
+
+// contactSaveEvery is how often, at most, the last contact is persisted
+// while peers answer.
+const contactSaveEvery = time.Minute
+
+// saveContact persists the last contact when it is due (at most once per
+// contactSaveEvery), or whenever it is newer than what was saved if now is
+// set; never while a resync is under way.
+func (r *Replicator) saveContact(now bool) {
+	at := r.clk.Now()
+	if r.m.Resyncing() || !r.contact.due(at, now) {
+		return
+	}
+	// Close cancels the loop's context before this last save: give it its
+	// own bound.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := r.st.SetLastContact(ctx, r.contact.last); err != nil {
+		r.log.WithError(err).Warn("replication: last contact not saved")
+		return
+	}
+	r.contact.markSaved(at)
+}
+
+// contact follows when a peer last answered this node, which decides
+// whether it must resync, and what the store holds of it.
+type contact struct {
+	after   time.Duration // Config.ResyncAfter
+	last    time.Time     // the latest answer; zero: none known
+	saved   time.Time     // what the store holds
+	savedAt time.Time     // when that was saved; zero: not since start
+}
+
+// start takes the time the store holds at start-up, and reports whether
+// it is older than the horizon.
+func (c *contact) start(saved, now time.Time) bool {
+	c.last, c.saved = saved, saved
+	return !saved.IsZero() && now.Sub(saved) > c.after
+}
+
+// answered records an answer at now, and reports whether the silence
+// before it was longer than the horizon.
+func (c *contact) answered(now time.Time) bool {
+	long := !c.last.IsZero() && now.Sub(c.last) > c.after
+	c.last = now
+	return long
+}
+
+// due reports whether the last contact should be persisted at now: it is
+// newer than what was saved, and force is set or contactSaveEvery has
+// passed since the last save.
+func (c *contact) due(now time.Time, force bool) bool {
+	return c.last.After(c.saved) && (force || c.savedAt.IsZero() || now.Sub(c.savedAt) >= contactSaveEvery)
+}
+
+// markSaved records that the last contact was persisted at now.
+func (c *contact) markSaved(now time.Time) { c.saved, c.savedAt = c.last, now }

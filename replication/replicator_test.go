@@ -3,6 +3,7 @@ package replication
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -60,10 +61,34 @@ func (l *lockedStore) ApplyRemote(ctx context.Context, e []store.LogEntry) (int,
 	return l.s.ApplyRemote(ctx, e)
 }
 
-func (l *lockedStore) MergeRecord(ctx context.Context, k []byte, r crdt.Record, seen crdt.VersionVector) error {
+func (l *lockedStore) MergeRecords(ctx context.Context, recs []store.KeyRecord, seen crdt.VersionVector) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.s.MergeRecord(ctx, k, r, seen)
+	return l.s.MergeRecords(ctx, recs, seen)
+}
+
+func (l *lockedStore) BucketDigests(ctx context.Context, bits uint) ([]uint64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.s.BucketDigests(ctx, bits)
+}
+
+func (l *lockedStore) SetStable(vv crdt.VersionVector) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.s.SetStable(vv)
+}
+
+func (l *lockedStore) LastContact() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.s.LastContact()
+}
+
+func (l *lockedStore) SetLastContact(ctx context.Context, t time.Time) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.s.SetLastContact(ctx, t)
 }
 
 func (l *lockedStore) RaiseApplied(ctx context.Context, v crdt.VersionVector) error {
@@ -87,17 +112,23 @@ func (l *lockedStore) digest() string {
 	return l.s.digest(0)
 }
 
-// fakeMembers is a MemberSource whose ring the test sets.
+// fakeMembers is a MemberSource whose members the test sets.
 type fakeMembers struct {
-	mu   sync.Mutex
-	ring []gossip.Member
-	subs []chan struct{}
+	mu      sync.Mutex
+	members []gossip.Member
+	subs    []chan struct{}
 }
 
 func (f *fakeMembers) Ring() []gossip.Member {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return gossip.BuildRing(f.ring)
+	return gossip.BuildRing(f.members)
+}
+
+func (f *fakeMembers) Members() []gossip.Member {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.members)
 }
 
 func (f *fakeMembers) Subscribe() (<-chan struct{}, func()) {
@@ -109,13 +140,24 @@ func (f *fakeMembers) Subscribe() (<-chan struct{}, func()) {
 	return ch, func() {}
 }
 
+// set makes ids the alive members and forgets the others.
 func (f *fakeMembers) set(ids []crdt.NodeID) {
+	states := make(map[crdt.NodeID]gossip.State, len(ids))
+	for _, id := range ids {
+		states[id] = gossip.StateAlive
+	}
+	f.setStates(states)
+}
+
+// setStates sets the members and their states.
+func (f *fakeMembers) setStates(states map[crdt.NodeID]gossip.State) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.ring = f.ring[:0]
-	for _, id := range ids {
-		f.ring = append(f.ring, gossip.Member{ID: id.String(), Addr: "addr-" + id.String(), State: gossip.StateAlive})
+	f.members = f.members[:0]
+	for id, state := range states {
+		f.members = append(f.members, gossip.Member{ID: id.String(), Addr: "addr-" + id.String(), State: state})
 	}
+	slices.SortFunc(f.members, func(a, b gossip.Member) int { return strings.Compare(a.ID, b.ID) })
 	for _, ch := range f.subs {
 		select {
 		case ch <- struct{}{}:
@@ -126,12 +168,20 @@ func (f *fakeMembers) set(ids []crdt.NodeID) {
 
 // hub is a Transport that hands every message, encoded and decoded, to the
 // addressed Replicator. A node in blocked never gets anything: Send to it
-// waits for its context, like a dial to a black hole.
+// waits for its context, like a dial to a black hole. drop, when set, loses
+// the messages it returns true for.
 type hub struct {
 	mu      sync.Mutex
 	from    crdt.NodeID
 	reps    map[crdt.NodeID]*Replicator
 	blocked map[crdt.NodeID]bool
+	drop    func(from, to crdt.NodeID, msg *Message) bool
+}
+
+func (h *hub) setDrop(drop func(from, to crdt.NodeID, msg *Message) bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.drop = drop
 }
 
 type hubSender struct {
@@ -141,11 +191,14 @@ type hubSender struct {
 
 func (s hubSender) Send(ctx context.Context, to Peer, msg Message) error {
 	s.h.mu.Lock()
-	r, blocked := s.h.reps[to.ID], s.h.blocked[to.ID]
+	r, blocked, drop := s.h.reps[to.ID], s.h.blocked[to.ID], s.h.drop
 	s.h.mu.Unlock()
 	if blocked {
 		<-ctx.Done()
 		return ctx.Err()
+	}
+	if drop != nil && drop(s.from, to.ID, &msg) {
+		return errors.New("lost")
 	}
 	if r == nil || to.Addr != "addr-"+to.ID.String() {
 		return errors.New("no such peer")
@@ -165,10 +218,16 @@ type testDomain struct {
 	stores  map[crdt.NodeID]*lockedStore
 	reps    map[crdt.NodeID]*Replicator
 	hooks   map[crdt.NodeID]*logtest.Hook
-	ticks   uint64 // ticks advanced so far
 }
 
 func newTestDomain(t *testing.T, ids ...crdt.NodeID) *testDomain {
+	t.Helper()
+	return newTestDomainWith(t, nil, ids...)
+}
+
+// newTestDomainWith is newTestDomain with prepare, when not nil, called for
+// each node's config and store before its Replicator starts.
+func newTestDomainWith(t *testing.T, prepare func(id crdt.NodeID, cfg *Config, st *memStore), ids ...crdt.NodeID) *testDomain {
 	t.Helper()
 	d := &testDomain{
 		clk:     clock.NewFake(time.UnixMilli(1_700_000_000_000)),
@@ -181,19 +240,13 @@ func newTestDomain(t *testing.T, ids ...crdt.NodeID) *testDomain {
 	}
 	d.members.set(ids)
 	for _, id := range ids {
-		st := &lockedStore{s: newMemStore(id, func() int64 { return 1_700_000_000_000 })}
-		logger, hook := logtest.NewNullLogger()
-		logger.SetLevel(logrus.DebugLevel)
-		r, err := New(Config{Self: id, TickInterval: 10 * time.Millisecond, ProbeTicks: 4, RetransmitTicks: 3, SendQueue: 4},
-			st, d.members, hubSender{h: d.hub, from: id}, d.clk, logrus.NewEntry(logger))
-		if err != nil {
-			t.Fatal(err)
+		st := &lockedStore{s: newMemStore(id, func() int64 { return d.clk.Now().UnixMilli() })}
+		cfg := Config{Self: id, TickInterval: 10 * time.Millisecond, ProbeTicks: 4, RetransmitTicks: 3, SendQueue: 4}
+		if prepare != nil {
+			prepare(id, &cfg, st.s)
 		}
-		t.Cleanup(func() { r.Close() })
-		d.stores[id], d.reps[id], d.hooks[id] = st, r, hook
-		d.hub.mu.Lock()
-		d.hub.reps[id] = r
-		d.hub.mu.Unlock()
+		d.stores[id] = st
+		d.start(t, id, cfg)
 	}
 	// Tick only once every loop waits on its ticker.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -202,6 +255,22 @@ func newTestDomain(t *testing.T, ids ...crdt.NodeID) *testDomain {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// start starts a Replicator for id over its store, under cfg.
+func (d *testDomain) start(t *testing.T, id crdt.NodeID, cfg Config) {
+	t.Helper()
+	logger, hook := logtest.NewNullLogger()
+	logger.SetLevel(logrus.DebugLevel)
+	r, err := New(cfg, d.stores[id], d.members, hubSender{h: d.hub, from: id}, d.clk, logrus.NewEntry(logger))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	d.reps[id], d.hooks[id] = r, hook
+	d.hub.mu.Lock()
+	d.hub.reps[id] = r
+	d.hub.mu.Unlock()
 }
 
 // tickUntil advances the clock a tick at a time until cond holds, letting
@@ -219,12 +288,21 @@ func (d *testDomain) tickUntil(t *testing.T, what string, cond func() bool) {
 
 func (d *testDomain) tick(t *testing.T) {
 	t.Helper()
-	want := d.ticks + 1
-	d.clk.Advance(10 * time.Millisecond)
-	d.ticks = want
+	d.advance(t, 10*time.Millisecond)
+}
+
+// advance moves the clock on by dur, and waits until every open
+// Replicator has taken a tick since (one, or many when dur spans many).
+func (d *testDomain) advance(t *testing.T, dur time.Duration) {
+	t.Helper()
+	before := make(map[crdt.NodeID]uint64, len(d.ids))
+	for _, id := range d.ids {
+		before[id] = d.reps[id].Stats().Tick
+	}
+	d.clk.Advance(dur)
 	for _, id := range d.ids {
 		r := d.reps[id]
-		waitFor(t, func() bool { return r.isClosed() || r.Stats().Tick >= want })
+		waitFor(t, func() bool { return r.isClosed() || r.Stats().Tick > before[id] })
 	}
 }
 
@@ -284,7 +362,8 @@ func TestReplicatorConverges(t *testing.T) {
 	if a, b, c := d.stores[nA].digest(), d.stores[nB].digest(), d.stores[nC].digest(); a != b || b != c {
 		t.Fatalf("digests %s %s %s", a, b, c)
 	}
-	d.tickUntil(t, "stats published", func() bool { return d.reps[nA].Stats().Tick > 0 })
+	// Stats are published at ticks: wait for one after A's pushes.
+	d.tickUntil(t, "stats published", func() bool { return d.reps[nA].Stats().PushesSent > 0 })
 	st := d.reps[nA].Stats()
 	if st.Successor == 0 || st.PushesSent == 0 || st.BytesSent == 0 || st.Members != 3 {
 		t.Fatalf("stats %+v", st)
@@ -403,5 +482,166 @@ func TestReplicatorNewValidates(t *testing.T) {
 	}
 	if _, err := New(Config{Self: nA}, st, nil, hubSender{}, clock.Real(), nil); !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("no members: %v", err)
+	}
+}
+
+// cutOff returns a drop function for hub that loses every message from or
+// to id.
+func cutOff(id crdt.NodeID) func(from, to crdt.NodeID, msg *Message) bool {
+	return func(from, to crdt.NodeID, _ *Message) bool { return from == id || to == id }
+}
+
+// noSyncTo returns a drop function for hub that loses what a digest sync
+// sends id, so that id's resync cannot end.
+func noSyncTo(id crdt.NodeID) func(from, to crdt.NodeID, msg *Message) bool {
+	return func(_, to crdt.NodeID, msg *Message) bool {
+		return to == id && (msg.Type == MsgDigestReq || msg.Type == MsgSnap)
+	}
+}
+
+// TestReplicatorResyncAtStart: a node whose store last heard from a peer
+// longer ago than ResyncAfter resyncs from the start; until the resync
+// ends its last contact is not saved, then it is. Nodes with a recent or
+// no last contact do not resync.
+func TestReplicatorResyncAtStart(t *testing.T) {
+	start := time.UnixMilli(1_700_000_000_000)
+	old := start.Add(-2 * time.Hour)
+	d := newTestDomainWith(t, func(id crdt.NodeID, cfg *Config, st *memStore) {
+		cfg.ResyncAfter = time.Hour
+		switch id {
+		case nA:
+			st.lastContact = old
+		case nB:
+			st.lastContact = start.Add(-30 * time.Minute)
+		}
+	}, nA, nB, nC)
+	d.hub.setDrop(noSyncTo(nA))
+	if !d.reps[nA].Stats().Resyncing || d.reps[nB].Stats().Resyncing || d.reps[nC].Stats().Resyncing {
+		t.Fatal("want A alone resyncing")
+	}
+	if n := countLogs(d.hooks[nA], logrus.InfoLevel, "replication resync:"); n != 1 {
+		t.Fatalf("A logged %d resyncs", n)
+	}
+	d.tickUntil(t, "A hears from its peers", func() bool { return d.reps[nA].Stats().AcksReceived >= 2 })
+	if lc := d.stores[nA].LastContact(); !lc.Equal(old) || !d.reps[nA].Stats().Resyncing {
+		t.Fatalf("mid-resync: last contact %v, resyncing %v", lc, d.reps[nA].Stats().Resyncing)
+	}
+	d.hub.setDrop(nil)
+	d.tickUntil(t, "A's resync ends", func() bool { return !d.reps[nA].Stats().Resyncing })
+	if lc := d.stores[nA].LastContact(); !lc.After(start) || lc.After(d.clk.Now()) {
+		t.Fatalf("after the resync: last contact %v, now %v", lc, d.clk.Now())
+	}
+	st := d.reps[nA].Stats()
+	served := d.reps[nB].Stats().ResyncsServed + d.reps[nC].Stats().ResyncsServed
+	if st.ResyncsStarted != 1 || st.ResyncsDone != 1 || served == 0 || countLogs(d.hooks[nA], logrus.InfoLevel, "replication resync done") != 1 {
+		t.Fatalf("A %+v, served %d", st.Counters, served)
+	}
+	for _, id := range []crdt.NodeID{nB, nC} {
+		if n := d.reps[id].Stats().ResyncsStarted; n != 0 {
+			t.Fatalf("%s resynced %d times", id, n)
+		}
+	}
+}
+
+// TestReplicatorResyncAfterSilence: a node that no peer answers for longer
+// than ResyncAfter resyncs when one answers again; the others, which kept
+// answering each other, do not.
+func TestReplicatorResyncAfterSilence(t *testing.T) {
+	d := newTestDomainWith(t, func(_ crdt.NodeID, cfg *Config, _ *memStore) { cfg.ResyncAfter = time.Hour }, nA, nB, nC)
+	d.tickUntil(t, "everyone heard", func() bool {
+		for _, id := range d.ids {
+			if d.reps[id].Stats().AcksReceived < 2 {
+				return false
+			}
+		}
+		return true
+	})
+	d.hub.setDrop(cutOff(nA))
+	for range 13 { // 130 minutes; B and C probe each other every 40
+		d.advance(t, 10*time.Minute)
+	}
+	if d.reps[nA].Stats().ResyncsStarted != 0 {
+		t.Fatal("A resynced before anyone answered it")
+	}
+	back := d.clk.Now()
+	d.hub.setDrop(nil)
+	d.tickUntil(t, "A resyncs and is done", func() bool {
+		st := d.reps[nA].Stats()
+		return st.ResyncsDone == 1 && !st.Resyncing
+	})
+	if n := countLogs(d.hooks[nA], logrus.InfoLevel, "replication resync:"); n != 1 {
+		t.Fatalf("A logged %d resyncs", n)
+	}
+	if lc := d.stores[nA].LastContact(); lc.Before(back) {
+		t.Fatalf("last contact %v, before A was back at %v", lc, back)
+	}
+	for _, id := range []crdt.NodeID{nB, nC} {
+		if n := d.reps[id].Stats().ResyncsStarted; n != 0 {
+			t.Fatalf("%s resynced %d times", id, n)
+		}
+	}
+}
+
+// TestReplicatorLastContactSaved: the last contact is saved at the first
+// answer, then at most once a minute, and on Close.
+func TestReplicatorLastContactSaved(t *testing.T) {
+	d := newTestDomain(t, nA, nB)
+	lastContact := func() time.Time { return d.stores[nA].LastContact() }
+	d.tickUntil(t, "first contact saved", func() bool { return !lastContact().IsZero() })
+	first := lastContact()
+	acks := d.reps[nA].Stats().AcksReceived
+	d.tickUntil(t, "more answers", func() bool { return d.reps[nA].Stats().AcksReceived > acks+2 })
+	if lc := lastContact(); !lc.Equal(first) {
+		t.Fatalf("saved again within a minute: %v after %v", lc, first)
+	}
+	d.advance(t, time.Minute)
+	d.tickUntil(t, "saved a minute later", func() bool { return lastContact().After(first) })
+	second := lastContact()
+	acks = d.reps[nA].Stats().AcksReceived
+	d.tickUntil(t, "more answers", func() bool { return d.reps[nA].Stats().AcksReceived > acks+2 })
+	if lc := lastContact(); !lc.Equal(second) {
+		t.Fatalf("saved again within a minute: %v after %v", lc, second)
+	}
+	if err := d.reps[nA].Close(); err != nil {
+		t.Fatal(err)
+	}
+	if lc := lastContact(); !lc.After(second) || lc.After(d.clk.Now()) {
+		t.Fatalf("Close saved %v (before: %v, now %v)", lc, second, d.clk.Now())
+	}
+}
+
+// TestReplicatorResyncInterrupted: a node stopped mid-resync has not saved
+// its last contact, although peers answered it, so it resyncs again when
+// it starts again, and that resync ends.
+func TestReplicatorResyncInterrupted(t *testing.T) {
+	old := time.UnixMilli(1_700_000_000_000).Add(-48 * time.Hour)
+	var cfgA Config
+	d := newTestDomainWith(t, func(id crdt.NodeID, cfg *Config, st *memStore) {
+		if id == nA {
+			st.lastContact = old
+			cfgA = *cfg
+		}
+	}, nA, nB, nC)
+	d.hub.setDrop(noSyncTo(nA))
+	d.tickUntil(t, "A hears from its peers", func() bool { return d.reps[nA].Stats().AcksReceived >= 2 })
+	if err := d.reps[nA].Close(); err != nil {
+		t.Fatal(err)
+	}
+	if lc := d.stores[nA].LastContact(); !lc.Equal(old) {
+		t.Fatalf("last contact saved mid-resync: %v", lc)
+	}
+	d.start(t, nA, cfgA)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := d.clk.BlockUntil(ctx, len(d.ids)); err != nil {
+		t.Fatal(err)
+	}
+	if !d.reps[nA].Stats().Resyncing {
+		t.Fatal("not resyncing after the restart")
+	}
+	d.hub.setDrop(nil)
+	d.tickUntil(t, "the resync ends", func() bool { return !d.reps[nA].Stats().Resyncing })
+	if lc := d.stores[nA].LastContact(); !lc.After(old) {
+		t.Fatalf("last contact %v after the resync", lc)
 	}
 }

@@ -1,22 +1,34 @@
 package replication
 
 import (
+	"slices"
+
 	"github.com/upu/upu/replication/crdt"
 )
 
 // Counters count what replication did since the machine started. In
 // PeerStats only the sending counters are filled.
 type Counters struct {
-	MessagesSent        uint64 `json:"messages_sent"`
-	BytesSent           uint64 `json:"bytes_sent"` // encoded message bodies
-	PushesSent          uint64 `json:"pushes_sent"`
-	EntriesSent         uint64 `json:"entries_sent"`
-	AcksSent            uint64 `json:"acks_sent"`
-	ProbesSent          uint64 `json:"probes_sent"`
-	SnapshotsStarted    uint64 `json:"snapshots_started"`
-	SnapshotsDone       uint64 `json:"snapshots_done"`
-	SnapshotChunksSent  uint64 `json:"snapshot_chunks_sent"`
-	SnapshotRecordsSent uint64 `json:"snapshot_records_sent"`
+	MessagesSent uint64 `json:"messages_sent"`
+	BytesSent    uint64 `json:"bytes_sent"` // encoded message bodies
+	PushesSent   uint64 `json:"pushes_sent"`
+	EntriesSent  uint64 `json:"entries_sent"`
+	AcksSent     uint64 `json:"acks_sent"`
+	ProbesSent   uint64 `json:"probes_sent"`
+	// Digest syncs towards peers whose logs no longer reach back, or that
+	// asked for a resync: begun, finished, digest requests sent, buckets
+	// found differing, chunks and records sent.
+	SyncsStarted       uint64 `json:"syncs_started"`
+	SyncsDone          uint64 `json:"syncs_done"`
+	DigestRequestsSent uint64 `json:"digest_requests_sent"`
+	BucketsDiffering   uint64 `json:"buckets_differing"`
+	SyncChunksSent     uint64 `json:"sync_chunks_sent"`
+	SyncRecordsSent    uint64 `json:"sync_records_sent"`
+	// SyncsRestarted counts syncs the peer no longer took (it restarted,
+	// or gave up waiting), begun again from the digests.
+	SyncsRestarted uint64 `json:"syncs_restarted"`
+	// ResyncsServed counts full syncs begun at a peer's resync request.
+	ResyncsServed uint64 `json:"resyncs_served"`
 	// Retransmits counts waits for an ack that ran out; GoBacks, acks that
 	// showed a push was not applied (an earlier one was lost).
 	Retransmits uint64 `json:"retransmits"`
@@ -28,8 +40,28 @@ type Counters struct {
 	EntriesApplied         uint64 `json:"entries_applied"` // not duplicates
 	AcksReceived           uint64 `json:"acks_received"`
 	ProbesReceived         uint64 `json:"probes_received"`
-	SnapshotChunksReceived uint64 `json:"snapshot_chunks_received"`
-	RecordsMerged          uint64 `json:"records_merged"`
+	DigestRequestsReceived uint64 `json:"digest_requests_received"`
+	// DigestRequestsRefused counts requests refused while taking another
+	// peer's sync; SyncChunksRefused, chunks of a sync not (or no longer)
+	// taken; SyncsAbandoned, syncs whose sender went quiet.
+	DigestRequestsRefused uint64 `json:"digest_requests_refused"`
+	SyncChunksRefused     uint64 `json:"sync_chunks_refused"`
+	SyncsAbandoned        uint64 `json:"syncs_abandoned"`
+	// EntriesFenced counts pushed entries refused while taking a sync
+	// whose end covers them.
+	EntriesFenced      uint64 `json:"entries_fenced"`
+	SyncChunksReceived uint64 `json:"sync_chunks_received"`
+	RecordsMerged      uint64 `json:"records_merged"`
+	// RecordsDropped counts keys a chunk lacked that this node held in the
+	// chunk's range and buckets: merged as zero records under the sender's
+	// seen vector.
+	RecordsDropped uint64 `json:"records_dropped"`
+
+	// This node's own resyncs (Machine.Resync): begun, requests sent to
+	// members, finished.
+	ResyncsStarted     uint64 `json:"resyncs_started"`
+	ResyncRequestsSent uint64 `json:"resync_requests_sent"`
+	ResyncsDone        uint64 `json:"resyncs_done"`
 
 	// Unroutable counts answers dropped because their addressee is not a
 	// member this node knows (so it has no address for it).
@@ -55,8 +87,9 @@ type PeerStats struct {
 	Behind       uint64             `json:"behind"`
 	Lag          crdt.VersionVector `json:"lag"`
 	Unresponsive bool               `json:"unresponsive"`
+	Resyncing    bool               `json:"resyncing"` // as its last probe ack said
 	Inflight     int                `json:"inflight"`
-	Snapshot     bool               `json:"snapshot"` // a snapshot stream is under way
+	Snapshot     bool               `json:"snapshot"` // a digest sync towards it is under way
 	Sent         Counters           `json:"sent"`
 }
 
@@ -68,8 +101,15 @@ type Stats struct {
 	Members     int                `json:"members"` // the ring, this node included
 	Tick        uint64             `json:"tick"`
 	Applied     crdt.VersionVector `json:"applied"`
-	Stable      crdt.VersionVector `json:"stable"`
-	Peers       []PeerStats        `json:"peers"`
+	// Stable is StableVector: what the store may collect tombstones under
+	// (nil: unknown).
+	Stable crdt.VersionVector `json:"stable"`
+	// Down are the members known down (Machine.SetDown), whose last
+	// reported vectors Stable includes.
+	Down []crdt.NodeID `json:"down"`
+	// Resyncing is true while this node resyncs (Machine.Resync).
+	Resyncing bool        `json:"resyncing"`
+	Peers     []PeerStats `json:"peers"`
 	Counters
 	// Transport is filled by Replicator.Stats.
 	Transport TransportCounters `json:"transport"`
@@ -79,13 +119,15 @@ type Stats struct {
 func (m *Machine) Stats() Stats {
 	applied := m.st.Applied()
 	st := Stats{
-		Self:     m.cfg.Self,
-		Members:  len(m.ring),
-		Tick:     m.tick,
-		Applied:  applied,
-		Stable:   m.StableVector(),
-		Peers:    make([]PeerStats, 0, len(m.peers)),
-		Counters: m.stats,
+		Self:      m.cfg.Self,
+		Members:   len(m.ring),
+		Tick:      m.tick,
+		Applied:   applied,
+		Stable:    m.StableVector(),
+		Down:      slices.Clone(m.down),
+		Resyncing: m.rs.active,
+		Peers:     make([]PeerStats, 0, len(m.peers)),
+		Counters:  m.stats,
 	}
 	if m.succ != nil {
 		st.Successor = m.succ.ID
@@ -102,8 +144,9 @@ func (m *Machine) Stats() Stats {
 			Heard:        p.heard,
 			Acked:        p.acked,
 			Unresponsive: p.timeouts > 0,
+			Resyncing:    p.resyncing,
 			Inflight:     len(p.inflight),
-			Snapshot:     p.snap != nil,
+			Snapshot:     p.sync != nil,
 			Sent:         p.sent,
 		}
 		for _, e := range applied {

@@ -47,19 +47,22 @@ func (s *Store) Digest(ctx context.Context) (string, int, error) {
 // MaxDigestBits is the most bits BucketDigests takes: 65536 buckets.
 const MaxDigestBits = 16
 
-// BucketDigests returns 1<<bits digests of the data visible at the clock's
-// now: digest[b] is the XOR of the fingerprints (crdt.Record.Fingerprint) of
-// the keys in bucket b (crdt.Bucket). Replicas holding the same visible
-// entries agree bucket by bucket, whatever tombstones and expired entries
-// each still keeps. bits over MaxDigestBits is ErrBadRequest.
+// BucketDigests returns 1<<bits digests of the records at the clock's now:
+// digest[b] is the XOR of the fingerprints (crdt.Record.Fingerprint) of the
+// keys in bucket b (crdt.Bucket), against the applied vector as the scan
+// begins (one that grows during the scan only makes more records count as
+// different). Replicas agree on a bucket when no later merge could tell
+// their records apart, whatever expired entries each still keeps. bits over
+// MaxDigestBits is ErrBadRequest.
 func (s *Store) BucketDigests(ctx context.Context, bits uint) ([]uint64, error) {
 	if bits > MaxDigestBits {
 		return nil, fmt.Errorf("%w: %d digest bits, at most %d", ErrBadRequest, bits, MaxDigestBits)
 	}
 	out := make([]uint64, 1<<bits)
 	nowMS := s.clk.Now().UnixMilli()
+	applied := s.Applied()
 	err := s.Scan(ctx, nil, 0, func(key []byte, r crdt.Record) bool {
-		out[crdt.Bucket(key, bits)] ^= r.Fingerprint(key, nowMS)
+		out[crdt.Bucket(key, bits)] ^= r.Fingerprint(key, nowMS, applied)
 		return true
 	})
 	if err != nil {

@@ -15,30 +15,54 @@ func Bucket(key []byte, bits uint) uint32 {
 	return uint32(xxhash.Sum64(key) >> (64 - bits))
 }
 
-// Fingerprint returns a 64-bit hash of key and of every entry of r that a
-// read at nowMS may show (live, not a tombstone): its dot, timestamp,
-// expiry, kind, counts and value. Contexts, tombstones and expired entries
-// are left out, so replicas that dropped them at different moments still
-// agree. Zero means nothing to show. XOR of the fingerprints of a set of
-// keys digests the set whatever its order.
-func (r Record) Fingerprint(key []byte, nowMS int64) uint64 {
+// Fingerprint returns a 64-bit hash of key and of whatever in r a later
+// merge or read could tell from another replica's record: every entry live
+// at nowMS, tombstones included (a tombstone sibling beats an older value
+// in reads, and a dead record's tombstone becomes such a sibling when a
+// concurrent write arrives), and the dots of r's context that applied (the
+// holder's applied vector) does not cover (a client's context can name a
+// write not applied here yet, which the next merge of that write must drop).
+// Expired entries and the context below applied (to which Compact adds dots
+// of other keys) are left out.
+//
+// A digest sync sends nothing for a bucket whose fingerprints agree, and
+// then raises the receiver's applied vector past the deltas that made those
+// records, so equal fingerprints must mean records no later merge can tell
+// apart. Replicas that collect a dead record at different moments differ
+// meanwhile, which costs a needless record in a sync, never a wrong one.
+//
+// Zero means nothing to tell from no record at all. XOR of the
+// fingerprints of a set of keys digests the set whatever its order.
+func (r Record) Fingerprint(key []byte, nowMS int64, applied VersionVector) uint64 {
+	live := 0
+	for i := range r.Entries {
+		if r.Entries[i].Live(nowMS) {
+			live++
+		}
+	}
 	var (
 		d   xxhash.Digest
 		buf [64]byte
 		any bool
 	)
 	d.Reset()
-	for i := range r.Entries {
-		e := &r.Entries[i]
-		if e.Kind == KindTomb || !e.Live(nowMS) {
-			continue
-		}
+	// The layout decodes one way only: key and value lengths, and the
+	// number of entries before the context's fixed-size dots.
+	start := func() {
 		if !any {
-			binary.BigEndian.PutUint32(buf[:4], uint32(len(key)))
-			d.Write(buf[:4])
+			b := binary.BigEndian.AppendUint32(buf[:0], uint32(len(key)))
+			d.Write(b)
 			d.Write(key)
+			d.Write(binary.BigEndian.AppendUint32(buf[:0], uint32(live)))
 			any = true
 		}
+	}
+	for i := range r.Entries {
+		e := &r.Entries[i]
+		if !e.Live(nowMS) {
+			continue
+		}
+		start()
 		b := binary.BigEndian.AppendUint64(buf[:0], uint64(e.Dot.Node))
 		b = binary.BigEndian.AppendUint64(b, e.Dot.Counter)
 		b = binary.BigEndian.AppendUint64(b, uint64(e.TS))
@@ -49,6 +73,21 @@ func (r Record) Fingerprint(key []byte, nowMS int64) uint64 {
 		b = binary.BigEndian.AppendUint32(b, uint32(len(e.Value)))
 		d.Write(b)
 		d.Write(e.Value)
+	}
+	dot := func(n NodeID, c uint64) {
+		start()
+		b := binary.BigEndian.AppendUint64(buf[:0], uint64(n))
+		d.Write(binary.BigEndian.AppendUint64(b, c))
+	}
+	for _, e := range r.Context.VV {
+		if e.Counter > applied.Get(e.Node) {
+			dot(e.Node, e.Counter)
+		}
+	}
+	for _, c := range r.Context.Cloud {
+		if !applied.Covers(c) {
+			dot(c.Node, c.Counter)
+		}
 	}
 	if !any {
 		return 0

@@ -10,16 +10,21 @@ import (
 	"pgregory.net/rapid"
 )
 
-func TestFingerprintIgnoresWhatReadsCannotShow(t *testing.T) {
+// TestFingerprintIgnoresWhatNoMergeCanTell: expired entries, purged or not,
+// and context dots the holder's applied vector covers leave the
+// fingerprint alone.
+func TestFingerprintIgnoresWhatNoMergeCanTell(t *testing.T) {
 	const now = 1000
 	key := []byte("k")
 	live := []Entry{
 		val(nA, 1, 10, "x"),
 		count(nB, 2, 11, 3, 1),
 		expiring(val(nC, 3, 12, "y"), now+10),
+		tomb(0xe, 1, 9),
 	}
+	applied := vv(nA, 9, nB, 7, nC, 4, NodeID(0xd), 3, NodeID(0xe), 1)
 	base := rec(Context{}, live...)
-	fp := base.Fingerprint(key, now)
+	fp := base.Fingerprint(key, now, applied)
 	if fp == 0 {
 		t.Fatal("live record has a zero fingerprint")
 	}
@@ -27,8 +32,7 @@ func TestFingerprintIgnoresWhatReadsCannotShow(t *testing.T) {
 		name string
 		r    Record
 	}{
-		{"a larger context", rec(ctxOf(vv(nA, 9, nC, 4), Dot{nB, 7}, Dot{0xd, 3}), live...)},
-		{"a tombstone", rec(Context{}, append(slices.Clone(live), tomb(0xd, 1, 20))...)},
+		{"a larger context within applied", rec(ctxOf(vv(nA, 9, nC, 4), Dot{nB, 7}, Dot{0xd, 3}), live...)},
 		{"an expired value", rec(Context{}, append(slices.Clone(live), expiring(val(0xd, 1, 20, "z"), now))...)},
 		{"an expired count", rec(Context{}, append(slices.Clone(live), expiring(count(0xd, 1, 20, 5, 0), now-1))...)},
 		{"an expired tombstone", rec(Context{}, append(slices.Clone(live), expiring(tomb(0xd, 1, 20), now))...)},
@@ -39,7 +43,7 @@ func TestFingerprintIgnoresWhatReadsCannotShow(t *testing.T) {
 	}
 	for _, tt := range same {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := tt.r.Fingerprint(key, now); got != fp {
+			if got := tt.r.Fingerprint(key, now, applied); got != fp {
 				t.Fatalf("fingerprint %x, want %x: %s", got, fp, fmtRecord(tt.r))
 			}
 		})
@@ -54,7 +58,7 @@ func TestFingerprintSeesEveryShownField(t *testing.T) {
 		val(nB, 2, 11, "c"),
 		count(nC, 7, 12, 5, 2),
 	}
-	fp := rec(Context{}, base...).Fingerprint(key, now)
+	fp := rec(Context{}, base...).Fingerprint(key, now, nil)
 	edit := func(f func(es []Entry)) []Entry {
 		es := slices.Clone(base)
 		f(es)
@@ -83,67 +87,73 @@ func TestFingerprintSeesEveryShownField(t *testing.T) {
 		{"kind", "key", edit(func(es []Entry) { es[1].Kind = KindCount })},
 		{"a sibling fewer", "key", base[:2]},
 		{"a sibling more", "key", append(slices.Clone(base), val(0xd, 1, 1, ""))},
+		{"a tombstone sibling", "key", append(slices.Clone(base), tomb(0xd, 1, 20))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := rec(Context{}, tt.entries...)
-			if got := r.Fingerprint([]byte(tt.key), now); got == fp || got == 0 {
+			if got := r.Fingerprint([]byte(tt.key), now, nil); got == fp || got == 0 {
 				t.Fatalf("fingerprint %x of %s unchanged or zero", got, fmtRecord(r))
 			}
 		})
 	}
+	t.Run("a context dot beyond applied", func(t *testing.T) {
+		r := rec(ctxOf(vv(nA, 4, nB, 2, nC, 7), Dot{0xd, 5}), base...)
+		applied := vv(nA, 4, nB, 2, nC, 7)
+		if got := r.Fingerprint(key, now, applied); got == fp || got == 0 {
+			t.Fatalf("fingerprint %x unchanged or zero", got)
+		}
+		if want := rec(Context{}, base...).Fingerprint(key, now, applied); r.Fingerprint(key, now, applied.With(0xd, 5)) != want {
+			t.Fatal("the fingerprint still differs once applied covers the dot")
+		}
+	})
 }
 
-func TestFingerprintZeroForDeadRecords(t *testing.T) {
+func TestFingerprintZero(t *testing.T) {
 	const now = 1000
+	applied := vv(nA, 9, nB, 9)
 	tests := []struct {
 		name string
 		r    Record
+		zero bool
 	}{
-		{"zero record", Record{}},
-		{"context only", Record{Context: ctxOf(vv(nA, 4), Dot{nB, 9})}},
-		{"tombstones only", rec(Context{}, tomb(nA, 1, 10), tomb(nB, 1, 11))},
-		{"expired entries only", rec(Context{}, expiring(val(nA, 1, 10, "x"), now), expiring(count(nB, 1, 11, 1, 0), 1))},
-		{"a tombstone and an expired value", rec(Context{}, tomb(nA, 2, 12), expiring(val(nA, 1, 10, "x"), now))},
+		{"zero record", Record{}, true},
+		{"context within applied", Record{Context: ctxOf(vv(nA, 4), Dot{nB, 9})}, true},
+		{"expired entries only", rec(Context{}, expiring(val(nA, 1, 10, "x"), now), expiring(count(nB, 1, 11, 1, 0), 1)), true},
+		{"context beyond applied", Record{Context: ctxOf(vv(nA, 10))}, false},
+		{"a context dot beyond applied", Record{Context: ctxOf(nil, Dot{nB, 12})}, false},
+		{"tombstones only", rec(Context{}, tomb(nA, 1, 10), tomb(nB, 1, 11)), false},
+		{"a tombstone and an expired value", rec(Context{}, tomb(nA, 2, 12), expiring(val(nA, 1, 10, "x"), now)), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := tt.r.Fingerprint([]byte("k"), now); got != 0 {
-				t.Fatalf("fingerprint %x, want 0", got)
-			}
-			if got := tt.r.Fingerprint(nil, now); got != 0 {
-				t.Fatalf("fingerprint with an empty key %x, want 0", got)
+			for _, key := range [][]byte{[]byte("k"), nil} {
+				if got := tt.r.Fingerprint(key, now, applied); (got == 0) != tt.zero {
+					t.Fatalf("fingerprint of key %q = %x, want zero: %v", key, got, tt.zero)
+				}
 			}
 		})
 	}
 }
 
-// TestPropFingerprint: zero exactly when the record is dead; unchanged by
-// the context, tombstones and expired entries; changed by any change to a
-// shown entry or to the key.
+// TestPropFingerprint, with an applied vector that covers every context:
+// zero exactly when no entry is live; unchanged by the context and by
+// expired entries; changed by any change to a live entry or to the key.
 func TestPropFingerprint(t *testing.T) {
 	var live, mutated int
 	rapid.Check(t, func(t *rapid.T) {
 		r := genRecord().Draw(t, "record")
 		key := rapid.SliceOfN(rapid.Byte(), 0, 8).Draw(t, "key")
 		now := rapid.Int64Max(math.MaxInt64-1).Draw(t, "now")
-		fp := r.Fingerprint(key, now)
-		if (fp == 0) != r.Dead(now) {
-			t.Fatalf("fingerprint %x, dead=%v: %s", fp, r.Dead(now), fmtRecord(r))
-		}
-		if r.Fingerprint(key, now) != fp {
-			t.Fatal("fingerprint not deterministic")
-		}
-
-		// The same shown entries with another context and hidden extras.
+		// The same live entries with another context and expired extras.
 		var shown, hidden []Entry
 		for _, e := range r.Entries {
-			if e.Kind != KindTomb && e.Live(now) {
+			if e.Live(now) {
 				shown = append(shown, e)
 			}
 		}
 		for _, e := range rapid.SliceOfN(genEntry(), 0, 3).Draw(t, "extras") {
-			if e.Kind == KindTomb || !e.Live(now) {
+			if !e.Live(now) {
 				hidden = append(hidden, e)
 			}
 		}
@@ -154,7 +164,15 @@ func TestPropFingerprint(t *testing.T) {
 			}
 		}
 		other := recordOf(genContext().Draw(t, "other context"), entries)
-		if got := other.Fingerprint(key, now); got != fp {
+		applied := covering(r.Context, other.Context)
+		fp := r.Fingerprint(key, now, applied)
+		if (fp == 0) != (len(shown) == 0) {
+			t.Fatalf("fingerprint %x with %d live entries: %s", fp, len(shown), fmtRecord(r))
+		}
+		if r.Fingerprint(key, now, applied) != fp {
+			t.Fatal("fingerprint not deterministic")
+		}
+		if got := other.Fingerprint(key, now, applied); got != fp {
 			t.Fatalf("fingerprint %x of %s, want %x of %s", got, fmtRecord(other), fp, fmtRecord(r))
 		}
 
@@ -162,7 +180,7 @@ func TestPropFingerprint(t *testing.T) {
 			return
 		}
 		live++
-		if got := r.Fingerprint(append(slices.Clone(key), rapid.Byte().Draw(t, "key byte")), now); got == fp {
+		if got := r.Fingerprint(append(slices.Clone(key), rapid.Byte().Draw(t, "key byte")), now, applied); got == fp {
 			t.Fatalf("a longer key kept fingerprint %x", fp)
 		}
 		i := rapid.IntRange(0, len(shown)-1).Draw(t, "entry")
@@ -195,12 +213,26 @@ func TestPropFingerprint(t *testing.T) {
 		if entriesEqual(*e, shown[i]) || !e.Live(now) {
 			t.Fatalf("the mutation did not change a live entry: %+v", *e)
 		}
-		if got := (Record{Entries: changed}).Fingerprint(key, now); got == fp {
+		if got := (Record{Entries: changed}).Fingerprint(key, now, applied); got == fp {
 			t.Fatalf("changing entry %d to %+v kept fingerprint %x", i, *e, fp)
 		}
 		mutated++
 	})
 	t.Logf("live records: %d, mutations checked: %d", live, mutated)
+}
+
+// covering returns a vector that covers every dot of the contexts.
+func covering(cs ...Context) VersionVector {
+	var v VersionVector
+	for _, c := range cs {
+		v = MergeVV(v, c.VV)
+		for _, d := range c.Cloud {
+			if v.Get(d.Node) < d.Counter {
+				v = v.With(d.Node, d.Counter)
+			}
+		}
+	}
+	return v
 }
 
 func TestBucketPinned(t *testing.T) {
@@ -271,13 +303,13 @@ func TestBucketSpread(t *testing.T) {
 func TestFingerprintFramesKeyAndValues(t *testing.T) {
 	const now = 1000
 	e1, e2 := val(nA, 1, 10, "x"), val(nB, 2, 11, "y")
-	if rec(Context{}, e1, e2).Fingerprint([]byte("k"), now) ==
-		rec(Context{}, e2).Fingerprint(append([]byte("k"), framedEntry(e1, true)...), now) {
+	if rec(Context{}, e1, e2).Fingerprint([]byte("k"), now, nil) ==
+		rec(Context{}, e2).Fingerprint(append([]byte("k"), framedEntry(e1, true)...), now, nil) {
 		t.Error("a key that spells out the first sibling hashes like the sibling")
 	}
 	long := e1
 	long.Value = append([]byte("x"), framedEntry(e2, false)...)
-	if rec(Context{}, e1, e2).Fingerprint([]byte("k"), now) == rec(Context{}, long).Fingerprint([]byte("k"), now) {
+	if rec(Context{}, e1, e2).Fingerprint([]byte("k"), now, nil) == rec(Context{}, long).Fingerprint([]byte("k"), now, nil) {
 		t.Error("a value that spells out the next sibling hashes like the sibling")
 	}
 }
