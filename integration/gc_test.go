@@ -71,14 +71,24 @@ func TestTombstonesCollectedWhenStable(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	var last []gcDoc
+	defer func() {
+		if t.Failed() {
+			for i, st := range last {
+				t.Logf("node %d: %+v", i, st)
+			}
+			t.Logf("first node's log:\n%s", nodes[0].output())
+		}
+	}()
 	took := poll(t, 20*time.Second, "every node drops the 50 tombstones", func() bool {
+		last = last[:0]
+		done := true
 		for _, n := range nodes {
 			st := gcStatus(t, n)
-			if st.DeadRecords != 0 || st.DroppedStable < 50 || st.Keys != 50 {
-				return false
-			}
+			last = append(last, st)
+			done = done && st.DeadRecords == 0 && st.DroppedStable >= 50 && st.Keys == 50
 		}
-		return true
+		return done
 	})
 	t.Logf("tombstones dropped by causal stability %s after the deletes", took)
 	waitDigests(t, nodes, 15*time.Second)
@@ -178,8 +188,14 @@ func TestAbsentMemberResyncs(t *testing.T) {
 			t.Fatalf("new:%d on the returned member = %q", i, got)
 		}
 	}
+	var st gcDoc
+	defer func() {
+		if t.Failed() {
+			t.Logf("returned member: %+v\n%s", st, c.output())
+		}
+	}()
 	poll(t, 15*time.Second, "the returned member ends its resync", func() bool {
-		st := gcStatus(t, c)
+		st = gcStatus(t, c)
 		return !st.Resyncing && st.Resyncs >= 1
 	})
 	t.Logf("member back after %s away (horizon %s): digests equal %s after restart (%s)", restarted.Sub(killed).Round(time.Millisecond), horizon, took, time.Since(restarted).Round(time.Millisecond))

@@ -60,7 +60,8 @@
 // bucket that compared equal, what the sender had seen superseded, and the
 // raise would skip the delta that superseded it. For the same reason the
 // digests must tell apart any two records a later merge could: every live
-// entry, tombstones included, counts.
+// entry, tombstones included, counts, and so do context dots beyond the
+// holder's applied vector (crdt.Record.Fingerprint).
 //
 // StableVector, given to the store (Store.SetStable) for tombstone
 // collection, covers what every member gossip knows has applied, down
@@ -94,7 +95,8 @@
 // It gives the store the stable vector when it changes, records when a
 // peer last answered (persisted at most once a minute, on Close, and when
 // a resync ends, never during one), and starts a resync when that was
-// longer than Config.ResyncAfter ago. The Transport delivers each Message to the addressed peer, whose
-// transport calls its Replicator's Deliver with the sender's node ID.
+// longer than Config.ResyncAfter ago. The Transport delivers each Message
+// to the addressed peer, whose transport calls its Replicator's Deliver
+// with the sender's node ID.
 // Messages are one-way and may be lost, duplicated or reordered.
 package replication

@@ -314,10 +314,13 @@ func (r *Replicator) step(ctx context.Context, in inbound) {
 		}).Debug("replication received")
 	}
 	err := r.m.Step(ctx, in.from, in.msg)
-	if in.msg.Type == MsgAck && r.contact.answered(r.clk.Now()) && !r.m.Resyncing() {
+	// Any message is contact: a node that crashes before its first probe
+	// round has still received the domain's entries, and must resync when
+	// it comes back after long.
+	if r.contact.answered(r.clk.Now()) && !r.m.Resyncing() {
 		r.m.Resync()
 		r.log.WithField(logging.FieldPeer, in.from.String()).
-			Info("replication resync: a peer answers again after longer than the resync horizon; this node drops what the domain has collected since and serves no sync until done")
+			Info("replication resync: a peer is heard again after longer than the resync horizon; this node drops what the domain has collected since and serves no sync until done")
 	}
 	switch {
 	case err == nil:

@@ -633,3 +633,40 @@ func TestMachineResyncTargets(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// TestDigestSyncBytes measures what a digest sync costs against sending
+// every record: 10,000 keys, of which the peer lacks 10 (one write each
+// after the log was trimmed), with the default 1024 buckets.
+func TestDigestSyncBytes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 10,000 keys")
+	}
+	const keys, changed = 10_000, 10
+	cost := func(t *testing.T, copyFirst bool) (bytes, records uint64) {
+		a, b := newPair(t, Config{ProbeTicks: 1000, RetransmitTicks: 5})
+		for i := range keys {
+			a.set(fmt.Sprintf("key:%05d", i), "a value of some thirty bytes..")
+		}
+		if copyFirst {
+			copyState(t, a, b)
+			for i := range changed {
+				a.set(fmt.Sprintf("key:%05d", i*997), "changed")
+			}
+		}
+		a.st.trim(nA, 0)
+		before := a.m.Stats()
+		exchange(t, 2000, nil, a, b)
+		after := a.m.Stats()
+		if a.st.digest(0) != b.st.digest(0) {
+			t.Fatal("digests differ after the sync")
+		}
+		return after.BytesSent - before.BytesSent, after.SyncRecordsSent - before.SyncRecordsSent
+	}
+	fullBytes, fullRecords := cost(t, false)
+	syncBytes, syncRecords := cost(t, true)
+	t.Logf("peer lacking everything: %d records, %d bytes; lacking %d keys: %d records, %d bytes (%.2f%%)",
+		fullRecords, fullBytes, changed, syncRecords, syncBytes, 100*float64(syncBytes)/float64(fullBytes))
+	if fullRecords != keys || syncRecords > 20*changed || syncBytes*10 > fullBytes {
+		t.Fatalf("a sync of %d changed keys sent %d records, %d bytes; all %d keys: %d records, %d bytes", changed, syncRecords, syncBytes, keys, fullRecords, fullBytes)
+	}
+}
