@@ -265,44 +265,11 @@ func (s *memStore) purge(nowMS int64) {
 			s.pastHorizon++
 			continue
 		}
-		if p, changed := purgeRecord(r, nowMS); changed {
+		if p, changed := r.PurgeKeepingLastWrite(nowMS); changed {
 			s.recs[k] = p
 		}
 	}
 	s.collect(nowMS)
-}
-
-// purgeRecord is the store's: it drops r's entries expired at nowMS, but
-// keeps the latest as a stub without its value when dropping it would
-// lower the record's last write time, from which the horizon counts.
-func purgeRecord(r crdt.Record, nowMS int64) (crdt.Record, bool) {
-	p, dropped := r.Purge(nowMS)
-	if !dropped {
-		return r, false
-	}
-	last := r.LastWrite()
-	if p.LastWrite() == last {
-		return p, true
-	}
-	var stub crdt.Entry
-	for _, e := range r.Entries {
-		if !e.Live(nowMS) && e.TS == last {
-			stub = e
-			break
-		}
-	}
-	if len(p.Entries)+1 == len(r.Entries) && len(stub.Value) == 0 {
-		return r, false // the stub alone was expired, and it holds no bytes
-	}
-	stub.Value = nil
-	entries := make([]crdt.Entry, 0, len(p.Entries)+1)
-	i := 0
-	for ; i < len(p.Entries) && (p.Entries[i].Dot.Node < stub.Dot.Node || p.Entries[i].Dot.Node == stub.Dot.Node && p.Entries[i].Dot.Counter < stub.Dot.Counter); i++ {
-		entries = append(entries, p.Entries[i])
-	}
-	entries = append(entries, stub)
-	entries = append(entries, p.Entries[i:]...)
-	return crdt.Record{Entries: entries, Context: p.Context}, true
 }
 
 // MergeRecords merges each record as MergeRecord does; on an injected

@@ -23,45 +23,6 @@ func (s *Store) due(r crdt.Record, nowMS int64) int64 {
 	return d
 }
 
-// purgeRecord drops r's entries expired at nowMS (crdt Purge: their dots stay
-// in the context). The record's last write time must survive, because the
-// tombstone horizon counts from it: if dropping would lower LastWrite, the
-// latest expired entry stays as a stub without its value. It reports whether
-// the record changed.
-func purgeRecord(r crdt.Record, nowMS int64) (crdt.Record, bool) {
-	p, dropped := r.Purge(nowMS)
-	if !dropped {
-		return r, false
-	}
-	last := r.LastWrite()
-	if p.LastWrite() == last {
-		return p, true
-	}
-	var stub crdt.Entry
-	for _, e := range r.Entries {
-		if !e.Live(nowMS) && e.TS == last {
-			stub = e
-			break
-		}
-	}
-	if len(p.Entries)+1 == len(r.Entries) && len(stub.Value) == 0 {
-		return r, false // the stub alone was expired, and it holds no bytes
-	}
-	stub.Value = nil
-	entries := make([]crdt.Entry, 0, len(p.Entries)+1)
-	i := 0
-	for ; i < len(p.Entries) && dotLess(p.Entries[i].Dot, stub.Dot); i++ {
-		entries = append(entries, p.Entries[i])
-	}
-	entries = append(entries, stub)
-	entries = append(entries, p.Entries[i:]...)
-	return crdt.Record{Entries: entries, Context: p.Context}, true
-}
-
-func dotLess(a, b crdt.Dot) bool {
-	return a.Node < b.Node || (a.Node == b.Node && a.Counter < b.Counter)
-}
-
 // purgeChunk is how many index entries one purge request handles.
 const purgeChunk = 512
 

@@ -193,7 +193,7 @@ func TestPurgeRecord(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := crdt.Record{Entries: tt.entries, Context: ctx}
-			p, changed := purgeRecord(r, 100)
+			p, changed := r.PurgeKeepingLastWrite(100)
 			if changed != tt.wantChanged {
 				t.Errorf("changed = %v", changed)
 			}

@@ -527,7 +527,7 @@ func (w *writer) buildPurge(indexKey []byte, nowMS int64) error {
 		w.opGC.droppedHorizon++
 		return nil
 	}
-	p, changed := purgeRecord(old, nowMS)
+	p, changed := old.PurgeKeepingLastWrite(nowMS)
 	// Also when unchanged: a record that died by expiring since it was
 	// staged enters the dead index here.
 	dead, err := w.markDead(key, old, found, p, nowMS)

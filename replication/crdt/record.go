@@ -230,6 +230,40 @@ func (r Record) count(nowMS int64) int64 {
 	return sum
 }
 
+// PurgeKeepingLastWrite is Purge for a store that counts a dead record's
+// tombstone horizon from its last write: when dropping the expired entries
+// would lower LastWrite, the latest of them stays as a stub without its
+// value. It reports whether the record changed.
+func (r Record) PurgeKeepingLastWrite(nowMS int64) (Record, bool) {
+	p, dropped := r.Purge(nowMS)
+	if !dropped {
+		return r, false
+	}
+	last := r.LastWrite()
+	if p.LastWrite() == last {
+		return p, true
+	}
+	var stub Entry
+	for _, e := range r.Entries {
+		if !e.Live(nowMS) && e.TS == last {
+			stub = e
+			break
+		}
+	}
+	if len(p.Entries)+1 == len(r.Entries) && len(stub.Value) == 0 {
+		return r, false // the stub alone was expired, and it holds no bytes
+	}
+	stub.Value = nil
+	entries := make([]Entry, 0, len(p.Entries)+1)
+	i := 0
+	for ; i < len(p.Entries) && compareDots(p.Entries[i].Dot, stub.Dot) < 0; i++ {
+		entries = append(entries, p.Entries[i])
+	}
+	entries = append(entries, stub)
+	entries = append(entries, p.Entries[i:]...)
+	return Record{Entries: entries, Context: p.Context}, true
+}
+
 // Purge drops entries expired at nowMS, keeping their dots in the context,
 // which makes the drop a delete that merges correctly with replicas still
 // holding them. It reports whether anything was dropped.
