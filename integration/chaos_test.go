@@ -53,13 +53,18 @@ func TestChaos(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		faults []int
+		flags  []string
 	}{
-		{"partitions", []int{faultPartition, faultLinkDown}},
-		{"loss-and-pauses", []int{faultLoss, faultPause, faultPartition}},
-		{"crashes", []int{faultKill, faultPartition, faultPause}},
+		{"partitions", []int{faultPartition, faultLinkDown}, nil},
+		{"loss-and-pauses", []int{faultLoss, faultPause, faultPartition}, nil},
+		{"crashes", []int{faultKill, faultPartition, faultPause}, nil},
+		// Logs so short that every fault leaves a member further behind
+		// than its peers' logs reach: it is repaired by digest syncs, while
+		// tombstones are collected as they become stable.
+		{"trimmed-logs", []int{faultPartition, faultKill, faultPause}, []string{"--max-log-entries", "300"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			runChaos(t, tc.faults, chaosRunLength, uint64(time.Now().UnixNano()))
+			runChaos(t, tc.faults, chaosRunLength, uint64(time.Now().UnixNano()), tc.flags...)
 		})
 	}
 }
@@ -82,7 +87,7 @@ func TestChaosSoak(t *testing.T) {
 		length := min(60*time.Second, time.Until(deadline))
 		length = max(length, 5*time.Second)
 		t.Run(fmt.Sprintf("run%d", run), func(t *testing.T) {
-			runChaos(t, all, length, uint64(time.Now().UnixNano()))
+			runChaos(t, all, length, uint64(time.Now().UnixNano()), chaosSoakFlags(run)...)
 		})
 		if t.Failed() {
 			return
@@ -100,7 +105,16 @@ type chaosHistory struct {
 	ctrMaybe [chaosCounters]int64
 }
 
-func runChaos(t *testing.T, faults []int, length time.Duration, seed uint64) {
+// chaosSoakFlags alternates soak runs between default logs and logs short
+// enough that faults end in digest syncs.
+func chaosSoakFlags(run int) []string {
+	if run%2 == 1 {
+		return []string{"--max-log-entries", "300"}
+	}
+	return nil
+}
+
+func runChaos(t *testing.T, faults []int, length time.Duration, seed uint64, flags ...string) {
 	t.Logf("seed %d (nemesis choices; process timing differs on replay)", seed)
 	rng := rand.New(rand.NewPCG(seed, 1))
 	c := newNetnsCluster(t, chaosNodes)
@@ -121,7 +135,7 @@ func runChaos(t *testing.T, faults []int, length time.Duration, seed uint64) {
 	}
 	nodes := make([]*node, chaosNodes)
 	for i := range nodes {
-		nodes[i] = c.startNodeIn(i, dirs[i], others(i), "--domain", "chaos")
+		nodes[i] = c.startNodeIn(i, dirs[i], others(i), append([]string{"--domain", "chaos"}, flags...)...)
 	}
 	waitMembers(t, nodes, chaosNodes)
 
@@ -183,7 +197,7 @@ func runChaos(t *testing.T, faults []int, length time.Duration, seed uint64) {
 		switch kind {
 		case faultKill:
 			assertNoDamageInLog(t, nodes[victim])
-			nodes[victim] = c.startNodeIn(victim, dirs[victim], others(victim), "--domain", "chaos")
+			nodes[victim] = c.startNodeIn(victim, dirs[victim], others(victim), append([]string{"--domain", "chaos"}, flags...)...)
 		case faultPause:
 			nodes[victim].cmd.Process.Signal(syscall.SIGCONT)
 		default:
@@ -219,7 +233,13 @@ func runChaos(t *testing.T, faults []int, length time.Duration, seed uint64) {
 		assertNoDamageInLog(t, n)
 	}
 	t.Logf("faults %v, the last %s; %d sets/deletes in doubt; counters acked %v, in doubt %v", injected, last, h.doubtful, h.ctrAcked, h.ctrMaybe)
-	t.Logf("acked=%d lost=%d resurrected=%d counter_exact=%t converged_s=%.1f", h.acked, lost, resurrected, counterExact, convergedS)
+	var syncs, dropped uint64
+	for _, n := range nodes {
+		st := gcStatus(t, n)
+		syncs += st.Syncs
+		dropped += st.DroppedStable
+	}
+	t.Logf("acked=%d lost=%d resurrected=%d counter_exact=%t converged_s=%.1f digest_syncs=%d tombstones_dropped=%d", h.acked, lost, resurrected, counterExact, convergedS, syncs, dropped)
 	if lost != 0 || resurrected != 0 || !counterExact {
 		t.Fatalf("chaos broke promises (seed %d)", seed)
 	}

@@ -21,6 +21,7 @@ type gcDoc struct {
 	Stable         map[string]uint64 `json:"stable"`
 	Resyncing      bool              `json:"resyncing"`
 	Resyncs        uint64            `json:"resyncs"`
+	Syncs          uint64            `json:"syncs"`
 }
 
 func gcStatus(t *testing.T, n *node) gcDoc {
