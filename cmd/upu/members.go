@@ -132,7 +132,7 @@ func printDomainStatus(w io.Writer, st protocol.StatusResponse) {
 			notes += " unresponsive"
 		}
 		if p.Snapshot {
-			notes += " snapshot"
+			notes += " digest-sync"
 		}
 		fmt.Fprintf(w, "peer:     %s %s behind %d%s\n", p.NodeID, p.Addr, p.Behind, notes)
 	}
