@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -68,15 +69,13 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	}
 }
 
-// oneLine keeps an error message on one line, as scripts expect.
+// oneLine keeps an error message on one line, as scripts expect: the lines
+// of a joined error are joined with "; ", each without the "upu: " that
+// the project's errors start with (run prints it once).
 func oneLine(err error) string {
-	s := err.Error()
-	out := make([]rune, 0, len(s))
-	for _, r := range s {
-		if r == '\n' || r == '\r' {
-			r = ' '
-		}
-		out = append(out, r)
+	lines := strings.FieldsFunc(err.Error(), func(r rune) bool { return r == '\n' || r == '\r' })
+	for i, l := range lines {
+		lines[i] = strings.TrimPrefix(l, "upu: ")
 	}
-	return string(out)
+	return strings.Join(lines, "; ")
 }
