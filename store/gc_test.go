@@ -420,20 +420,14 @@ func TestGCWriterRechecks(t *testing.T) {
 
 // TestGCCountersOnFailedCommit: counters move only with a commit.
 func TestGCCountersOnFailedCommit(t *testing.T) {
-	s, st, err := open(testConfig(), newFakeClock(), testLog(t))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var failing atomic.Bool
-	s.commitTxn = func(txn *badger.Txn) error {
+	s := openCommitting(t, func(txn *badger.Txn) error {
 		if failing.Load() {
 			txn.Discard()
 			return errors.New("injected")
 		}
 		return txn.Commit()
-	}
-	s.start(st)
-	t.Cleanup(func() { s.Close() })
+	})
 	set(t, s, "k", "v", 0)
 	failing.Store(true)
 	if res := s.Apply(context.Background(), Write{Op: OpDel, Key: []byte("k")}); res.Err == nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dgraph-io/badger/v4"
 	"github.com/sirupsen/logrus"
 )
 
@@ -68,6 +69,20 @@ func openStore(t testing.TB, cfg Config, clk Clock) *Store {
 			t.Errorf("Close: %v", err)
 		}
 	})
+	return s
+}
+
+// openCommitting opens an in-memory store whose writer commits through
+// commit, to count commits or make them fail.
+func openCommitting(t testing.TB, commit func(*badger.Txn) error) *Store {
+	t.Helper()
+	s, st, err := open(testConfig(), newFakeClock(), testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.commitTxn = commit
+	s.start(st)
+	t.Cleanup(func() { s.Close() })
 	return s
 }
 

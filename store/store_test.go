@@ -493,20 +493,14 @@ func TestStats(t *testing.T) {
 // TestCommitFailure: a failed commit fails every write in it, and the state
 // (own sequence, log length) stays as committed.
 func TestCommitFailure(t *testing.T) {
-	s, st, err := open(testConfig(), newFakeClock(), testLog(t))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var failing atomic.Bool
-	s.commitTxn = func(txn *badger.Txn) error {
+	s := openCommitting(t, func(txn *badger.Txn) error {
 		if failing.Load() {
 			txn.Discard()
 			return errors.New("injected")
 		}
 		return txn.Commit()
-	}
-	s.start(st)
-	t.Cleanup(func() { s.Close() })
+	})
 
 	set(t, s, "a", "1", 0)
 	failing.Store(true)

@@ -192,17 +192,11 @@ func TestMergeRecordsErrors(t *testing.T) {
 // TestMergeRecordsUnchangedNoCommit: merging records already held commits
 // nothing.
 func TestMergeRecordsUnchangedNoCommit(t *testing.T) {
-	s, st, err := open(testConfig(), newFakeClock(), testLog(t))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var commits int
-	s.commitTxn = func(txn *badger.Txn) error {
+	s := openCommitting(t, func(txn *badger.Txn) error {
 		commits++ // only the writer commits
 		return txn.Commit()
-	}
-	s.start(st)
-	t.Cleanup(func() { s.Close() })
+	})
 	batches, _ := peerRecords()
 	mergeAll(t, s, batches)
 	before := commits
