@@ -14,7 +14,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/upu/upu/internal/clock"
-	"github.com/upu/upu/internal/logging"
 )
 
 // startRespNode runs a node with the Redis listener on ephemeral ports and a
@@ -22,27 +21,8 @@ import (
 // address; a nil clk is the real clock.
 func startRespNode(t testing.TB, cfg Config, clk clock.Clock) *Node {
 	t.Helper()
-	if cfg.DataDir == "" {
-		cfg.DataDir = t.TempDir()
-	}
 	cfg.Addr, cfg.RespAddr = "127.0.0.1:0", "127.0.0.1:0"
-	if cfg.GossipAddr == "" {
-		cfg.Standalone = true // a test that gossips says where
-	}
-	if cfg.Log == (logging.Config{}) {
-		cfg.Log = logging.DefaultConfig()
-		cfg.Log.Level = "warn"
-	}
-	n, err := New(cfg, clk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(); err != nil {
-		n.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
-	return n
+	return startNodeClock(t, cfg, clk)
 }
 
 // redisClient is a go-redis client of n's listener speaking protocol 2 or 3.

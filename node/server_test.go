@@ -22,6 +22,13 @@ import (
 // defaults, except that the store lives in a temporary directory.
 func startNode(t *testing.T, cfg Config) *Node {
 	t.Helper()
+	return startNodeClock(t, cfg, nil)
+}
+
+// startNodeClock is startNode on clk (nil: the real clock), standalone
+// unless cfg gives a gossip address, logging at warn unless cfg says.
+func startNodeClock(t testing.TB, cfg Config, clk clock.Clock) *Node {
+	t.Helper()
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()
 	}
@@ -35,7 +42,7 @@ func startNode(t *testing.T, cfg Config) *Node {
 		cfg.Log = logging.DefaultConfig()
 		cfg.Log.Level = "warn"
 	}
-	n, err := New(cfg, nil)
+	n, err := New(cfg, clk)
 	if err != nil {
 		t.Fatal(err)
 	}
