@@ -1,6 +1,7 @@
 package client
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -60,21 +61,14 @@ func (cfg Config) withDefaults() Config {
 	if len(cfg.Nodes) == 0 {
 		cfg.Nodes = d.Nodes
 	}
-	setDefault(&cfg.DialTimeout, d.DialTimeout)
-	setDefault(&cfg.RequestTimeout, d.RequestTimeout)
-	setDefault(&cfg.ConnsPerNode, d.ConnsPerNode)
-	setDefault(&cfg.MinBackoff, d.MinBackoff)
-	setDefault(&cfg.MaxBackoff, d.MaxBackoff)
-	setDefault(&cfg.Name, d.Name)
-	setDefault(&cfg.MaxInFlight, d.MaxInFlight)
+	cfg.DialTimeout = cmp.Or(cfg.DialTimeout, d.DialTimeout)
+	cfg.RequestTimeout = cmp.Or(cfg.RequestTimeout, d.RequestTimeout)
+	cfg.ConnsPerNode = cmp.Or(cfg.ConnsPerNode, d.ConnsPerNode)
+	cfg.MinBackoff = cmp.Or(cfg.MinBackoff, d.MinBackoff)
+	cfg.MaxBackoff = cmp.Or(cfg.MaxBackoff, d.MaxBackoff)
+	cfg.Name = cmp.Or(cfg.Name, d.Name)
+	cfg.MaxInFlight = cmp.Or(cfg.MaxInFlight, d.MaxInFlight)
 	return cfg
-}
-
-func setDefault[T comparable](field *T, def T) {
-	var zero T
-	if *field == zero {
-		*field = def
-	}
 }
 
 // Validate reports every invalid field in one error. Zero fields are valid:

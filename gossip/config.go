@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -132,26 +133,19 @@ func DefaultConfig() Config {
 // withDefaults returns c with zero fields set to their defaults.
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
-	setDefault(&c.BindAddr, d.BindAddr)
-	setDefault(&c.Role, d.Role)
-	setDefault(&c.ProbeInterval, d.ProbeInterval)
-	setDefault(&c.ProbeTimeout, d.ProbeTimeout)
-	setDefault(&c.GossipInterval, d.GossipInterval)
-	setDefault(&c.SuspicionMult, d.SuspicionMult)
-	setDefault(&c.PushPullInterval, d.PushPullInterval)
-	setDefault(&c.StreamTimeout, d.StreamTimeout)
-	setDefault(&c.LeavePropagateDelay, d.LeavePropagateDelay)
-	setDefault(&c.ReconnectTimeout, d.ReconnectTimeout)
-	setDefault(&c.ReconnectInterval, d.ReconnectInterval)
-	setDefault(&c.TombstoneTimeout, d.TombstoneTimeout)
+	c.BindAddr = cmp.Or(c.BindAddr, d.BindAddr)
+	c.Role = cmp.Or(c.Role, d.Role)
+	c.ProbeInterval = cmp.Or(c.ProbeInterval, d.ProbeInterval)
+	c.ProbeTimeout = cmp.Or(c.ProbeTimeout, d.ProbeTimeout)
+	c.GossipInterval = cmp.Or(c.GossipInterval, d.GossipInterval)
+	c.SuspicionMult = cmp.Or(c.SuspicionMult, d.SuspicionMult)
+	c.PushPullInterval = cmp.Or(c.PushPullInterval, d.PushPullInterval)
+	c.StreamTimeout = cmp.Or(c.StreamTimeout, d.StreamTimeout)
+	c.LeavePropagateDelay = cmp.Or(c.LeavePropagateDelay, d.LeavePropagateDelay)
+	c.ReconnectTimeout = cmp.Or(c.ReconnectTimeout, d.ReconnectTimeout)
+	c.ReconnectInterval = cmp.Or(c.ReconnectInterval, d.ReconnectInterval)
+	c.TombstoneTimeout = cmp.Or(c.TombstoneTimeout, d.TombstoneTimeout)
 	return c
-}
-
-func setDefault[T comparable](v *T, def T) {
-	var zero T
-	if *v == zero {
-		*v = def
-	}
 }
 
 // Validate reports every problem with c in one error wrapping

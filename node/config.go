@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -126,28 +127,21 @@ func DefaultConfig() Config {
 // withDefaults fills zero fields from DefaultConfig.
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
-	setDefault(&c.DataDir, d.DataDir)
-	setDefault(&c.Addr, d.Addr)
-	setDefault(&c.Domain, d.Domain)
-	setDefault(&c.GossipAddr, d.GossipAddr)
-	setDefault(&c.HeartbeatInterval, d.HeartbeatInterval)
-	setDefault(&c.IdleTimeout, d.IdleTimeout)
-	setDefault(&c.HandshakeTimeout, d.HandshakeTimeout)
-	setDefault(&c.ShutdownTimeout, d.ShutdownTimeout)
-	setDefault(&c.MaxKeySize, d.MaxKeySize)
-	setDefault(&c.MaxValueSize, d.MaxValueSize)
-	setDefault(&c.MaxConns, d.MaxConns)
-	setDefault(&c.SyncInterval, d.SyncInterval)
-	setDefault(&c.TombstoneHorizon, d.TombstoneHorizon)
-	setDefault(&c.MaxLogEntries, d.MaxLogEntries)
+	c.DataDir = cmp.Or(c.DataDir, d.DataDir)
+	c.Addr = cmp.Or(c.Addr, d.Addr)
+	c.Domain = cmp.Or(c.Domain, d.Domain)
+	c.GossipAddr = cmp.Or(c.GossipAddr, d.GossipAddr)
+	c.HeartbeatInterval = cmp.Or(c.HeartbeatInterval, d.HeartbeatInterval)
+	c.IdleTimeout = cmp.Or(c.IdleTimeout, d.IdleTimeout)
+	c.HandshakeTimeout = cmp.Or(c.HandshakeTimeout, d.HandshakeTimeout)
+	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, d.ShutdownTimeout)
+	c.MaxKeySize = cmp.Or(c.MaxKeySize, d.MaxKeySize)
+	c.MaxValueSize = cmp.Or(c.MaxValueSize, d.MaxValueSize)
+	c.MaxConns = cmp.Or(c.MaxConns, d.MaxConns)
+	c.SyncInterval = cmp.Or(c.SyncInterval, d.SyncInterval)
+	c.TombstoneHorizon = cmp.Or(c.TombstoneHorizon, d.TombstoneHorizon)
+	c.MaxLogEntries = cmp.Or(c.MaxLogEntries, d.MaxLogEntries)
 	return c
-}
-
-func setDefault[T comparable](v *T, def T) {
-	var zero T
-	if *v == zero {
-		*v = def
-	}
 }
 
 // ErrConfig is wrapped by every configuration error.

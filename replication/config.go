@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"time"
@@ -89,27 +90,20 @@ func DefaultConfig() Config {
 // withDefaults returns c with zero fields set to their defaults.
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
-	setDefault(&c.TickInterval, d.TickInterval)
-	setDefault(&c.RetransmitTicks, d.RetransmitTicks)
-	setDefault(&c.ProbeTicks, d.ProbeTicks)
-	setDefault(&c.MaxBatchEntries, d.MaxBatchEntries)
-	setDefault(&c.MaxBatchBytes, d.MaxBatchBytes)
-	setDefault(&c.MaxInflight, d.MaxInflight)
-	setDefault(&c.SendQueue, d.SendQueue)
-	setDefault(&c.InboxSize, d.InboxSize)
-	setDefault(&c.DigestBits, d.DigestBits)
-	setDefault(&c.ResyncAfter, d.ResyncAfter)
+	c.TickInterval = cmp.Or(c.TickInterval, d.TickInterval)
+	c.RetransmitTicks = cmp.Or(c.RetransmitTicks, d.RetransmitTicks)
+	c.ProbeTicks = cmp.Or(c.ProbeTicks, d.ProbeTicks)
+	c.MaxBatchEntries = cmp.Or(c.MaxBatchEntries, d.MaxBatchEntries)
+	c.MaxBatchBytes = cmp.Or(c.MaxBatchBytes, d.MaxBatchBytes)
+	c.MaxInflight = cmp.Or(c.MaxInflight, d.MaxInflight)
+	c.SendQueue = cmp.Or(c.SendQueue, d.SendQueue)
+	c.InboxSize = cmp.Or(c.InboxSize, d.InboxSize)
+	c.DigestBits = cmp.Or(c.DigestBits, d.DigestBits)
+	c.ResyncAfter = cmp.Or(c.ResyncAfter, d.ResyncAfter)
 	if c.Seed == 0 {
 		c.Seed = uint64(c.Self)*0x9e3779b97f4a7c15 | 1
 	}
 	return c
-}
-
-func setDefault[T comparable](v *T, def T) {
-	var zero T
-	if *v == zero {
-		*v = def
-	}
 }
 
 // Validate reports every problem with c in one error wrapping

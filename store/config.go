@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"time"
@@ -86,32 +87,17 @@ func (c Config) withDefaults() Config {
 	if c.InMemory {
 		d.MemTableSize, d.BlockCacheSize, d.IndexCacheSize, d.RecordCacheSize = 8<<20, 1<<20, 1<<20, 4<<20
 	}
-	set := func(v *int, def int) {
-		if *v == 0 {
-			*v = def
-		}
-	}
-	set64 := func(v *int64, def int64) {
-		if *v == 0 {
-			*v = def
-		}
-	}
-	setDur := func(v *time.Duration, def time.Duration) {
-		if *v == 0 {
-			*v = def
-		}
-	}
-	setDur(&c.SyncInterval, d.SyncInterval)
-	set(&c.MaxKeySize, d.MaxKeySize)
-	set(&c.MaxValueSize, d.MaxValueSize)
-	set(&c.MaxBatch, d.MaxBatch)
-	setDur(&c.PurgeInterval, d.PurgeInterval)
-	setDur(&c.TombstoneHorizon, d.TombstoneHorizon)
-	set64(&c.MaxLogEntries, d.MaxLogEntries)
-	set64(&c.MemTableSize, d.MemTableSize)
-	set64(&c.BlockCacheSize, d.BlockCacheSize)
-	set64(&c.IndexCacheSize, d.IndexCacheSize)
-	set64(&c.RecordCacheSize, d.RecordCacheSize)
+	c.SyncInterval = cmp.Or(c.SyncInterval, d.SyncInterval)
+	c.MaxKeySize = cmp.Or(c.MaxKeySize, d.MaxKeySize)
+	c.MaxValueSize = cmp.Or(c.MaxValueSize, d.MaxValueSize)
+	c.MaxBatch = cmp.Or(c.MaxBatch, d.MaxBatch)
+	c.PurgeInterval = cmp.Or(c.PurgeInterval, d.PurgeInterval)
+	c.TombstoneHorizon = cmp.Or(c.TombstoneHorizon, d.TombstoneHorizon)
+	c.MaxLogEntries = cmp.Or(c.MaxLogEntries, d.MaxLogEntries)
+	c.MemTableSize = cmp.Or(c.MemTableSize, d.MemTableSize)
+	c.BlockCacheSize = cmp.Or(c.BlockCacheSize, d.BlockCacheSize)
+	c.IndexCacheSize = cmp.Or(c.IndexCacheSize, d.IndexCacheSize)
+	c.RecordCacheSize = cmp.Or(c.RecordCacheSize, d.RecordCacheSize)
 	return c
 }
 
