@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -420,14 +419,7 @@ func TestGCWriterRechecks(t *testing.T) {
 
 // TestGCCountersOnFailedCommit: counters move only with a commit.
 func TestGCCountersOnFailedCommit(t *testing.T) {
-	var failing atomic.Bool
-	s := openCommitting(t, func(txn *badger.Txn) error {
-		if failing.Load() {
-			txn.Discard()
-			return errors.New("injected")
-		}
-		return txn.Commit()
-	})
+	s, failing := openFailing(t)
 	set(t, s, "k", "v", 0)
 	failing.Store(true)
 	if res := s.Apply(context.Background(), Write{Op: OpDel, Key: []byte("k")}); res.Err == nil {

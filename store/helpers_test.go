@@ -2,9 +2,11 @@ package store
 
 import (
 	"context"
+	"errors"
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -84,6 +86,21 @@ func openCommitting(t testing.TB, commit func(*badger.Txn) error) *Store {
 	s.start(st)
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// openFailing opens an in-memory store whose commits fail with "injected"
+// while the returned flag is set.
+func openFailing(t testing.TB) (*Store, *atomic.Bool) {
+	t.Helper()
+	failing := new(atomic.Bool)
+	s := openCommitting(t, func(txn *badger.Txn) error {
+		if failing.Load() {
+			txn.Discard()
+			return errors.New("injected")
+		}
+		return txn.Commit()
+	})
+	return s, failing
 }
 
 func openMem(t testing.TB) (*Store, *fakeClock) {

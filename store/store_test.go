@@ -7,11 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/dgraph-io/badger/v4"
 
 	"github.com/upu/upu/replication/crdt"
 )
@@ -493,14 +490,7 @@ func TestStats(t *testing.T) {
 // TestCommitFailure: a failed commit fails every write in it, and the state
 // (own sequence, log length) stays as committed.
 func TestCommitFailure(t *testing.T) {
-	var failing atomic.Bool
-	s := openCommitting(t, func(txn *badger.Txn) error {
-		if failing.Load() {
-			txn.Discard()
-			return errors.New("injected")
-		}
-		return txn.Commit()
-	})
+	s, failing := openFailing(t)
 
 	set(t, s, "a", "1", 0)
 	failing.Store(true)
