@@ -80,6 +80,21 @@ func poll(t *testing.T, timeout time.Duration, what string, cond func() bool) ti
 	return time.Since(start)
 }
 
+// waitDigests waits until every node's `upu digest` is the same, and
+// returns how long that took.
+func waitDigests(t *testing.T, nodes []*node, timeout time.Duration) time.Duration {
+	t.Helper()
+	return poll(t, timeout, "equal digests", func() bool {
+		first := mustCLI(t, nodes[0].addr, "digest")
+		for _, n := range nodes[1:] {
+			if mustCLI(t, n.addr, "digest") != first {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 func goClient(t *testing.T, n *node) *client.Client {
 	t.Helper()
 	cfg := client.DefaultConfig()
@@ -236,14 +251,7 @@ func TestDomainMemberRestart(t *testing.T) {
 		_, err := cc.Get(ctx, []byte("doomed"))
 		return errors.Is(err, client.ErrNotFound) && read(cc, "count") == "5"
 	})
-	var digests []string
-	poll(t, 15*time.Second, "equal digests", func() bool {
-		digests = digests[:0]
-		for _, n := range nodes {
-			digests = append(digests, mustCLI(t, n.addr, "digest"))
-		}
-		return digests[0] == digests[1] && digests[1] == digests[2]
-	})
+	waitDigests(t, nodes, 15*time.Second)
 	t.Logf("restarted member caught up, digests equal %s after its restart", time.Since(restarted))
 	waitMembers(t, nodes, 3)
 }
@@ -340,12 +348,5 @@ func TestReplicationDelay(t *testing.T) {
 		t.Fatalf("bench: %v\n%s", err, benchOut.String())
 	}
 	t.Logf("bench: %s", strings.TrimSpace(benchOut.String()))
-	var digests []string
-	poll(t, 30*time.Second, "equal digests after the load", func() bool {
-		digests = digests[:0]
-		for _, n := range nodes {
-			digests = append(digests, mustCLI(t, n.addr, "digest"))
-		}
-		return digests[0] == digests[1] && digests[1] == digests[2]
-	})
+	waitDigests(t, nodes, 30*time.Second)
 }

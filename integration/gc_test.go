@@ -34,19 +34,6 @@ func gcStatus(t *testing.T, n *node) gcDoc {
 	return doc
 }
 
-func waitDigests(t *testing.T, nodes []*node, timeout time.Duration) time.Duration {
-	t.Helper()
-	return poll(t, timeout, "equal digests", func() bool {
-		first := mustCLI(t, nodes[0].addr, "digest")
-		for _, n := range nodes[1:] {
-			if mustCLI(t, n.addr, "digest") != first {
-				return false
-			}
-		}
-		return true
-	})
-}
-
 func notFound(cl *client.Client, key string) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
