@@ -12,10 +12,10 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/upu/upu/crdt"
 	"github.com/upu/upu/internal/logging"
 	"github.com/upu/upu/internal/reqid"
 	"github.com/upu/upu/protocol"
-	"github.com/upu/upu/replication/crdt"
 	"github.com/upu/upu/store"
 )
 

@@ -10,10 +10,10 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/upu/upu/crdt"
 	"github.com/upu/upu/internal/clock"
 	"github.com/upu/upu/internal/logging"
 	"github.com/upu/upu/internal/reqid"
-	"github.com/upu/upu/replication/crdt"
 	"github.com/upu/upu/store"
 )
 

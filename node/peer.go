@@ -3,10 +3,10 @@ package node
 import (
 	"github.com/sirupsen/logrus"
 
+	"github.com/upu/upu/crdt"
 	"github.com/upu/upu/internal/logging"
 	"github.com/upu/upu/protocol"
 	"github.com/upu/upu/replication"
-	"github.com/upu/upu/replication/crdt"
 )
 
 // peerInbox takes replication messages that peers send; the replicator

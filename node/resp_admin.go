@@ -10,9 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/upu/upu/crdt"
 	"github.com/upu/upu/internal/logging"
 	"github.com/upu/upu/protocol"
-	"github.com/upu/upu/replication/crdt"
 )
 
 // redisVersion is the redis release whose commands and replies the listener

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/upu/upu/replication/crdt"
+	"github.com/upu/upu/crdt"
 )
 
 // SCAN walks the store in key order. A redis client holds a cursor as an

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"net"
 
+	"github.com/upu/upu/crdt"
 	"github.com/upu/upu/protocol"
-	"github.com/upu/upu/replication/crdt"
 	"github.com/upu/upu/store"
 )
 

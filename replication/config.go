@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/upu/upu/replication/crdt"
+	"github.com/upu/upu/crdt"
 )
 
 // Config tunes replication. The zero value of each field means its default

@@ -8,7 +8,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/upu/upu/replication/crdt"
+	"github.com/upu/upu/crdt"
 	"github.com/upu/upu/store"
 )
 

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/upu/upu/replication/crdt"
+	"github.com/upu/upu/crdt"
 	"github.com/upu/upu/store"
 )
 

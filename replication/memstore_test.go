@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/upu/upu/replication/crdt"
+	"github.com/upu/upu/crdt"
 	"github.com/upu/upu/store"
 )
 

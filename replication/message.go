@@ -8,8 +8,8 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/upu/upu/crdt"
 	"github.com/upu/upu/internal/appendbuf"
-	"github.com/upu/upu/replication/crdt"
 	"github.com/upu/upu/store"
 )
 

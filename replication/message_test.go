@@ -9,7 +9,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
-	"github.com/upu/upu/replication/crdt"
+	"github.com/upu/upu/crdt"
 	"github.com/upu/upu/store"
 )
 

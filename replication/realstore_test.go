@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/upu/upu/crdt"
 	"github.com/upu/upu/internal/clock"
-	"github.com/upu/upu/replication/crdt"
 	"github.com/upu/upu/store"
 )
 

@@ -12,9 +12,9 @@ import (
 	"github.com/sirupsen/logrus"
 	logtest "github.com/sirupsen/logrus/hooks/test"
 
+	"github.com/upu/upu/crdt"
 	"github.com/upu/upu/gossip"
 	"github.com/upu/upu/internal/clock"
-	"github.com/upu/upu/replication/crdt"
 	"github.com/upu/upu/store"
 )
 

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/upu/upu/crdt"
 	"github.com/upu/upu/gossip"
-	"github.com/upu/upu/replication/crdt"
 	"github.com/upu/upu/store"
 )
 

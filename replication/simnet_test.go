@@ -4,7 +4,7 @@ import (
 	"container/heap"
 	"math/rand/v2"
 
-	"github.com/upu/upu/replication/crdt"
+	"github.com/upu/upu/crdt"
 )
 
 // simNet is the simulation's message bus, after etcd raft's test network:

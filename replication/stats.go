@@ -3,7 +3,7 @@ package replication
 import (
 	"slices"
 
-	"github.com/upu/upu/replication/crdt"
+	"github.com/upu/upu/crdt"
 )
 
 // Counters count what replication did since the machine started. In

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/upu/upu/replication/crdt"
+	"github.com/upu/upu/crdt"
 )
 
 // scanFactor bounds the records a sync chunk's scan looks at, as a

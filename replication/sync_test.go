@@ -7,7 +7,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/upu/upu/replication/crdt"
+	"github.com/upu/upu/crdt"
 	"github.com/upu/upu/store"
 )
 

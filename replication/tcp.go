@@ -8,8 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/upu/upu/crdt"
 	"github.com/upu/upu/protocol"
-	"github.com/upu/upu/replication/crdt"
 )
 
 // TCPConfig configures a TCPTransport.

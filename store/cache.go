@@ -1,7 +1,7 @@
 package store
 
 import (
-	"github.com/upu/upu/replication/crdt"
+	"github.com/upu/upu/crdt"
 )
 
 // recordCache holds decoded records as last committed, so that the writer's

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/upu/upu/replication/crdt"
+	"github.com/upu/upu/crdt"
 )
 
 // TestConditionalWrites covers the read-modify-write options that the Redis

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/upu/upu/replication/crdt"
+	"github.com/upu/upu/crdt"
 )
 
 // Config configures a Store. The zero value of every field means its

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/upu/upu/replication/crdt"
+	"github.com/upu/upu/crdt"
 )
 
 // RaiseApplied raises applied[o] to vv[o] for every origin o other than this

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/upu/upu/replication/crdt"
+	"github.com/upu/upu/crdt"
 )
 
 func TestRaiseApplied(t *testing.T) {

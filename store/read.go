@@ -7,7 +7,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
-	"github.com/upu/upu/replication/crdt"
+	"github.com/upu/upu/crdt"
 )
 
 // Get returns the key's record, or ErrNotFound when there is none (a record

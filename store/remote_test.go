@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/upu/upu/replication/crdt"
+	"github.com/upu/upu/crdt"
 )
 
 // peer simulates another node producing log entries.

@@ -3,7 +3,7 @@ package store
 import (
 	"slices"
 
-	"github.com/upu/upu/replication/crdt"
+	"github.com/upu/upu/crdt"
 )
 
 // originState is what the writer tracks per origin. An origin's log holds

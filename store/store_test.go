@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/upu/upu/replication/crdt"
+	"github.com/upu/upu/crdt"
 )
 
 func TestLocalWrites(t *testing.T) {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"sync/atomic"
 
-	"github.com/upu/upu/replication/crdt"
+	"github.com/upu/upu/crdt"
 )
 
 // WriteOp says what a local write does.
