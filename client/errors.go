@@ -22,6 +22,9 @@ var (
 	ErrClosed       = errors.New("upu: client closed")
 	ErrInternal     = errors.New("upu: internal error")
 	ErrProtocol     = errors.New("upu: protocol error")
+	// ErrScopeUnavailable: the node cannot read beyond itself (no parent
+	// domain to ask for scope up or root).
+	ErrScopeUnavailable = errors.New("upu: scope unavailable")
 )
 
 // ServerError is an error frame a node answered with. errors.Is matches it
@@ -58,6 +61,8 @@ func sentinel(c protocol.Code) error {
 		return ErrWrongType
 	case protocol.CodeUnauthorized:
 		return ErrUnauthorized
+	case protocol.CodeScopeUnavailable:
+		return ErrScopeUnavailable
 	case protocol.CodeUnknownOp, protocol.CodeProtocol:
 		return ErrProtocol
 	}

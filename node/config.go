@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/upu/upu/internal/logging"
+	"github.com/upu/upu/kv"
 )
 
 // Config is everything a node needs to run. The zero value of any field means
@@ -182,11 +183,11 @@ func (c Config) Validate() error {
 			bad(d.name, d.v, "must be positive")
 		}
 	}
-	if c.MaxKeySize < 0 || c.MaxKeySize > 64<<10 {
-		bad("max-key-size", c.MaxKeySize, "must be between 1 and 65536")
+	if c.MaxKeySize < 0 || c.MaxKeySize > kv.MaxKeySizeLimit {
+		bad("max-key-size", c.MaxKeySize, fmt.Sprintf("must be between 1 and %d", kv.MaxKeySizeLimit))
 	}
-	if c.MaxValueSize < 0 || c.MaxValueSize > 64<<20 {
-		bad("max-value-size", c.MaxValueSize, "must be between 1 and 64 MiB")
+	if c.MaxValueSize < 0 || c.MaxValueSize > kv.MaxValueSizeLimit {
+		bad("max-value-size", c.MaxValueSize, fmt.Sprintf("must be between 1 and %d", kv.MaxValueSizeLimit))
 	}
 	if c.MaxConns < 0 {
 		bad("max-conns", c.MaxConns, "must be positive")

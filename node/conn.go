@@ -15,6 +15,7 @@ import (
 	"github.com/upu/upu/crdt"
 	"github.com/upu/upu/internal/logging"
 	"github.com/upu/upu/internal/reqid"
+	"github.com/upu/upu/kv"
 	"github.com/upu/upu/protocol"
 	"github.com/upu/upu/store"
 )
@@ -352,7 +353,7 @@ func (c *conn) get(f protocol.Frame) {
 		c.fail(f, rid, protocol.CodeTooLarge, "key over max-key-size", false)
 		return
 	}
-	view, rec, err := c.s.n.store.Read(req.Key)
+	view, rec, err := c.s.n.kv.Read(context.Background(), req.Key, kv.Scope(req.Scope))
 	if err != nil {
 		c.failErr(f, rid, err)
 		c.logRequest(f.Opcode, rid, req.Key, err)

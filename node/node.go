@@ -14,6 +14,7 @@ import (
 	"github.com/upu/upu/internal/clock"
 	"github.com/upu/upu/internal/logging"
 	"github.com/upu/upu/internal/reqid"
+	"github.com/upu/upu/kv"
 	"github.com/upu/upu/store"
 )
 
@@ -27,6 +28,7 @@ type Node struct {
 	logger  *logging.Logger
 	log     *logrus.Entry
 	store   *store.Store
+	kv      *kv.Service
 	ids     *reqid.Generator
 	id      crdt.NodeID
 	started time.Time
@@ -76,6 +78,12 @@ func New(cfg Config, clk clock.Clock) (*Node, error) {
 	scfg.OnAppend = n.repl.notify
 	n.store, err = store.Open(scfg, clk, logger.Component("store"))
 	if err != nil {
+		logger.Close()
+		return nil, err
+	}
+	n.kv, err = kv.New(kv.Config{MaxKeySize: cfg.MaxKeySize, MaxValueSize: cfg.MaxValueSize, WriteTimeout: cfg.IdleTimeout}, kv.Deps{Store: n.store, Clock: clk})
+	if err != nil {
+		n.store.Close()
 		logger.Close()
 		return nil, err
 	}

@@ -5,9 +5,8 @@ import (
 	"errors"
 	"net"
 
-	"github.com/upu/upu/crdt"
+	"github.com/upu/upu/kv"
 	"github.com/upu/upu/protocol"
-	"github.com/upu/upu/store"
 )
 
 // server accepts binary-protocol connections and owns their goroutines.
@@ -38,25 +37,28 @@ func (s *server) shutdown(ctx context.Context) error {
 	return s.listener.shutdown(ctx)
 }
 
-// errorCode maps an error from the store or the CRDT layer to its wire code.
-// Only CodeInternal means the server failed the caller.
+// errorCode maps an error from the data service to its wire code. Only
+// CodeInternal means the server failed the caller.
 func errorCode(err error) protocol.Code {
 	var pe *protocol.Error
-	switch {
-	case errors.As(err, &pe):
+	if errors.As(err, &pe) {
 		return pe.Code
-	case errors.Is(err, store.ErrNotFound):
+	}
+	switch kv.KindOf(err) {
+	case kv.KindNotFound:
 		return protocol.CodeNotFound
-	case errors.Is(err, store.ErrTooLarge):
+	case kv.KindTooLarge:
 		return protocol.CodeTooLarge
-	case errors.Is(err, store.ErrBadRequest), errors.Is(err, crdt.ErrOverflow), errors.Is(err, crdt.ErrBadEncoding):
+	case kv.KindBadRequest:
 		return protocol.CodeBadRequest
-	case errors.Is(err, crdt.ErrWrongType):
+	case kv.KindWrongType:
 		return protocol.CodeWrongType
-	case errors.Is(err, store.ErrClosed):
+	case kv.KindUnavailable:
 		return protocol.CodeUnavailable
-	case errors.Is(err, context.DeadlineExceeded):
+	case kv.KindTimeout:
 		return protocol.CodeTimeout
+	case kv.KindScopeUnavailable:
+		return protocol.CodeScopeUnavailable
 	}
 	return protocol.CodeInternal
 }

@@ -542,3 +542,14 @@ func TestHTTPMetricsAndHealth(t *testing.T) {
 		}
 	}
 }
+
+func TestGetBeyondLocalScopeIsUnavailable(t *testing.T) {
+	w := dial(t, startNode(t, Config{}))
+	w.hello(protocol.Hello{Version: protocol.Version, Role: protocol.RoleClient})
+	for _, scope := range []protocol.Scope{protocol.ScopeUp, protocol.ScopeRoot} {
+		w.send(protocol.OpGet, &protocol.GetRequest{Key: []byte("k"), Scope: scope})
+		if e := decodeErr(w.recv()); e == nil || e.Code != protocol.CodeScopeUnavailable {
+			t.Errorf("get with scope %d = %v, want scope unavailable", scope, e)
+		}
+	}
+}

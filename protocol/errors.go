@@ -31,19 +31,23 @@ const (
 	CodeUnauthorized Code = 8  // the connection's role may not do this
 	CodeUnknownOp    Code = 9  // opcode not understood
 	CodeProtocol     Code = 10 // framing error; the connection will be closed
+	// CodeScopeUnavailable: a read asked beyond this node (scope up or
+	// root) and the node has no parent domain to ask.
+	CodeScopeUnavailable Code = 11
 )
 
 var codeNames = map[Code]string{
-	CodeInternal:     "internal",
-	CodeNotFound:     "not found",
-	CodeTooLarge:     "too large",
-	CodeBadRequest:   "bad request",
-	CodeUnavailable:  "unavailable",
-	CodeTimeout:      "timeout",
-	CodeWrongType:    "wrong type",
-	CodeUnauthorized: "unauthorized",
-	CodeUnknownOp:    "unknown operation",
-	CodeProtocol:     "protocol error",
+	CodeInternal:         "internal",
+	CodeNotFound:         "not found",
+	CodeTooLarge:         "too large",
+	CodeBadRequest:       "bad request",
+	CodeUnavailable:      "unavailable",
+	CodeTimeout:          "timeout",
+	CodeWrongType:        "wrong type",
+	CodeUnauthorized:     "unauthorized",
+	CodeUnknownOp:        "unknown operation",
+	CodeProtocol:         "protocol error",
+	CodeScopeUnavailable: "scope unavailable",
 }
 
 func (c Code) String() string {

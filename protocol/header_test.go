@@ -195,7 +195,8 @@ func TestCodes(t *testing.T) {
 		{CodeUnknownOp, 9, "unknown operation"},
 		{CodeProtocol, 10, "protocol error"},
 		{0, 0, "code 0"},
-		{11, 11, "code 11"},
+		{CodeScopeUnavailable, 11, "scope unavailable"},
+		{12, 12, "code 12"},
 	}
 	for _, tt := range tests {
 		if uint16(tt.code) != tt.value {

@@ -55,13 +55,16 @@ type Config struct {
 	RecordCacheSize int64
 }
 
+// MaxKeySizeLimit and MaxValueSizeLimit are the largest MaxKeySize and
+// MaxValueSize a store can hold: every layer above takes its limits from
+// these. The key limit leaves room under Badger's 65000-byte key limit for
+// the longest prefix ('x' + 8-byte time) and Badger's 8-byte version.
 const (
-	// maxKeySizeLimit leaves room under Badger's 65000-byte key limit for
-	// the longest prefix ('x' + 8-byte time) and Badger's 8-byte version.
-	maxKeySizeLimit   = 60000
-	maxValueSizeLimit = 256 << 20
-	minMemTableSize   = 1 << 20
+	MaxKeySizeLimit   = 60000
+	MaxValueSizeLimit = 256 << 20
 )
+
+const minMemTableSize = 1 << 20
 
 // DefaultConfig returns the defaults, with Dir empty.
 func DefaultConfig() Config {
@@ -111,10 +114,10 @@ func (c Config) Validate() error {
 		return errors.New("store: Dir is required")
 	case c.SyncInterval < 0, c.PurgeInterval < 0, c.TombstoneHorizon < 0:
 		return errors.New("store: intervals must not be negative")
-	case c.MaxKeySize < 0 || c.MaxKeySize > maxKeySizeLimit:
-		return fmt.Errorf("store: MaxKeySize must be in [1, %d]", maxKeySizeLimit)
-	case c.MaxValueSize < 0 || c.MaxValueSize > maxValueSizeLimit:
-		return fmt.Errorf("store: MaxValueSize must be in [1, %d]", maxValueSizeLimit)
+	case c.MaxKeySize < 0 || c.MaxKeySize > MaxKeySizeLimit:
+		return fmt.Errorf("store: MaxKeySize must be in [1, %d]", MaxKeySizeLimit)
+	case c.MaxValueSize < 0 || c.MaxValueSize > MaxValueSizeLimit:
+		return fmt.Errorf("store: MaxValueSize must be in [1, %d]", MaxValueSizeLimit)
 	case c.MaxBatch < 0:
 		return errors.New("store: MaxBatch must not be negative")
 	case c.MaxLogEntries < 0:

@@ -418,7 +418,7 @@ func expireDelta(old crdt.Record, view crdt.View, op crdt.Op, expiry, nowMS int6
 }
 
 func (w *writer) buildRemote(e *LogEntry) (effect, error) {
-	if len(e.Key) == 0 || len(e.Key) > maxKeySizeLimit {
+	if len(e.Key) == 0 || len(e.Key) > MaxKeySizeLimit {
 		return effect{}, fmt.Errorf("%w: log entry %s:%d has a key of %d bytes", ErrBadRequest, e.Origin, e.Seq, len(e.Key))
 	}
 	old, found, err := w.get(e.Key)
@@ -472,7 +472,7 @@ func (w *writer) compact(r crdt.Record, origin crdt.NodeID, seq uint64) crdt.Rec
 }
 
 func (w *writer) buildMerge(key []byte, rec crdt.Record, seen crdt.VersionVector) (effect, error) {
-	if len(key) == 0 || len(key) > maxKeySizeLimit {
+	if len(key) == 0 || len(key) > MaxKeySizeLimit {
 		return effect{}, fmt.Errorf("%w: key of %d bytes", ErrBadRequest, len(key))
 	}
 	old, found, err := w.get(key)

@@ -1,0 +1,150 @@
+package kv
+
+import (
+	"context"
+	"time"
+
+	"github.com/upu/upu/crdt"
+	"github.com/upu/upu/store"
+)
+
+// Op is what a Write does.
+type Op uint8
+
+const (
+	OpSet    = Op(store.OpSet)    // write Value with Expiry
+	OpDel    = Op(store.OpDel)    // write a tombstone
+	OpIncr   = Op(store.OpIncr)   // add Delta to the key's counter
+	OpExpire = Op(store.OpExpire) // set the visible value's expiry (0: none)
+	OpAppend = Op(store.OpAppend) // append Value to the visible value
+)
+
+// Cond makes a write conditional on the key's visible value on this node;
+// conditions combine (see store.Cond for each one's meaning).
+type Cond uint8
+
+const (
+	CondNone          = Cond(store.CondNone)
+	CondAbsent        = Cond(store.CondAbsent)        // SET NX
+	CondPresent       = Cond(store.CondPresent)       // SET XX, DEL of an existing key
+	CondNoExpiry      = Cond(store.CondNoExpiry)      // EXPIRE NX
+	CondHasExpiry     = Cond(store.CondHasExpiry)     // EXPIRE XX, PERSIST
+	CondLaterExpiry   = Cond(store.CondLaterExpiry)   // EXPIRE GT
+	CondEarlierExpiry = Cond(store.CondEarlierExpiry) // EXPIRE LT
+)
+
+// Write is one client write. The service keeps no reference to Key or
+// Value once its batch is applied.
+type Write struct {
+	Op     Op
+	Key    []byte
+	Value  []byte // OpSet, OpAppend
+	Expiry int64  // OpSet, OpExpire: absolute Unix ms; 0: never
+	Delta  int64  // OpIncr
+	ReqID  string // travels in the replication log
+	// Context is the causal context the client read (OpSet, OpDel); nil
+	// supersedes everything this node has seen of the key.
+	Context *crdt.Context
+	Cond    Cond
+	KeepTTL bool // OpSet keeps the visible value's expiry
+	WantOld bool // Result.Old gets the value visible before the write
+}
+
+// Result is the outcome of one Write (see store.Result).
+type Result struct {
+	Context  crdt.Context
+	Counter  int64 // OpIncr: new value; OpDel: 1 if a value was deleted; OpAppend: new length
+	Old      []byte
+	OldFound bool
+	Skipped  bool // the condition failed: nothing was written
+	Err      error
+}
+
+// Batch queues one connection's writes until Apply sends them to the store
+// as one commit request. It is not safe for concurrent use; its buffers
+// are reused from one Apply to the next.
+type Batch struct {
+	s       *Service
+	writes  []store.Write
+	results []store.Result
+	out     []Result
+	now     time.Time // read once per batch, zero until asked
+}
+
+// NewBatch returns an empty batch for one connection.
+func (s *Service) NewBatch() *Batch { return &Batch{s: s} }
+
+// Len is the number of writes queued.
+func (b *Batch) Len() int { return len(b.writes) }
+
+// Now is the batch's time: the clock is read once per batch, so every
+// relative expiry in it is computed from the same instant.
+func (b *Batch) Now() time.Time {
+	if b.now.IsZero() {
+		b.now = b.s.clk.Now()
+	}
+	return b.now
+}
+
+// ExpiryAfter is the absolute expiry of a TTL in milliseconds counted from
+// the batch's time: 0 for none, ErrNegativeTTL below zero.
+func (b *Batch) ExpiryAfter(ttlMS int64) (int64, error) {
+	switch {
+	case ttlMS < 0:
+		return 0, ErrNegativeTTL
+	case ttlMS == 0:
+		return 0, nil
+	}
+	return b.Now().UnixMilli() + ttlMS, nil
+}
+
+// Add checks w against the limits and queues it; a refused write is not
+// queued and its error is returned at once.
+func (b *Batch) Add(w Write) error {
+	if err := b.s.CheckKey(w.Key); err != nil {
+		return err
+	}
+	if err := b.s.CheckValue(w.Value); err != nil {
+		return err
+	}
+	b.writes = append(b.writes, store.Write{
+		Op: store.WriteOp(w.Op), Key: w.Key, Value: w.Value, Expiry: w.Expiry, Delta: w.Delta, ReqID: w.ReqID,
+		Context: w.Context, Cond: store.Cond(w.Cond), KeepTTL: w.KeepTTL, WantOld: w.WantOld,
+	})
+	return nil
+}
+
+// Key is the key of the i-th queued write.
+func (b *Batch) Key(i int) []byte { return b.writes[i].Key }
+
+// Apply commits the queued writes as one batch and returns their results
+// in order. The results, and the keys Key returns, stay valid until Reset.
+func (b *Batch) Apply(ctx context.Context) []Result {
+	n := len(b.writes)
+	if n == 0 {
+		return nil
+	}
+	if cap(b.results) < n {
+		b.results = make([]store.Result, n)
+		b.out = make([]Result, n)
+	}
+	res := b.results[:n]
+	ctx, cancel := context.WithTimeout(ctx, b.s.cfg.WriteTimeout)
+	b.s.store.ApplyBatch(ctx, b.writes, res)
+	cancel()
+	out := b.out[:n]
+	for i := range res {
+		r := &res[i]
+		out[i] = Result{Context: r.Context, Counter: r.Counter, Old: r.Old, OldFound: r.OldFound, Skipped: r.Skipped, Err: r.Err}
+		*r = store.Result{}
+	}
+	return out
+}
+
+// Reset empties the batch, dropping its references to request buffers.
+func (b *Batch) Reset() {
+	clear(b.writes)
+	clear(b.out[:min(len(b.writes), len(b.out))])
+	b.writes = b.writes[:0]
+	b.now = time.Time{}
+}

@@ -1,0 +1,12 @@
+// Package kv is the data service every front end calls: the binary
+// protocol and the Redis protocol servers decode a request, call kv, and
+// encode what kv answers. kv owns what is the same for every protocol: the
+// key and value limits (checked once, and never looser than the store's),
+// the scope of a read (this node, or up the domain tree through an
+// Upstream), batched writes applied as one store commit, and the typed
+// errors each front end maps to its wire codes in one place.
+//
+// A Batch belongs to one connection: writes queued on it reach the store
+// as one ApplyBatch, with one clock reading, and a read on the same
+// connection applies the queued writes first, so that it sees them.
+package kv

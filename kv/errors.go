@@ -1,0 +1,68 @@
+package kv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/upu/upu/crdt"
+	"github.com/upu/upu/store"
+)
+
+// Errors of the service. Each wraps the store's or the CRDT layer's error
+// for the same failure, so errors.Is matches either; a front end maps these
+// to its wire codes (see Kind).
+var (
+	ErrNotFound      = store.ErrNotFound
+	ErrTooLarge      = store.ErrTooLarge
+	ErrKeyTooLarge   = fmt.Errorf("upu: key too large: %w", store.ErrTooLarge)
+	ErrValueTooLarge = fmt.Errorf("upu: value too large: %w", store.ErrTooLarge)
+	ErrBadRequest    = store.ErrBadRequest
+	ErrEmptyKey      = fmt.Errorf("upu: empty key: %w", store.ErrBadRequest)
+	ErrNegativeTTL   = fmt.Errorf("upu: negative ttl: %w", store.ErrBadRequest)
+	ErrUnknownScope  = fmt.Errorf("upu: unknown scope: %w", store.ErrBadRequest)
+	ErrWrongType     = crdt.ErrWrongType
+	ErrClosed        = store.ErrClosed
+	// ErrScopeUnavailable is a read asking beyond this node when no
+	// Upstream is configured.
+	ErrScopeUnavailable = errors.New("upu: scope up needs a parent domain (cascade not built)")
+)
+
+// Kind classifies an error into the few outcomes every protocol knows.
+type Kind uint8
+
+const (
+	KindOK Kind = iota
+	KindInternal
+	KindNotFound
+	KindTooLarge
+	KindBadRequest
+	KindWrongType
+	KindUnavailable
+	KindTimeout
+	KindScopeUnavailable
+)
+
+// KindOf says which outcome err is. Only KindInternal means the server
+// failed the caller.
+func KindOf(err error) Kind {
+	switch {
+	case err == nil:
+		return KindOK
+	case errors.Is(err, ErrNotFound):
+		return KindNotFound
+	case errors.Is(err, ErrTooLarge):
+		return KindTooLarge
+	case errors.Is(err, ErrBadRequest), errors.Is(err, crdt.ErrOverflow), errors.Is(err, crdt.ErrBadEncoding):
+		return KindBadRequest
+	case errors.Is(err, ErrWrongType):
+		return KindWrongType
+	case errors.Is(err, ErrClosed):
+		return KindUnavailable
+	case errors.Is(err, ErrScopeUnavailable):
+		return KindScopeUnavailable
+	case errors.Is(err, context.DeadlineExceeded):
+		return KindTimeout
+	}
+	return KindInternal
+}
