@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Compares a UPU node's Redis-protocol listener with redis-server on this
+# machine, side by side in the same run: redis-benchmark -c 50 -d 100, SET and
+# GET at pipeline 1 and 16, each server measured in turn ROUNDS times. Prints
+# requests per second and the ratio UPU/redis; the ratio is what to compare
+# across runs (the absolute figures depend on the machine's load).
+#
+#   scripts/bench-redis.sh               # 200k requests per test, 1 round
+#   REQUESTS=100000 ROUNDS=3 scripts/bench-redis.sh
+#
+# Needs redis-server and redis-benchmark (apt-get install redis-server
+# redis-tools). Everything it starts listens on 127.0.0.1 and is stopped by
+# PID on exit.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+REQUESTS="${REQUESTS:-200000}"
+ROUNDS="${ROUNDS:-1}"
+for tool in redis-server redis-benchmark; do
+	command -v "$tool" >/dev/null || { echo "bench-redis: $tool not found (apt-get install redis-server redis-tools)" >&2; exit 2; }
+done
+
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo $((20000 + RANDOM % 20000)); }
+wait_port() {
+	for _ in $(seq 1 200); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "bench-redis: nothing listens on port $1" >&2
+	return 1
+}
+
+go build -o "$work/upu" ./cmd/upu
+
+redis_port="$(free_port)"
+redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$work" --appendonly yes \
+	--appendfsync everysec --save '' --daemonize no --logfile "$work/redis.log" &
+pids+=($!)
+
+upu_addr_port="$(free_port)"
+upu_gossip_port="$(free_port)"
+upu_resp_port="$(free_port)"
+"$work/upu" serve --data-dir "$work/upu-data" --addr "127.0.0.1:$upu_addr_port" \
+	--gossip-addr "127.0.0.1:$upu_gossip_port" --resp-addr "127.0.0.1:$upu_resp_port" \
+	>"$work/upu.log" 2>&1 &
+pids+=($!)
+
+wait_port "$redis_port"
+wait_port "$upu_resp_port"
+
+# rps PORT TEST PIPELINE: requests per second of one redis-benchmark test.
+rps() {
+	redis-benchmark -h 127.0.0.1 -p "$1" -c 50 -d 100 -n "$REQUESTS" -r 100000 \
+		-t "$2" -P "$3" --csv 2>/dev/null | awk -F'"' 'NR>1 && $2 != "" {print $4; exit}'
+}
+
+printf '%-10s %12s %12s %8s\n' test upu redis ratio
+for round in $(seq 1 "$ROUNDS"); do
+	for p in 1 16; do
+		for t in set get; do
+			u="$(rps "$upu_resp_port" "$t" "$p")"
+			r="$(rps "$redis_port" "$t" "$p")"
+			printf '%-10s %12.0f %12.0f %8.2f\n' "${t^^} -P $p" "$u" "$r" "$(awk -v u="$u" -v r="$r" 'BEGIN{print u/r}')"
+		done
+	done
+	[[ "$ROUNDS" -gt 1 && "$round" -lt "$ROUNDS" ]] && echo
+done
