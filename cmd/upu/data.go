@@ -72,7 +72,7 @@ func getCommand() *cli.Command {
 		Name:      "get",
 		Usage:     "print a value; a missing key prints `not found` on stderr and exits 1",
 		ArgsUsage: "KEY",
-		Flags:     []cli.Flag{&cli.StringFlag{Name: "scope", Value: "local", Usage: "local, up (ask the parent domain on a miss) or root"}},
+		Flags:     []cli.Flag{&cli.StringFlag{Name: "scope", Value: "local", Usage: "local; up and root (ask the parent or root domain) are planned and refused until the cascade lands"}},
 		Action: func(c *cli.Context) error {
 			if err := args(c, 1, 1, "KEY [--scope local|up|root]"); err != nil {
 				return err
