@@ -304,8 +304,8 @@ func (c *conn) handshake(f protocol.Frame) {
 		HeartbeatMS:   cfg.HeartbeatInterval.Milliseconds(),
 		IdleTimeoutMS: cfg.IdleTimeout.Milliseconds(),
 		MaxBody:       c.maxBody,
-		MaxKey:        uint32(cfg.MaxKeySize),
-		MaxValue:      uint32(cfg.MaxValueSize),
+		MaxKey:        uint32(cfg.Store.MaxKeySize),
+		MaxValue:      uint32(cfg.Store.MaxValueSize),
 	})
 }
 
@@ -349,7 +349,7 @@ func (c *conn) get(f protocol.Frame) {
 	case len(req.Key) == 0:
 		c.fail(f, rid, protocol.CodeBadRequest, "empty key", false)
 		return
-	case len(req.Key) > c.s.n.cfg.MaxKeySize:
+	case len(req.Key) > c.s.n.cfg.Store.MaxKeySize:
 		c.fail(f, rid, protocol.CodeTooLarge, "key over max-key-size", false)
 		return
 	}
@@ -610,7 +610,7 @@ func (c *conn) newID() reqid.ID { return c.s.n.ids.NextAt(c.batchStart) }
 
 // maxBody is the largest frame body the node accepts and sends.
 func (n *Node) maxBody() uint32 {
-	return uint32(n.cfg.MaxKeySize + n.cfg.MaxValueSize + protocolOverhead)
+	return uint32(n.cfg.Store.MaxKeySize + n.cfg.Store.MaxValueSize + protocolOverhead)
 }
 
 // vectorMap renders a version vector as node ID -> counter; nil for none.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/upu/upu/client"
+	"github.com/upu/upu/gossip"
 	"github.com/upu/upu/protocol"
 )
 
@@ -16,9 +17,9 @@ import (
 // the members given.
 func startMember(t *testing.T, cfg Config, join ...*Node) *Node {
 	t.Helper()
-	cfg.GossipAddr = "127.0.0.1:0"
+	cfg.Gossip.BindAddr = "127.0.0.1:0"
 	for _, j := range join {
-		cfg.Join = append(cfg.Join, j.GossipAddr().String())
+		cfg.Gossip.Join = append(cfg.Gossip.Join, j.GossipAddr().String())
 	}
 	return startNode(t, cfg)
 }
@@ -214,11 +215,11 @@ func TestDomainConfig(t *testing.T) {
 		want string // in the error; "" for valid
 	}{
 		{"defaults", Config{}, ""},
-		{"ephemeral port", Config{GossipAddr: "127.0.0.1:0", Join: []string{"10.0.0.1:7946", "host.example:7946"}}, ""},
-		{"host name", Config{GossipAddr: "localhost:7946"}, "gossip-addr"},
-		{"no port", Config{GossipAddr: "127.0.0.1"}, "gossip-addr"},
-		{"bad join", Config{Join: []string{"10.0.0.1"}}, "join"},
-		{"standalone ignores gossip", Config{Standalone: true, GossipAddr: "nowhere"}, ""},
+		{"ephemeral port", Config{Gossip: gossip.Config{BindAddr: "127.0.0.1:0", Join: []string{"10.0.0.1:7946", "host.example:7946"}}}, ""},
+		{"host name", Config{Gossip: gossip.Config{BindAddr: "localhost:7946"}}, "gossip-addr"},
+		{"no port", Config{Gossip: gossip.Config{BindAddr: "127.0.0.1"}}, "gossip-addr"},
+		{"bad join", Config{Gossip: gossip.Config{Join: []string{"10.0.0.1"}}}, "join"},
+		{"standalone ignores gossip", Config{Standalone: true, Gossip: gossip.Config{BindAddr: "nowhere"}}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

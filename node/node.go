@@ -63,25 +63,14 @@ func New(cfg Config, clk clock.Clock) (*Node, error) {
 		return nil, fmt.Errorf("upu: logging: %w", err)
 	}
 	n := &Node{cfg: cfg, clk: clk, logger: logger, log: logger.Component("node"), id: id, started: clk.Now()}
-	scfg := store.DefaultConfig()
-	scfg.Dir = cfg.DataDir
-	scfg.InMemory = cfg.InMemory
-	if cfg.InMemory {
-		scfg.Dir, scfg.NodeID = "", id
-	}
-	scfg.SyncWrites = cfg.SyncWrites
-	scfg.SyncInterval = cfg.SyncInterval
-	scfg.MaxKeySize = cfg.MaxKeySize
-	scfg.MaxValueSize = cfg.MaxValueSize
-	scfg.TombstoneHorizon = cfg.TombstoneHorizon
-	scfg.MaxLogEntries = cfg.MaxLogEntries
+	scfg := cfg.storeConfig(id)
 	scfg.OnAppend = n.repl.notify
 	n.store, err = store.Open(scfg, clk, logger.Component("store"))
 	if err != nil {
 		logger.Close()
 		return nil, err
 	}
-	n.kv, err = kv.New(kv.Config{MaxKeySize: cfg.MaxKeySize, MaxValueSize: cfg.MaxValueSize, WriteTimeout: cfg.IdleTimeout}, kv.Deps{Store: n.store, Clock: clk})
+	n.kv, err = kv.New(cfg.kvConfig(), kv.Deps{Store: n.store, Clock: clk})
 	if err != nil {
 		n.store.Close()
 		logger.Close()
@@ -183,11 +172,13 @@ func (n *Node) effectiveConfig() logrus.Fields {
 		"idle_timeout":       c.IdleTimeout.String(),
 		"handshake_timeout":  c.HandshakeTimeout.String(),
 		"shutdown_timeout":   c.ShutdownTimeout.String(),
-		"max_key_size":       c.MaxKeySize,
-		"max_value_size":     c.MaxValueSize,
+		"max_key_size":       c.Store.MaxKeySize,
+		"max_value_size":     c.Store.MaxValueSize,
 		"max_conns":          c.MaxConns,
-		"sync_writes":        c.SyncWrites,
-		"sync_interval":      c.SyncInterval.String(),
+		"sync_writes":        c.Store.SyncWrites,
+		"sync_interval":      c.Store.SyncInterval.String(),
+		"tombstone_horizon":  c.Store.TombstoneHorizon.String(),
+		"max_log_entries":    c.Store.MaxLogEntries,
 		"client_token_set":   set(c.ClientToken),
 		"peer_token_set":     set(c.PeerToken),
 		"admin_token_set":    set(c.AdminToken),

@@ -342,7 +342,7 @@ func bytesLower(b []byte) []byte { return []byte(strings.ToLower(string(b))) }
 func (c *respConn) configParams() []string {
 	cfg := c.s.n.cfg
 	fsync := "everysec"
-	if cfg.SyncWrites {
+	if cfg.Store.SyncWrites {
 		fsync = "always"
 	}
 	host, port, _ := net.SplitHostPort(c.s.ln.Addr().String())
@@ -485,7 +485,7 @@ func (c *respConn) cmdInfo(args [][]byte) {
 			line("cascade", "none (no parent domain)")
 			line("log_entries", n.store.LogLen())
 			line("applied", n.store.Applied().String())
-			line("sync_writes", strconv.FormatBool(n.cfg.SyncWrites))
+			line("sync_writes", strconv.FormatBool(n.cfg.Store.SyncWrites))
 		}
 	}
 	c.wr.AppendVerbatim("txt", []byte(b.String()))

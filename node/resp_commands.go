@@ -192,7 +192,7 @@ func is(arg []byte, word string) bool { return bytes.EqualFold(arg, []byte(word)
 
 // checkKey answers an error and returns false when key cannot be written.
 func (c *respConn) checkKey(key []byte) bool {
-	switch max := c.s.n.cfg.MaxKeySize; {
+	switch max := c.s.n.cfg.Store.MaxKeySize; {
 	case len(key) == 0:
 		c.fail(errEmptyKey)
 	case len(key) > max:
@@ -206,7 +206,7 @@ func (c *respConn) checkKey(key []byte) bool {
 // checkValue answers an error and returns false when value is over the
 // limit.
 func (c *respConn) checkValue(value []byte) bool {
-	if max := c.s.n.cfg.MaxValueSize; len(value) > max {
+	if max := c.s.n.cfg.Store.MaxValueSize; len(value) > max {
 		c.fail("ERR string exceeds maximum allowed size (max-value-size " + strconv.Itoa(max) + ")")
 		return false
 	}
@@ -433,7 +433,7 @@ func (c *respConn) cmdDel(args [][]byte) {
 	ridText := rid.String()
 	start := len(c.writes)
 	for _, key := range args[1:] {
-		if len(key) == 0 || len(key) > c.s.n.cfg.MaxKeySize {
+		if len(key) == 0 || len(key) > c.s.n.cfg.Store.MaxKeySize {
 			continue // cannot exist
 		}
 		c.writes = append(c.writes, store.Write{Op: store.OpDel, Key: key, Cond: store.CondPresent, ReqID: ridText})

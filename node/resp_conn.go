@@ -302,7 +302,7 @@ func (c *respConn) flushWrites() {
 // read returns what a read of key shows; a key that cannot exist (empty or
 // over the limit) shows nothing.
 func (c *respConn) read(name string, key []byte) (crdt.View, error) {
-	if len(key) == 0 || len(key) > c.s.n.cfg.MaxKeySize {
+	if len(key) == 0 || len(key) > c.s.n.cfg.Store.MaxKeySize {
 		return crdt.View{}, nil
 	}
 	v, _, err := c.s.n.store.Read(key)

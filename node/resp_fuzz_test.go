@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/upu/upu/store"
 )
 
 // FuzzRespCommands sends arbitrary bytes to the Redis listener: whatever
@@ -32,7 +34,7 @@ func FuzzRespCommands(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	n := startRespNode(f, Config{MaxKeySize: 64, MaxValueSize: 256, IdleTimeout: 10 * time.Second}, nil)
+	n := startRespNode(f, Config{Store: store.Config{MaxKeySize: 64, MaxValueSize: 256}, IdleTimeout: 10 * time.Second}, nil)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		nc := pipeResp(t, n)
 		nc.SetDeadline(time.Now().Add(10 * time.Second))

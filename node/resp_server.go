@@ -34,12 +34,12 @@ func startResp(n *Node, addr string) (*respServer, error) {
 	s := &respServer{
 		n:       n,
 		cmds:    newRespCommands(n.metrics.respCalls),
-		cursors: newScanCursors(n.cfg.MaxKeySize),
+		cursors: newScanCursors(n.cfg.Store.MaxKeySize),
 		// A bulk string over the value limit (plus room for a key) is
 		// refused by the reader, which closes the connection: it cannot
 		// be skipped without reading it. Smaller oversized values get an
 		// error reply and the connection stays.
-		readCfg: resp.Config{MaxBulkLen: max(n.cfg.MaxValueSize, n.cfg.MaxKeySize) + protocolOverhead},
+		readCfg: resp.Config{MaxBulkLen: max(n.cfg.Store.MaxValueSize, n.cfg.Store.MaxKeySize) + protocolOverhead},
 	}
 	s.log = n.logger.Component("resp")
 	s.maxConns = n.cfg.MaxConns

@@ -13,7 +13,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/upu/upu/gossip"
 	"github.com/upu/upu/internal/clock"
+	"github.com/upu/upu/store"
 )
 
 // eq fails the test when got differs from want.
@@ -399,7 +401,7 @@ func TestRespPipeline(t *testing.T) {
 // TestRespErrors checks the exact error replies, and that the connection
 // serves the next command after each.
 func TestRespErrors(t *testing.T) {
-	n := startRespNode(t, Config{MaxKeySize: 8, MaxValueSize: 16}, nil)
+	n := startRespNode(t, Config{Store: store.Config{MaxKeySize: 8, MaxValueSize: 16}}, nil)
 	w := dialResp(t, n)
 	w.do("SET", "num", "text")
 	tests := []struct {
@@ -500,7 +502,7 @@ func TestRespUnknownCommandThenGet(t *testing.T) {
 // redis' protocol error and is closed, after the answers to the commands
 // before it; another connection is unaffected.
 func TestRespProtocolError(t *testing.T) {
-	n := startRespNode(t, Config{MaxValueSize: 1024}, nil)
+	n := startRespNode(t, Config{Store: store.Config{MaxValueSize: 1024}}, nil)
 	other := dialResp(t, n)
 	if got := other.do("SET", "k", "v"); got != "+OK\r\n" {
 		t.Fatalf("SET: %q", got)
@@ -850,9 +852,9 @@ func TestRespShutdown(t *testing.T) {
 // writes through one node's listener is read through the others'.
 func TestRespDomainReplicates(t *testing.T) {
 	member := func(join ...*Node) *Node {
-		cfg := Config{Domain: "dc1", GossipAddr: "127.0.0.1:0"}
+		cfg := Config{Domain: "dc1", Gossip: gossip.Config{BindAddr: "127.0.0.1:0"}}
 		for _, j := range join {
-			cfg.Join = append(cfg.Join, j.GossipAddr().String())
+			cfg.Gossip.Join = append(cfg.Gossip.Join, j.GossipAddr().String())
 		}
 		return startRespNode(t, cfg, nil)
 	}

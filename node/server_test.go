@@ -35,7 +35,7 @@ func startNodeClock(t testing.TB, cfg Config, clk clock.Clock) *Node {
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:0"
 	}
-	if cfg.GossipAddr == "" {
+	if cfg.Gossip.BindAddr == "" {
 		cfg.Standalone = true // a test that gossips says where
 	}
 	if cfg.Log == (logging.Config{}) {
@@ -168,9 +168,9 @@ func decodeErr(f protocol.Frame) *protocol.Error {
 }
 
 func TestHandshakeAnnouncesTimeouts(t *testing.T) {
-	n := startNode(t, Config{HeartbeatInterval: 2 * time.Second, IdleTimeout: 7 * time.Second, MaxValueSize: 4096, Domain: "dc1"})
+	n := startNode(t, Config{HeartbeatInterval: 2 * time.Second, IdleTimeout: 7 * time.Second, Store: store.Config{MaxValueSize: 4096}, Domain: "dc1"})
 	h := dial(t, n).hello(protocol.Hello{Client: "test"})
-	if h.HeartbeatMS != 2000 || h.IdleTimeoutMS != 7000 || h.MaxValue != 4096 || h.MaxKey != DefaultMaxKeySize ||
+	if h.HeartbeatMS != 2000 || h.IdleTimeoutMS != 7000 || h.MaxValue != 4096 || int(h.MaxKey) != store.DefaultConfig().MaxKeySize ||
 		h.Domain != "dc1" || h.NodeID != n.ID().String() || h.Version != protocol.Version {
 		t.Fatalf("hello = %+v", h)
 	}
@@ -241,7 +241,7 @@ func TestPipelineReadsSeeEarlierWrites(t *testing.T) {
 // framing errors close that connection, body errors do not; other
 // connections are served throughout.
 func TestBadInput(t *testing.T) {
-	n := startNode(t, Config{MaxValueSize: 1024})
+	n := startNode(t, Config{Store: store.Config{MaxValueSize: 1024}})
 	bystander := dial(t, n)
 	bystander.hello(protocol.Hello{})
 
@@ -307,11 +307,11 @@ func TestBadInput(t *testing.T) {
 		if e := decodeErr(w.recv()); e == nil || e.Code != protocol.CodeTooLarge {
 			t.Fatalf("oversized value answered %v", e)
 		}
-		w.send(protocol.OpSet, &protocol.SetRequest{Key: []byte(strings.Repeat("k", DefaultMaxKeySize+1)), Value: []byte("v")})
+		w.send(protocol.OpSet, &protocol.SetRequest{Key: []byte(strings.Repeat("k", store.DefaultConfig().MaxKeySize+1)), Value: []byte("v")})
 		if e := decodeErr(w.recv()); e == nil || e.Code != protocol.CodeTooLarge {
 			t.Fatalf("oversized key answered %v", e)
 		}
-		w.send(protocol.OpGet, &protocol.GetRequest{Key: []byte(strings.Repeat("k", DefaultMaxKeySize+1))})
+		w.send(protocol.OpGet, &protocol.GetRequest{Key: []byte(strings.Repeat("k", store.DefaultConfig().MaxKeySize+1))})
 		if e := decodeErr(w.recv()); e == nil || e.Code != protocol.CodeTooLarge {
 			t.Fatalf("get of an oversized key answered %v", e)
 		}

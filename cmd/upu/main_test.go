@@ -31,7 +31,7 @@ func TestOneLine(t *testing.T) {
 func TestServeBadConfig(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), []string{"upu", "serve", "--data-dir", t.TempDir(), "--tombstone-horizon", "-1s", "--max-log-entries", "-5"}, &stdout, &stderr)
-	want := "upu: invalid config: tombstone-horizon=-1s: must be positive; invalid config: max-log-entries=-5: must be positive\n"
+	want := "upu: invalid config: tombstone-horizon=-1s: must not be negative; invalid config: max-log-entries=-5: must not be negative\n"
 	if code != exitFailure || stderr.String() != want {
 		t.Fatalf("exit %d, stderr %q; want %d, %q", code, stderr.String(), exitFailure, want)
 	}

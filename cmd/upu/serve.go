@@ -18,22 +18,22 @@ func serveFlags() []cli.Flag {
 		&cli.StringFlag{Name: "config", Usage: "YAML `FILE` with any of these flags as keys"},
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "data-dir", Value: d.DataDir, Usage: "where the node keeps its data and node ID"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "addr", Value: d.Addr, Usage: "binary protocol listener"}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "gossip-addr", Value: d.GossipAddr, Usage: "gossip listener, `IP:PORT` (UDP and TCP); port 0 picks one"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "gossip-addr", Value: d.Gossip.BindAddr, Usage: "gossip listener, `IP:PORT` (UDP and TCP); port 0 picks one"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "domain", Value: d.Domain, Usage: "the domain (data center) this node belongs to"}),
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "join", Usage: "gossip addresses of members to join, `HOST:PORT[,...]`; retried until one answers"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "gossip-key-file", Usage: "serf keyring `FILE` (base64 AES keys): encrypts gossip; only members with a key can join"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "resp-addr", Usage: "Redis protocol listener (off unless set)"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "http-addr", Usage: "metrics and health listener (off unless set)"}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "sync", Usage: "fsync every commit (grouped) instead of every sync-interval"}),
-		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "sync-interval", Value: d.SyncInterval, Usage: "fsync period when --sync is off"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "sync-interval", Value: d.Store.SyncInterval, Usage: "fsync period when --sync is off"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "heartbeat-interval", Value: d.HeartbeatInterval, Usage: "announced to clients: send a frame at least this often"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "idle-timeout", Value: d.IdleTimeout, Usage: "announced to clients: silent connections are closed after this"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "handshake-timeout", Value: d.HandshakeTimeout, Usage: "a new connection that has not completed its hello by then is closed"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "shutdown-timeout", Value: d.ShutdownTimeout, Usage: "how long shutdown waits for requests in flight"}),
-		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-key-size", Value: d.MaxKeySize, Usage: "largest key in bytes"}),
-		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-value-size", Value: d.MaxValueSize, Usage: "largest value in bytes"}),
-		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "tombstone-horizon", Value: d.TombstoneHorizon, Usage: "how long a delete is remembered while a member is down; a member away longer resyncs"}),
-		altsrc.NewInt64Flag(&cli.Int64Flag{Name: "max-log-entries", Value: d.MaxLogEntries, Usage: "replication log kept per origin; members further behind get a digest sync"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-key-size", Value: d.Store.MaxKeySize, Usage: "largest key in bytes"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-value-size", Value: d.Store.MaxValueSize, Usage: "largest value in bytes"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "tombstone-horizon", Value: d.Store.TombstoneHorizon, Usage: "how long a delete is remembered while a member is down; a member away longer resyncs"}),
+		altsrc.NewInt64Flag(&cli.Int64Flag{Name: "max-log-entries", Value: d.Store.MaxLogEntries, Usage: "replication log kept per origin; members further behind get a digest sync"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-conns", Value: d.MaxConns, Usage: "most concurrent client connections"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "client-token", EnvVars: []string{"UPU_CLIENT_TOKEN"}, Usage: "token clients must present (open if empty)"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "peer-token", EnvVars: []string{"UPU_PEER_TOKEN"}, Usage: "token peers must present"}),
@@ -73,22 +73,22 @@ func serve(c *cli.Context) error {
 	cfg.DataDir = c.String("data-dir")
 	cfg.Addr = c.String("addr")
 	cfg.Domain = c.String("domain")
-	cfg.GossipAddr = c.String("gossip-addr")
-	cfg.Join = c.StringSlice("join")
-	cfg.GossipKeyFile = c.String("gossip-key-file")
+	cfg.Gossip.BindAddr = c.String("gossip-addr")
+	cfg.Gossip.Join = c.StringSlice("join")
+	cfg.Gossip.KeyringFile = c.String("gossip-key-file")
 	cfg.HTTPAddr = c.String("http-addr")
 	cfg.RespAddr = c.String("resp-addr")
-	cfg.SyncWrites = c.Bool("sync")
-	cfg.SyncInterval = c.Duration("sync-interval")
+	cfg.Store.SyncWrites = c.Bool("sync")
+	cfg.Store.SyncInterval = c.Duration("sync-interval")
 	cfg.HeartbeatInterval = c.Duration("heartbeat-interval")
 	cfg.IdleTimeout = c.Duration("idle-timeout")
 	cfg.HandshakeTimeout = c.Duration("handshake-timeout")
 	cfg.ShutdownTimeout = c.Duration("shutdown-timeout")
-	cfg.MaxKeySize = c.Int("max-key-size")
-	cfg.MaxValueSize = c.Int("max-value-size")
+	cfg.Store.MaxKeySize = c.Int("max-key-size")
+	cfg.Store.MaxValueSize = c.Int("max-value-size")
 	cfg.MaxConns = c.Int("max-conns")
-	cfg.TombstoneHorizon = c.Duration("tombstone-horizon")
-	cfg.MaxLogEntries = c.Int64("max-log-entries")
+	cfg.Store.TombstoneHorizon = c.Duration("tombstone-horizon")
+	cfg.Store.MaxLogEntries = c.Int64("max-log-entries")
 	cfg.ClientToken = c.String("client-token")
 	cfg.PeerToken = c.String("peer-token")
 	cfg.AdminToken = c.String("admin-token")

@@ -481,7 +481,7 @@ func TestValidate(t *testing.T) {
 		{"every level", Config{Level: "Debug"}, nil},
 		{"json", Config{Format: "json", Dir: "/var/log/upu", Stderr: true}, nil},
 		{"unknown level", Config{Level: "trace"}, []string{`"trace"`}},
-		{"unknown format", Config{Format: "xml"}, []string{`Format "xml"`}},
+		{"unknown format", Config{Format: "xml"}, []string{`Format="xml"`}},
 		{"negative size", Config{MaxSizeMB: -1}, []string{"MaxSizeMB"}},
 		{"negative age", Config{MaxAgeDays: -1}, []string{"MaxAgeDays"}},
 		{"negative backups", Config{MaxBackups: -1}, []string{"MaxBackups"}},
