@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/urfave/cli/v2"
 	"github.com/urfave/cli/v2/altsrc"
@@ -38,7 +39,7 @@ func serveFlags() []cli.Flag {
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "client-token", EnvVars: []string{"UPU_CLIENT_TOKEN"}, Usage: "token clients must present (open if empty)"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "peer-token", EnvVars: []string{"UPU_PEER_TOKEN"}, Usage: "token peers must present"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "admin-token", EnvVars: []string{"UPU_ADMIN_TOKEN"}, Usage: "token admin commands must present"}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-level", Value: d.Log.Level, Usage: "debug, info, warn, error"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-level", Value: d.Log.Level, Usage: logLevels}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-format", Value: d.Log.Format, Usage: "text (logfmt) or json"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-dir", Usage: "also write upu.log, upu-error.log and upu-audit.log here, rotated"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "slow-threshold", Value: d.Log.SlowThreshold, Usage: "requests slower than this are logged at WARN"}),
@@ -51,24 +52,38 @@ func serveCommand() *cli.Command {
 		Name:   "serve",
 		Usage:  "run a node until SIGINT or SIGTERM",
 		Flags:  flags,
-		Before: altsrc.InitInputSourceWithContext(flags, configSource),
+		Before: loadConfigFile(flags),
 		Action: serve,
 	}
 }
 
-// configSource reads --config when given; without it flags stand alone.
-func configSource(c *cli.Context) (altsrc.InputSourceContext, error) {
-	if c.String("config") == "" {
-		return &altsrc.MapInputSource{}, nil
+// loadConfigFile applies the YAML file named by --config, if any, to the
+// flags not set on the command line, once checkConfigFile has found no
+// problem in it.
+func loadConfigFile(flags []cli.Flag) cli.BeforeFunc {
+	return func(c *cli.Context) error {
+		path := c.String("config")
+		if path == "" {
+			return nil
+		}
+		if err := checkConfigFile(path, flags); err != nil {
+			return err
+		}
+		src, err := altsrc.NewYamlSourceFromFile(path)
+		if err != nil {
+			return fmt.Errorf("%w: config file %s: %w", node.ErrConfig, path, err)
+		}
+		return altsrc.ApplyInputSourceValues(c, src, flags)
 	}
-	src, err := altsrc.NewYamlSourceFromFile(c.String("config"))
-	if err != nil {
-		return nil, fmt.Errorf("config file: %w", err)
-	}
-	return src, nil
 }
 
 func serve(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return fmt.Errorf("%w: serve takes no arguments, got %q; flags start with --", ErrUsage, c.Args().First())
+	}
+	if err := explicitZeros(c); err != nil {
+		return err
+	}
 	cfg := node.DefaultConfig()
 	cfg.DataDir = c.String("data-dir")
 	cfg.Addr = c.String("addr")
@@ -106,4 +121,47 @@ func serve(c *cli.Context) error {
 	}
 	<-c.Context.Done()
 	return n.Close()
+}
+
+// mustNotBeZero lists the serve flags for which zero or empty is no valid
+// setting: the node's config would read it as "the default", so a flag set
+// to it on purpose is refused instead of silently replaced.
+var mustNotBeZero = []string{
+	"data-dir", "addr", "gossip-addr", "domain", "sync-interval", "heartbeat-interval",
+	"idle-timeout", "handshake-timeout", "shutdown-timeout", "max-key-size", "max-value-size",
+	"tombstone-horizon", "max-log-entries", "max-conns", "log-level", "log-format",
+}
+
+// explicitZeros reports every flag of mustNotBeZero set, on the command
+// line or in the config file, to zero or empty.
+func explicitZeros(c *cli.Context) error {
+	var errs []error
+	for _, name := range mustNotBeZero {
+		if !c.IsSet(name) {
+			continue
+		}
+		f := lookupFlag(c.Command.Flags, "--"+name)
+		g, ok := f.(cli.DocGenerationFlag)
+		if !ok {
+			continue
+		}
+		if v := c.Value(name); isZero(v) {
+			errs = append(errs, fmt.Errorf("%w: --%s %q: must not be zero or empty; leave it out for the default (%s)", node.ErrConfig, name, fmt.Sprint(v), g.GetDefaultText()))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func isZero(v any) bool {
+	switch x := v.(type) {
+	case string:
+		return x == ""
+	case int:
+		return x == 0
+	case int64:
+		return x == 0
+	case time.Duration:
+		return x == 0
+	}
+	return v == nil
 }
