@@ -77,6 +77,10 @@ type Config struct {
 	Replication replication.Config
 
 	Log logging.Config
+
+	// ConfigFile names the file these settings were read from, if any. The
+	// node never reads it; it reports it in the start-up line.
+	ConfigFile string
 }
 
 // Defaults of the node's own fields; the subsystems' are in their
@@ -278,6 +282,16 @@ func flagName(sub, field string) string {
 		return "log-dir"
 	case "log.SlowThreshold":
 		return "slow-threshold"
+	case "log.Quiet":
+		return "quiet"
+	case "log.MaxSizeMB":
+		return "log-max-size-mb"
+	case "log.RotateEvery":
+		return "log-rotate-every"
+	case "log.MaxAgeDays":
+		return "log-max-age-days"
+	case "log.MaxBackups":
+		return "log-max-backups"
 	}
 	return sub + "." + field
 }

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -185,8 +186,23 @@ func (n *Node) effectiveConfig() logrus.Fields {
 		"log_level":          n.logger.Level(),
 		"log_format":         c.Log.Format,
 		"log_dir":            c.Log.Dir,
+		"log_quiet":          c.Log.Quiet,
+		"log_rotation":       n.logRotation(),
+		"config_file":        c.ConfigFile,
+		"gossip_key_file":    c.Gossip.KeyringFile,
 		"slow_threshold":     n.logger.SlowThreshold().String(),
 	}
+}
+
+// logRotation sums up the log files' rotation for the start-up line.
+func (n *Node) logRotation() string {
+	if n.cfg.Log.Dir == "" {
+		return ""
+	}
+	d := logging.DefaultConfig()
+	l := n.cfg.Log
+	return fmt.Sprintf("%dMB/%s, kept %d days, %d files",
+		cmp.Or(l.MaxSizeMB, d.MaxSizeMB), cmp.Or(l.RotateEvery, d.RotateEvery), cmp.Or(l.MaxAgeDays, d.MaxAgeDays), cmp.Or(l.MaxBackups, d.MaxBackups))
 }
 
 func addrString(a net.Addr) string {
