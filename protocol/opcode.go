@@ -20,6 +20,11 @@ const (
 	// Message encoding) from a peer; the answer is an empty OpReplicate
 	// response or an error. Only connections with the peer role may send it.
 	OpReplicate Opcode = 0x40
+	// OpPeerLink turns the connection into a peer link (package peer): after
+	// its empty response, both sides speak the link's multiplexed format on
+	// the same socket and no more frames. Only connections with the peer
+	// role may send it.
+	OpPeerLink Opcode = 0x41
 
 	OpStatus   Opcode = 0x80
 	OpDigest   Opcode = 0x81
@@ -36,6 +41,7 @@ var opcodeNames = [256]string{
 	OpIncr:      "incr",
 	OpError:     "error",
 	OpReplicate: "replicate",
+	OpPeerLink:  "peer-link",
 	OpStatus:    "status",
 	OpDigest:    "digest",
 	OpLogLevel:  "log-level",
