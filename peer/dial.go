@@ -11,9 +11,9 @@ import (
 )
 
 // handshake dials to.Addr and turns the connection into a link: a hello
-// with the peer role, then OpPeerLink, sent together. It returns the
-// connection and the bytes read past the answers. The whole of it is
-// bounded by ctx.
+// with the peer role and, once the server's hello says it is the node
+// meant, OpPeerLink. It returns the connection and the bytes read past the
+// answers. The whole of it is bounded by ctx.
 func (p *Pool) handshake(ctx context.Context, to Node) (net.Conn, []byte, error) {
 	nc, err := p.dial(ctx, "tcp", to.Addr)
 	if err != nil {
@@ -35,7 +35,6 @@ func (p *Pool) greet(ctx context.Context, nc net.Conn, to Node) ([]byte, error) 
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Now()) })
 	hello := protocol.Hello{Version: protocol.Version, Role: protocol.RolePeer, Token: p.cfg.Token, NodeID: p.cfg.Self, Client: "upu-peer"}
 	out, _ := protocol.AppendFrame(nil, protocol.Header{Opcode: protocol.OpHello, ReqID: 1}, &hello) // a Hello always encodes
-	out = protocol.AppendHeader(out, protocol.Header{Opcode: protocol.OpPeerLink, ReqID: 2})
 	if _, err := nc.Write(out); err != nil {
 		return nil, ctxErr(ctx, err)
 	}
@@ -44,8 +43,11 @@ func (p *Pool) greet(ctx context.Context, nc net.Conn, to Node) ([]byte, error) 
 	if err := expect(nc, dec, protocol.OpHello, &answer); err != nil {
 		return nil, ctxErr(ctx, err)
 	}
-	if to.ID != "" && answer.NodeID != to.ID {
+	if answer.NodeID != to.ID {
 		return nil, fmt.Errorf("%w: %s answered as %q", ErrWrongNode, to.Addr, answer.NodeID)
+	}
+	if _, err := nc.Write(protocol.AppendHeader(out[:0], protocol.Header{Opcode: protocol.OpPeerLink, ReqID: 2})); err != nil {
+		return nil, ctxErr(ctx, err)
 	}
 	if err := expect(nc, dec, protocol.OpPeerLink, nil); err != nil {
 		return nil, ctxErr(ctx, err)

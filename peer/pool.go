@@ -150,6 +150,9 @@ func (p *Pool) Call(ctx context.Context, to Node, kind Kind, req []byte) ([]byte
 
 // link returns a link to to that is up, dialing one when there is none.
 func (p *Pool) link(ctx context.Context, to Node) (*link, error) {
+	if to.ID == "" {
+		return nil, ErrNoRoute // a link is known by its node's ID
+	}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
