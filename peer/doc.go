@@ -1,6 +1,7 @@
 // Package peer owns the link between two nodes: one TCP connection,
-// authenticated once, that carries any number of concurrent requests in
-// both directions. Replication runs over it today (package replication's
+// authenticated once, that carries any number of concurrent requests and
+// one-way messages in both directions, each to the handler registered for
+// its kind. Replication runs over it today (package replication's
 // LinkTransport); the cascade's relay to a parent domain and scoped reads
 // are the next kinds of traffic meant to share it.
 //
@@ -23,17 +24,35 @@
 // Consul and Nomad run their RPC over, from the same family as serf and
 // memberlist that gossip uses: many streams share the connection with
 // per-stream flow control, so a large digest-sync chunk does not stall a
-// small ack behind it. Each Call opens one stream and carries one request
-// and its response:
+// small request behind it. A stream's first byte says what it carries:
+//
+//	0: one request and its response (Call)
+//	1: one-way messages, one after another, never answered (Send)
+//
+// and its frames are, all integers big-endian:
 //
 //	request:  kind uint8 | timeout_ms uint32 | len uint32 | body
 //	response: status uint8 | len uint32 | body
 //
-// all integers big-endian. timeout_ms is what was left of the caller's
-// deadline (0: none); the handler's context ends with it. status is 0 for
-// success (body: the handler's answer), 1 when no handler is registered
-// for the kind, 2 when the handler failed (body: its error message), and
-// 3 when the request was larger than the receiver's MaxMessage.
+// A Call opens a stream of its own. timeout_ms is what was left of the
+// caller's deadline (0: none); the handler's context ends with it. status
+// is 0 for success (body: the handler's answer), 1 when no handler is
+// registered for the kind, 2 when the handler failed (body: its error
+// message), and 3 when the request was larger than the receiver's
+// MaxMessage. Each side Sends on one message stream per link, opened by
+// its first Send and kept, whose requests carry timeout_ms 0 and are
+// handled in order; one of a kind nobody serves, or over MaxMessage, is
+// skipped.
+//
+// A stream costs yamux frames to open and close, and the Call's answer a
+// round trip; one-way messages on a stream that stays open cost neither.
+// On loopback (BenchmarkCall, 2 shared cores) a 256-byte Call takes about
+// 150 µs, a Sent message about 40 µs from Send to its handler, and the
+// same request and answer on a bare TCP connection 20 µs; at 64 KiB, 450,
+// 150 and 125 µs. So traffic with a rate, replication, uses Send: it costs
+// about a bare connection's price, and its acknowledgements are messages
+// of their own. Call serves what needs an answer at a lower rate (a
+// scoped read, a relay's handshake).
 //
 // # Links, liveness, redial
 //

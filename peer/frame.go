@@ -8,6 +8,14 @@ import (
 	"time"
 )
 
+// streamMode is a stream's first byte: what the stream carries.
+type streamMode uint8
+
+const (
+	streamCall     streamMode = 0 // one request, then its response
+	streamMessages streamMode = 1 // requests, one after another, never answered
+)
+
 // The two frames of a stream (doc.go gives the layout).
 const (
 	requestHeaderSize  = 1 + 4 + 4 // kind, timeout_ms, len
@@ -52,6 +60,7 @@ func appendResponse(dst []byte, st status, body []byte) []byte {
 type request struct {
 	kind    Kind
 	timeout time.Duration // zero: none
+	size    uint32        // the body's length, read or not
 	body    []byte
 }
 
@@ -69,8 +78,9 @@ func readRequest(r io.Reader, maxBody int) (request, error) {
 	req := request{
 		kind:    Kind(h[0]),
 		timeout: time.Duration(binary.BigEndian.Uint32(h[1:5])) * time.Millisecond,
+		size:    binary.BigEndian.Uint32(h[5:9]),
 	}
-	body, err := readBody(r, binary.BigEndian.Uint32(h[5:9]), maxBody)
+	body, err := readBody(r, req.size, maxBody)
 	req.body = body
 	return req, err
 }

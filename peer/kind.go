@@ -8,7 +8,7 @@ type Kind uint8
 
 const (
 	// KindReplicate carries one replication message (package
-	// replication's Message encoding); the answer is empty.
+	// replication's Message encoding), Sent one-way.
 	KindReplicate Kind = 1
 )
 

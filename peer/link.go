@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"sync"
@@ -20,8 +21,13 @@ type link struct {
 	remote string
 	sess   *yamux.Session
 	conn   *liveConn
-	sem    chan struct{} // bounds the requests served at once
+	sem    chan struct{} // bounds the streams served at once
 	log    *logrus.Entry
+
+	// mu serialises Sends on out, this side's message stream, opened by
+	// the first Send and dropped when a write to it fails.
+	mu  sync.Mutex
+	out *yamux.Stream
 }
 
 // errNotSent is a Call whose stream could not be opened: the link is down
@@ -45,7 +51,7 @@ func (l *link) call(ctx context.Context, kind Kind, req []byte) ([]byte, error) 
 	stop := context.AfterFunc(ctx, func() { st.SetDeadline(time.Now()) })
 	defer stop()
 	buf := l.p.getBuf()
-	*buf = appendRequest((*buf)[:0], kind, timeout, req)
+	*buf = appendRequest(append((*buf)[:0], byte(streamCall)), kind, timeout, req)
 	_, err = st.Write(*buf)
 	l.p.putBuf(buf)
 	if err != nil {
@@ -64,6 +70,46 @@ func (l *link) call(ctx context.Context, kind Kind, req []byte) ([]byte, error) 
 		return nil, fmt.Errorf("%w: the remote node's bound", ErrTooLarge)
 	}
 	return body, nil
+}
+
+// send writes one message on the link's message stream, opening it first
+// if need be. It returns once the message is written, or ctx ends.
+func (l *link) send(ctx context.Context, kind Kind, msg []byte) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	buf := l.p.getBuf()
+	defer l.p.putBuf(buf)
+	*buf = (*buf)[:0]
+	if l.out == nil {
+		st, err := l.sess.OpenStream()
+		if err != nil {
+			return fmt.Errorf("%w: %w", errNotSent, err)
+		}
+		l.out = st
+		*buf = append(*buf, byte(streamMessages))
+	}
+	st := l.out
+	if d, ok := ctx.Deadline(); ok {
+		st.SetWriteDeadline(d)
+	}
+	stop := func() bool { return true }
+	if ctx.Done() != nil { // a context that cannot end costs nothing
+		stop = context.AfterFunc(ctx, func() { st.SetWriteDeadline(time.Now()) })
+	}
+	*buf = appendRequest(*buf, kind, 0, msg)
+	_, err := st.Write(*buf)
+	if !stop() || err != nil {
+		// A message cut short would garble the ones after it: the next
+		// Send opens a new stream.
+		st.Close()
+		l.out = nil
+		if err == nil {
+			return ctx.Err()
+		}
+		return l.streamErr(ctx, err)
+	}
+	st.SetWriteDeadline(time.Time{})
+	return nil
 }
 
 // streamErr says why a stream failed: the caller's context, the link, or
@@ -109,10 +155,58 @@ func (l *link) accept() {
 	}
 }
 
-// serve answers one stream's request.
+// serve serves one stream: a request to answer, or messages.
 func (l *link) serve(ctx context.Context, st *yamux.Stream) {
 	defer st.Close()
 	st.SetReadDeadline(time.Now().Add(l.p.cfg.WriteTimeout))
+	var mode [1]byte
+	if _, err := io.ReadFull(st, mode[:]); err != nil {
+		l.log.WithError(err).Debug("peer stream closed before its first byte")
+		return
+	}
+	switch streamMode(mode[0]) {
+	case streamCall:
+		l.answer(ctx, st)
+	case streamMessages:
+		st.SetReadDeadline(time.Time{}) // quiet between messages; monitor watches the link
+		l.take(ctx, st)
+	default:
+		l.log.WithField("mode", mode[0]).Warn("peer stream of an unknown mode: closed")
+	}
+}
+
+// take hands each message on st to its kind's handler, in order, until the
+// stream ends. A message over the bound is skipped unread.
+func (l *link) take(ctx context.Context, st *yamux.Stream) {
+	for {
+		req, err := readRequest(st, l.p.cfg.MaxMessage)
+		switch {
+		case errors.Is(err, errBodyTooLarge):
+			l.log.WithFields(logrus.Fields{"kind": req.kind.String(), "bytes": req.size, "max_message": l.p.cfg.MaxMessage}).
+				Warn("peer message over the size bound dropped")
+			if _, err := io.CopyN(io.Discard, st, int64(req.size)); err != nil {
+				return
+			}
+			continue
+		case err != nil:
+			if !errors.Is(err, io.EOF) {
+				l.log.WithError(err).Debug("peer message stream ended")
+			}
+			return
+		}
+		h := l.p.handler(req.kind)
+		if h == nil {
+			l.log.WithField("kind", req.kind.String()).Debug("peer message of an unknown kind dropped")
+			continue
+		}
+		if _, err := h(ctx, l.remote, req.body); err != nil && l.log.Logger.IsLevelEnabled(logrus.DebugLevel) {
+			l.log.WithError(err).WithField("kind", req.kind.String()).Debug("peer message not taken")
+		}
+	}
+}
+
+// answer reads st's request and writes the handler's answer.
+func (l *link) answer(ctx context.Context, st *yamux.Stream) {
 	req, err := readRequest(st, l.p.cfg.MaxMessage)
 	var out []byte
 	switch {

@@ -35,7 +35,7 @@ type testNode struct {
 
 // startTestNode starts a node with a Pool made of cfg (Self and Token
 // filled in) and deps, serving on 127.0.0.1:0 until the test ends.
-func startTestNode(t *testing.T, id, token string, cfg Config, deps Deps) *testNode {
+func startTestNode(t testing.TB, id, token string, cfg Config, deps Deps) *testNode {
 	t.Helper()
 	cfg.Self, cfg.Token = id, token
 	p, err := New(cfg, deps)

@@ -24,9 +24,12 @@ type Node struct {
 	Addr string
 }
 
-// Handler serves one kind of request from the node from. req belongs to
-// the handler. ctx ends when the caller's deadline passes or the link
-// closes. A returned error reaches the caller as a *RemoteError.
+// Handler serves one kind of request from the node from, Called or Sent.
+// req belongs to the handler. ctx ends when the link closes, and for a
+// Call when the caller's deadline passes. For a Call, a returned error
+// reaches the caller as a *RemoteError; for a Send, the answer and the
+// error are dropped. A handler holds up the Sends after the one it serves:
+// it should not block.
 type Handler func(ctx context.Context, from string, req []byte) ([]byte, error)
 
 // Pool holds this node's links to other nodes: those it dialed and those
@@ -145,6 +148,33 @@ func (p *Pool) Call(ctx context.Context, to Node, kind Kind, req []byte) ([]byte
 			return nil, fmt.Errorf("upu: peer call %s to %s: %w", kind, to.ID, err)
 		}
 		return resp, nil
+	}
+}
+
+// Send hands msg to the node to's handler for kind, one-way: it returns
+// once msg is written to the link, and learns nothing of what the handler
+// made of it. Messages Sent to a node arrive in the order sent, and each
+// is handled before the next; a lost link loses those not yet handled. It
+// uses a link to to.ID that is up, or dials to.Addr. It returns once ctx
+// ends.
+func (p *Pool) Send(ctx context.Context, to Node, kind Kind, msg []byte) error {
+	if len(msg) > p.cfg.MaxMessage {
+		return fmt.Errorf("upu: peer send %s to %s: %w: %d bytes", kind, to.ID, ErrTooLarge, len(msg))
+	}
+	for attempt := 0; ; attempt++ {
+		l, err := p.link(ctx, to)
+		if err != nil {
+			return fmt.Errorf("upu: peer send %s to %s: %w", kind, to.ID, err)
+		}
+		err = l.send(ctx, kind, msg)
+		if errors.Is(err, errNotSent) && attempt == 0 {
+			p.remove(l)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("upu: peer send %s to %s: %w", kind, to.ID, err)
+		}
+		return nil
 	}
 }
 

@@ -288,3 +288,103 @@ func TestCloseWaits(t *testing.T) {
 		runtime.Gosched()
 	}
 }
+
+// inbox records the messages a node's handler for KindReplicate takes.
+type inbox struct {
+	ch chan string
+}
+
+func newInbox(n *testNode) *inbox {
+	in := &inbox{ch: make(chan string, 1024)}
+	n.pool.Register(KindReplicate, func(_ context.Context, from string, msg []byte) ([]byte, error) {
+		in.ch <- from + ": " + string(msg)
+		return nil, errors.New("the answer to a Send goes nowhere")
+	})
+	return in
+}
+
+func (in *inbox) next(t *testing.T) string {
+	t.Helper()
+	select {
+	case m := <-in.ch:
+		return m
+	case <-time.After(5 * time.Second):
+		t.Fatal("no message arrived")
+		return ""
+	}
+}
+
+func send(t *testing.T, p *Pool, to Node, kind Kind, msg string) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return p.Send(ctx, to, kind, []byte(msg))
+}
+
+// TestSendInOrder: messages Sent either way over one link arrive in the
+// order sent, each once; one of a kind nobody serves, or one over the
+// receiver's bound, is dropped without garbling what follows it.
+func TestSendInOrder(t *testing.T) {
+	a := startTestNode(t, "a", "", Config{}, Deps{})
+	b := startTestNode(t, "b", "", Config{MaxMessage: 1 << 10}, Deps{})
+	inA, inB := newInbox(a), newInbox(b)
+	const n = 200
+	for i := range n {
+		if err := send(t, a.pool, b.node(), KindReplicate, fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+		if i == n/2 {
+			if err := send(t, a.pool, b.node(), 99, "nobody serves this"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i := range n {
+		if got, want := inB.next(t), fmt.Sprintf("a: %d", i); got != want {
+			t.Fatalf("b took %q, want %q", got, want)
+		}
+	}
+	if err := send(t, b.pool, Node{ID: "a"}, KindReplicate, "back"); err != nil {
+		t.Fatal(err)
+	}
+	if got := inA.next(t); got != "b: back" {
+		t.Fatalf("a took %q", got)
+	}
+	if err := send(t, a.pool, b.node(), KindReplicate, strings.Repeat("x", 2<<10)); err != nil {
+		t.Fatalf("a Send the sender's bound allows = %v", err)
+	}
+	if err := send(t, a.pool, b.node(), KindReplicate, "after"); err != nil {
+		t.Fatal(err)
+	}
+	if got := inB.next(t); got != "a: after" {
+		t.Fatalf("after an oversized message b took %q", got)
+	}
+	if n := a.accepted.Load() + b.accepted.Load(); n != 1 {
+		t.Errorf("%d links, want 1", n)
+	}
+}
+
+// TestSendRedials: a Send after its link died goes over a new one.
+func TestSendRedials(t *testing.T) {
+	a := startTestNode(t, "a", "", Config{}, Deps{})
+	b := startTestNode(t, "b", "", Config{}, Deps{})
+	in := newInbox(b)
+	for round := 1; round <= 3; round++ {
+		var err error
+		for range 2 {
+			if err = send(t, a.pool, b.node(), KindReplicate, fmt.Sprint(round)); err == nil {
+				break
+			}
+			if !errors.Is(err, ErrLinkLost) {
+				t.Fatalf("round %d: Send = %v, want ErrLinkLost at worst", round, err)
+			}
+		}
+		if err != nil {
+			t.Fatalf("round %d: no new link: %v", round, err)
+		}
+		if got, want := in.next(t), fmt.Sprintf("a: %d", round); got != want {
+			t.Fatalf("round %d: b took %q, want %q", round, got, want)
+		}
+		b.kill()
+	}
+}

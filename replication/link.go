@@ -15,7 +15,7 @@ import (
 
 // Links is what LinkTransport needs of a *peer.Pool.
 type Links interface {
-	Call(ctx context.Context, to peerlink.Node, kind peerlink.Kind, req []byte) ([]byte, error)
+	Send(ctx context.Context, to peerlink.Node, kind peerlink.Kind, msg []byte) error
 	Register(kind peerlink.Kind, h peerlink.Handler)
 }
 
@@ -25,11 +25,11 @@ type Inbox interface {
 }
 
 // LinkTransport carries replication messages over peer links: each message
-// is one request of kind peer.KindReplicate, encoded once here and decoded
-// once by the receiver's handler, whose empty answer says the receiver's
-// inbox took it (an inbox that refuses comes back as the Send's error). A
-// Peer with no address is reached over a link it opened to this node, so
-// an answer to a node outside the ring still gets there.
+// is one one-way message of kind peer.KindReplicate, encoded once here and
+// decoded once by the receiver's handler, which hands it to the receiver's
+// inbox (one that refuses counts it there, and the sender retransmits as
+// for any loss). A Peer with no address is reached over a link it opened
+// to this node, so an answer to a node outside the ring still gets there.
 type LinkTransport struct {
 	links Links
 	log   *logrus.Entry
@@ -57,8 +57,8 @@ func (t *LinkTransport) Send(ctx context.Context, to Peer, msg Message) error {
 		buf = new([]byte)
 	}
 	*buf = AppendMessage((*buf)[:0], &msg)
-	// Call has copied the request out when it returns.
-	_, err := t.links.Call(ctx, peerlink.Node{ID: to.ID.String(), Addr: to.Addr}, peerlink.KindReplicate, *buf)
+	// Send has written the message out when it returns.
+	err := t.links.Send(ctx, peerlink.Node{ID: to.ID.String(), Addr: to.Addr}, peerlink.KindReplicate, *buf)
 	if cap(*buf) <= maxKeptBuf {
 		t.bufs.Put(buf)
 	}
@@ -81,7 +81,7 @@ func (t *LinkTransport) Serve(inbox Inbox) {
 			t.log.WithError(err).WithField(logging.FieldPeer, from).Warn("bad replication message")
 			return nil, err
 		}
-		// Full or closing: the sender retransmits.
+		// Full or closing: the inbox counts it, the sender retransmits.
 		return nil, inbox.Deliver(id, msg)
 	})
 }
