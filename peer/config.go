@@ -28,8 +28,9 @@ type Config struct {
 	// DeadAfter closes a link on which nothing was received for this long.
 	// It must exceed KeepAlive, whose pings keep a healthy link talking.
 	DeadAfter time.Duration
-	// WriteTimeout bounds one write to the socket, and reading a request
-	// once its stream is open; yamux closes a link whose writes stall.
+	// WriteTimeout bounds one write to the socket (yamux closes a link
+	// whose writes stall), one Send waiting for a receiver that does not
+	// take its messages, and reading a request once its stream is open.
 	WriteTimeout time.Duration
 	// RedialMin is how long Calls to a node fail at once after a dial to
 	// it failed; each further failure doubles it, up to RedialMax.

@@ -73,7 +73,8 @@ func (l *link) call(ctx context.Context, kind Kind, req []byte) ([]byte, error) 
 }
 
 // send writes one message on the link's message stream, opening it first
-// if need be. It returns once the message is written, or ctx ends.
+// if need be. It returns once the message is written, or ctx ends, or
+// WriteTimeout passes.
 func (l *link) send(ctx context.Context, kind Kind, msg []byte) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -89,9 +90,13 @@ func (l *link) send(ctx context.Context, kind Kind, msg []byte) error {
 		*buf = append(*buf, byte(streamMessages))
 	}
 	st := l.out
-	if d, ok := ctx.Deadline(); ok {
-		st.SetWriteDeadline(d)
+	// A receiver that stopped taking messages fills the stream's window:
+	// WriteTimeout bounds the wait as it bounds any write.
+	deadline := time.Now().Add(l.p.cfg.WriteTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
 	}
+	st.SetWriteDeadline(deadline)
 	stop := func() bool { return true }
 	if ctx.Done() != nil { // a context that cannot end costs nothing
 		stop = context.AfterFunc(ctx, func() { st.SetWriteDeadline(time.Now()) })

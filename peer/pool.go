@@ -156,7 +156,7 @@ func (p *Pool) Call(ctx context.Context, to Node, kind Kind, req []byte) ([]byte
 // made of it. Messages Sent to a node arrive in the order sent, and each
 // is handled before the next; a lost link loses those not yet handled. It
 // uses a link to to.ID that is up, or dials to.Addr. It returns once ctx
-// ends.
+// ends, or when the message could not be written for WriteTimeout.
 func (p *Pool) Send(ctx context.Context, to Node, kind Kind, msg []byte) error {
 	if len(msg) > p.cfg.MaxMessage {
 		return fmt.Errorf("upu: peer send %s to %s: %w: %d bytes", kind, to.ID, ErrTooLarge, len(msg))
@@ -231,9 +231,17 @@ func (p *Pool) link(ctx context.Context, to Node) (*link, error) {
 		// The caller gave up, or the pool is closing: that says nothing
 		// of the remote node.
 	default:
+		now := p.clk.Now()
+		// A backoff nobody ran into for RedialMax is forgotten: the nodes
+		// that left do not pile up, and one that comes back starts anew.
+		for id, b := range p.backoff {
+			if now.Sub(b.until) > p.cfg.RedialMax {
+				delete(p.backoff, id)
+			}
+		}
 		b := p.backoff[to.ID]
 		b.failures++
-		b.until = p.clk.Now().Add(min(p.cfg.RedialMin<<min(b.failures-1, 30), p.cfg.RedialMax))
+		b.until = now.Add(min(p.cfg.RedialMin<<min(b.failures-1, 30), p.cfg.RedialMax))
 		b.err = err
 		p.backoff[to.ID] = b
 		p.log.WithError(err).WithFields(logrus.Fields{

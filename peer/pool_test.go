@@ -131,7 +131,8 @@ func TestHandlers(t *testing.T) {
 }
 
 // TestDialRefused: a bad token is refused; Calls then fail at once until
-// the redial backoff passes, which doubles with each failure.
+// the redial backoff passes, which doubles with each failure up to
+// RedialMax, and starts anew once no Call ran into it for RedialMax.
 func TestDialRefused(t *testing.T) {
 	clk := fakeClock()
 	b := startTestNode(t, "b", "right", Config{}, Deps{})
@@ -149,7 +150,9 @@ func TestDialRefused(t *testing.T) {
 		{time.Second, ErrUnreachable, 2},
 		{time.Second, ErrRefused, 3}, // backoff 2s passed
 		{3 * time.Second, ErrRefused, 4},
-		{3 * time.Second, ErrRefused, 5}, // capped at RedialMax
+		{3 * time.Second, ErrRefused, 5},  // capped at RedialMax
+		{10 * time.Second, ErrRefused, 6}, // quiet for long: forgotten
+		{time.Second, ErrRefused, 7},      // so back to RedialMin
 	}
 	for i, s := range steps {
 		clk.Advance(s.advance)
@@ -386,5 +389,44 @@ func TestSendRedials(t *testing.T) {
 			t.Fatalf("round %d: b took %q, want %q", round, got, want)
 		}
 		b.kill()
+	}
+}
+
+// TestSendToStalledReceiver: a receiver that stops taking messages holds
+// a Send for at most WriteTimeout; once it takes them again, Sends go
+// through on a new message stream.
+func TestSendToStalledReceiver(t *testing.T) {
+	a := startTestNode(t, "a", "", Config{WriteTimeout: 200 * time.Millisecond}, Deps{})
+	b := startTestNode(t, "b", "", Config{}, Deps{})
+	release := make(chan struct{})
+	took := make(chan string, 64)
+	b.pool.Register(KindReplicate, func(_ context.Context, _ string, msg []byte) ([]byte, error) {
+		<-release
+		took <- string(msg[:1])
+		return nil, nil
+	})
+	big := strings.Repeat("x", 256<<10)
+	var err error
+	for range 64 { // far more than the stream's window
+		if err = send(t, a.pool, b.node(), KindReplicate, big); err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Send to a stalled receiver = %v, want DeadlineExceeded", err)
+	}
+	close(release)
+	if err := send(t, a.pool, b.node(), KindReplicate, "y"); err != nil {
+		t.Fatalf("Send once the receiver takes messages again = %v", err)
+	}
+	for timeout := time.After(5 * time.Second); ; {
+		select {
+		case got := <-took:
+			if got == "y" {
+				return
+			}
+		case <-timeout:
+			t.Fatal("the Send after the stall never arrived")
+		}
 	}
 }
