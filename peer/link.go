@@ -103,17 +103,16 @@ func (l *link) send(ctx context.Context, kind Kind, msg []byte) error {
 	}
 	*buf = appendRequest(*buf, kind, 0, msg)
 	_, err := st.Write(*buf)
-	if !stop() || err != nil {
-		// A message cut short would garble the ones after it: the next
-		// Send opens a new stream.
+	// A message cut short would garble the ones after it, and a context
+	// that ended may still move the deadline of the next: either way the
+	// next Send opens a new stream.
+	if ended := !stop(); ended || err != nil {
 		st.Close()
 		l.out = nil
-		if err == nil {
-			return ctx.Err()
-		}
+	}
+	if err != nil {
 		return l.streamErr(ctx, err)
 	}
-	st.SetWriteDeadline(time.Time{})
 	return nil
 }
 

@@ -59,6 +59,7 @@ type dialing struct {
 	cancel context.CancelFunc
 	l      *link
 	err    error
+	gaveUp bool // the dialing Call's context ended: others may dial again
 }
 
 // backoff is what the last failed dials to a node said.
@@ -200,10 +201,13 @@ func (p *Pool) link(ctx context.Context, to Node) (*link, error) {
 		p.mu.Unlock()
 		select {
 		case <-d.done:
-			return d.l, d.err
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
+		if d.err != nil && d.gaveUp {
+			return p.link(ctx, to) // the dialer's caller gave up, not this one
+		}
+		return d.l, d.err
 	}
 	if b, ok := p.backoff[to.ID]; ok && p.clk.Now().Before(b.until) {
 		p.mu.Unlock()
@@ -227,9 +231,11 @@ func (p *Pool) link(ctx context.Context, to Node) (*link, error) {
 	case err == nil:
 		delete(p.backoff, to.ID)
 		d.l, err = p.start(nc, rest, to.ID, true)
-	case ctx.Err() != nil || p.closed:
-		// The caller gave up, or the pool is closing: that says nothing
-		// of the remote node.
+	case ctx.Err() != nil && !p.closed:
+		// The caller gave up: that says nothing of the remote node.
+		d.gaveUp = true
+	case p.closed:
+		err = ErrClosed
 	default:
 		now := p.clk.Now()
 		// A backoff nobody ran into for RedialMax is forgotten: the nodes

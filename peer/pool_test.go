@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"runtime"
 	"strings"
 	"sync"
@@ -428,5 +429,49 @@ func TestSendToStalledReceiver(t *testing.T) {
 		case <-timeout:
 			t.Fatal("the Send after the stall never arrived")
 		}
+	}
+}
+
+// TestDialAbandoned: a Call whose context ends while it dials fails with
+// its context's error, and neither a Call waiting on that dial nor the
+// next one is held back by it.
+func TestDialAbandoned(t *testing.T) {
+	b := startTestNode(t, "b", "", Config{}, Deps{})
+	registerEcho(b)
+	entered := make(chan struct{})
+	var first sync.Once
+	var d countingDial
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		stuck := false
+		first.Do(func() { stuck = true })
+		if stuck {
+			close(entered)
+			<-ctx.Done() // a dial into a black hole
+			return nil, ctx.Err()
+		}
+		return d.dial(ctx, network, addr)
+	}
+	a := startTestNode(t, "a", "", Config{}, Deps{Dial: dial})
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := a.pool.Call(ctx, b.node(), kindEcho, []byte("x"))
+		errc <- err
+	}()
+	<-entered
+	waiting := make(chan error, 1)
+	go func() {
+		_, err := call(t, a.pool, b.node(), kindEcho, "y")
+		waiting <- err
+	}()
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("abandoned Call = %v, want context.Canceled", err)
+	}
+	if err := <-waiting; err != nil {
+		t.Fatalf("Call beside the abandoned one = %v", err)
+	}
+	if got, err := call(t, a.pool, b.node(), kindEcho, "z"); err != nil || got != "b to a: z" {
+		t.Fatalf("next Call = %q, %v", got, err)
 	}
 }
