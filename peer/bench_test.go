@@ -17,27 +17,27 @@ func BenchmarkCall(b *testing.B) {
 		req := make([]byte, size)
 		b.Run(fmt.Sprintf("link/%dB", size), func(b *testing.B) {
 			a, srv := benchPools(b)
-			ctx := context.Background()
-			if _, err := a.pool.Call(ctx, srv.node(), kindEcho, req); err != nil {
+			ctx, to := context.Background(), srv.node()
+			if _, err := a.pool.Call(ctx, to, kindEcho, req); err != nil {
 				b.Fatal(err)
 			}
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
-				if _, err := a.pool.Call(ctx, srv.node(), kindEcho, req); err != nil {
+				if _, err := a.pool.Call(ctx, to, kindEcho, req); err != nil {
 					b.Fatal(err)
 				}
 			}
 		})
 		b.Run(fmt.Sprintf("link-send/%dB", size), func(b *testing.B) {
 			a, srv := benchPools(b)
-			ctx := context.Background()
+			ctx, to := context.Background(), srv.node()
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
-				if err := a.pool.Send(ctx, srv.node(), KindReplicate, req); err != nil {
+				if err := a.pool.Send(ctx, to, KindReplicate, req); err != nil {
 					b.Fatal(err)
 				}
 				<-srv.taken // delivered: the time is a message's, not a write's
@@ -99,7 +99,7 @@ func benchEchoConn(b *testing.B) net.Conn {
 		defer nc.Close()
 		out := appendResponse(nil, statusOK, nil)
 		for {
-			if _, err := readRequest(nc, 1<<20); err != nil {
+			if _, err := readRequest(nc, new([requestHeaderSize]byte), 1<<20); err != nil {
 				return
 			}
 			if _, err := nc.Write(out); err != nil {

@@ -69,9 +69,9 @@ type request struct {
 var errBodyTooLarge = fmt.Errorf("%w: body over the size limit", ErrTooLarge)
 
 // readRequest reads one request frame from r, with a body of at most
-// maxBody bytes. The body is freshly allocated: the handler may keep it.
-func readRequest(r io.Reader, maxBody int) (request, error) {
-	var h [requestHeaderSize]byte
+// maxBody bytes, into h's header. The body is freshly allocated: the
+// handler may keep it.
+func readRequest(r io.Reader, h *[requestHeaderSize]byte, maxBody int) (request, error) {
 	if _, err := io.ReadFull(r, h[:]); err != nil {
 		return request{}, truncated(err)
 	}

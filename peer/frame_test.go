@@ -50,11 +50,11 @@ func TestRequestSplit(t *testing.T) {
 	for name, mk := range readers {
 		t.Run(name, func(t *testing.T) {
 			r := mk()
-			req, err := readRequest(r, 1<<10)
+			req, err := readRequest(r, new([requestHeaderSize]byte), 1<<10)
 			if err != nil || req.kind != KindReplicate || req.timeout != 1500*time.Millisecond || !bytes.Equal(req.body, body) {
 				t.Fatalf("first = %v %v %d bytes, %v", req.kind, req.timeout, len(req.body), err)
 			}
-			req, err = readRequest(r, 1<<10)
+			req, err = readRequest(r, new([requestHeaderSize]byte), 1<<10)
 			if err != nil || req.kind != kindEcho || req.timeout != 0 || string(req.body) != "next" {
 				t.Fatalf("second = %v %v %q, %v", req.kind, req.timeout, req.body, err)
 			}
@@ -89,7 +89,7 @@ func TestReadFrameErrors(t *testing.T) {
 			if tc.response {
 				_, _, err = readResponse(bytes.NewReader(tc.in), 16)
 			} else {
-				_, err = readRequest(bytes.NewReader(tc.in), 16)
+				_, err = readRequest(bytes.NewReader(tc.in), new([requestHeaderSize]byte), 16)
 			}
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("error %v, want %v", err, tc.want)
@@ -112,7 +112,7 @@ func TestTimeoutEncoding(t *testing.T) {
 		{100 * 24 * time.Hour, maxTimeoutMS * time.Millisecond},
 	}
 	for _, tc := range tests {
-		req, err := readRequest(bytes.NewReader(appendRequest(nil, kindEcho, tc.in, nil)), 0)
+		req, err := readRequest(bytes.NewReader(appendRequest(nil, kindEcho, tc.in, nil)), new([requestHeaderSize]byte), 0)
 		if err != nil || req.timeout != tc.want {
 			t.Errorf("timeout %v: read %v, %v; want %v", tc.in, req.timeout, err, tc.want)
 		}
@@ -129,8 +129,8 @@ func FuzzReadRequest(f *testing.F) {
 	f.Add([]byte{1, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff}, uint8(2))
 	const maxBody = 64
 	f.Fuzz(func(t *testing.T, data []byte, cut uint8) {
-		whole, werr := readRequest(bytes.NewReader(data), maxBody)
-		split, serr := readRequest(&splitReader{data: data, sizes: []int{int(cut), 1, 5}}, maxBody)
+		whole, werr := readRequest(bytes.NewReader(data), new([requestHeaderSize]byte), maxBody)
+		split, serr := readRequest(&splitReader{data: data, sizes: []int{int(cut), 1, 5}}, new([requestHeaderSize]byte), maxBody)
 		if (werr == nil) != (serr == nil) {
 			t.Fatalf("whole: %v, split: %v", werr, serr)
 		}

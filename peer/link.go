@@ -25,9 +25,11 @@ type link struct {
 	log    *logrus.Entry
 
 	// mu serialises Sends on out, this side's message stream, opened by
-	// the first Send and dropped when a write to it fails.
-	mu  sync.Mutex
-	out *yamux.Stream
+	// the first Send and dropped when a write to it fails; outDeadline is
+	// the write deadline set on it last, zero when it is a context's.
+	mu          sync.Mutex
+	out         *yamux.Stream
+	outDeadline time.Time
 }
 
 // errNotSent is a Call whose stream could not be opened: the link is down
@@ -91,12 +93,17 @@ func (l *link) send(ctx context.Context, kind Kind, msg []byte) error {
 	}
 	st := l.out
 	// A receiver that stopped taking messages fills the stream's window:
-	// WriteTimeout bounds the wait as it bounds any write.
-	deadline := time.Now().Add(l.p.cfg.WriteTimeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
+	// WriteTimeout bounds the wait as it bounds any write. Setting a
+	// deadline costs an allocation, so the bound moves in steps of an
+	// eighth of it, not at every Send; a context's deadline is exact.
+	now := time.Now()
+	if d, ok := ctx.Deadline(); ok && d.Before(now.Add(l.p.cfg.WriteTimeout)) {
+		st.SetWriteDeadline(d)
+		l.outDeadline = time.Time{}
+	} else if l.outDeadline.Sub(now) < l.p.cfg.WriteTimeout*7/8 {
+		l.outDeadline = now.Add(l.p.cfg.WriteTimeout)
+		st.SetWriteDeadline(l.outDeadline)
 	}
-	st.SetWriteDeadline(deadline)
 	stop := func() bool { return true }
 	if ctx.Done() != nil { // a context that cannot end costs nothing
 		stop = context.AfterFunc(ctx, func() { st.SetWriteDeadline(time.Now()) })
@@ -108,7 +115,7 @@ func (l *link) send(ctx context.Context, kind Kind, msg []byte) error {
 	// next Send opens a new stream.
 	if ended := !stop(); ended || err != nil {
 		st.Close()
-		l.out = nil
+		l.out, l.outDeadline = nil, time.Time{}
 	}
 	if err != nil {
 		return l.streamErr(ctx, err)
@@ -182,8 +189,9 @@ func (l *link) serve(ctx context.Context, st *yamux.Stream) {
 // take hands each message on st to its kind's handler, in order, until the
 // stream ends. A message over the bound is skipped unread.
 func (l *link) take(ctx context.Context, st *yamux.Stream) {
+	var h [requestHeaderSize]byte
 	for {
-		req, err := readRequest(st, l.p.cfg.MaxMessage)
+		req, err := readRequest(st, &h, l.p.cfg.MaxMessage)
 		switch {
 		case errors.Is(err, errBodyTooLarge):
 			l.log.WithFields(logrus.Fields{"kind": req.kind.String(), "bytes": req.size, "max_message": l.p.cfg.MaxMessage}).
@@ -211,7 +219,7 @@ func (l *link) take(ctx context.Context, st *yamux.Stream) {
 
 // answer reads st's request and writes the handler's answer.
 func (l *link) answer(ctx context.Context, st *yamux.Stream) {
-	req, err := readRequest(st, l.p.cfg.MaxMessage)
+	req, err := readRequest(st, new([requestHeaderSize]byte), l.p.cfg.MaxMessage)
 	var out []byte
 	switch {
 	case errors.Is(err, errBodyTooLarge):
