@@ -16,9 +16,9 @@ import (
 	"github.com/upu/upu/internal/logging"
 )
 
-// Node is a remote node as a Call names it: its node ID, and the binary
-// protocol address to dial when no link to it is up. Addr may be empty
-// when the node is known to have linked to this one.
+// Node is a remote node as a Call or Send names it: its node ID, and the
+// binary protocol address to dial when no link to it is up. Addr may be
+// empty when the node is known to have linked to this one.
 type Node struct {
 	ID   string
 	Addr string
@@ -33,7 +33,7 @@ type Node struct {
 type Handler func(ctx context.Context, from string, req []byte) ([]byte, error)
 
 // Pool holds this node's links to other nodes: those it dialed and those
-// it accepted, both usable for Calls either way.
+// it accepted, each carrying Calls and Sends either way.
 type Pool struct {
 	cfg  Config
 	clk  clock.Clock
@@ -47,7 +47,7 @@ type Pool struct {
 
 	mu      sync.Mutex
 	closed  bool
-	links   map[string][]*link // by remote node ID, oldest first; all up
+	links   map[string][]*link // by remote node ID, oldest first; one that closes is dropped
 	dials   map[string]*dialing
 	backoff map[string]backoff
 	wg      sync.WaitGroup // every link's goroutines
