@@ -12,6 +12,7 @@ import (
 	"github.com/upu/upu/internal/confcheck"
 	"github.com/upu/upu/internal/logging"
 	"github.com/upu/upu/kv"
+	"github.com/upu/upu/peer"
 	"github.com/upu/upu/replication"
 	"github.com/upu/upu/store"
 )
@@ -72,6 +73,10 @@ type Config struct {
 	// KeyringFile a serf keyring that encrypts gossip, and the rest failure
 	// detection. The node sets Domain, NodeID and ProtoAddr.
 	Gossip gossip.Config
+	// Peer tunes the links between nodes: dial and write timeouts,
+	// keepalive and the silence after which a link is dead, redial backoff,
+	// message and stream bounds. The node sets Self, and Token to PeerToken.
+	Peer peer.Config
 	// Replication tunes the ring: ticks, batches, queues, digest buckets.
 	// The node sets Self, and ResyncAfter to the store's tombstone horizon.
 	Replication replication.Config
@@ -110,6 +115,7 @@ func DefaultConfig() Config {
 		MaxConns:          DefaultMaxConns,
 		Store:             store.DefaultConfig(),
 		Gossip:            gossip.DefaultConfig(),
+		Peer:              peer.DefaultConfig(),
 		Replication:       replication.DefaultConfig(),
 		Log:               logging.DefaultConfig(),
 	}
@@ -160,6 +166,14 @@ func (c Config) gossipConfig(id crdt.NodeID, protoAddr string) gossip.Config {
 	gc := c.Gossip
 	gc.Domain, gc.NodeID, gc.ProtoAddr = c.Domain, id.String(), protoAddr
 	return gc
+}
+
+// peerConfig is the peer links' configuration: Peer with the fields the
+// node owns filled in.
+func (c Config) peerConfig(id crdt.NodeID) peer.Config {
+	pc := c.Peer
+	pc.Self, pc.Token = id.String(), c.PeerToken
+	return pc
 }
 
 // replicationConfig is replication's configuration: Replication with the
@@ -229,6 +243,7 @@ func (c Config) Validate() error {
 	if !c.Standalone {
 		subs = append(subs,
 			subsystem{"gossip", c.gossipConfig(standInID, "127.0.0.1:1").Validate()},
+			subsystem{"peer", c.peerConfig(standInID).Validate()},
 			subsystem{"replication", c.replicationConfig(standInID).Validate()})
 	}
 	var errs []error

@@ -48,6 +48,8 @@ type conn struct {
 	hello   bool
 	maxBody uint32
 	closed  bool // set when a reply must be the connection's last
+	// handedOff is set once a peer link owns the socket (peerLink).
+	handedOff bool
 
 	// The run of writes waiting to be applied as one batch.
 	writes  []store.Write
@@ -105,7 +107,11 @@ func (c *conn) forceClose() { c.nc.Close() }
 
 func (c *conn) run() {
 	defer c.s.untrack(c)
-	defer c.nc.Close()
+	defer func() {
+		if !c.handedOff {
+			c.nc.Close()
+		}
+	}()
 	if tc, ok := c.nc.(*net.TCPConn); ok {
 		tc.SetReadBuffer(sockBufSize)
 		tc.SetWriteBuffer(sockBufSize)
@@ -255,8 +261,8 @@ func (c *conn) handle(f protocol.Frame) {
 		c.logLevel(f)
 	case protocol.OpMembers:
 		c.members(f)
-	case protocol.OpReplicate:
-		c.replicate(f)
+	case protocol.OpPeerLink:
+		c.peerLink(f)
 	default:
 		// A second hello or an error frame: the peer has lost track of the
 		// conversation.

@@ -11,15 +11,17 @@ import (
 
 	"github.com/upu/upu/gossip"
 	"github.com/upu/upu/internal/confcheck"
+	"github.com/upu/upu/peer"
 	"github.com/upu/upu/protocol"
 	"github.com/upu/upu/replication"
 )
 
-// domain is the node's part in its domain: gossip membership, the transport
-// to peers and the replicator that ships the store's log around the ring.
+// domain is the node's part in its domain: gossip membership, the links
+// to peers and the replicator that ships the store's log around the ring
+// over them.
 type domain struct {
 	gossip *gossip.Gossip
-	tr     *replication.TCPTransport
+	links  *peer.Pool
 	repl   *replication.Replicator
 
 	cancelJoin context.CancelFunc
@@ -46,7 +48,7 @@ func (c Config) validateDomain(l *confcheck.List) {
 }
 
 // startDomain starts gossip on Config.GossipAddr, publishing proto (the
-// bound protocol address) for peers to dial, then the transport and the
+// bound protocol address) for peers to dial, then the peer links and the
 // replicator, and joins Config.Join in the background. On an error nothing
 // is left running.
 func (n *Node) startDomain(proto net.Addr) error {
@@ -61,15 +63,20 @@ func (n *Node) startDomain(proto net.Addr) error {
 	if err != nil {
 		return err // gossip's errors name it
 	}
-	tr := replication.NewTCPTransport(replication.TCPConfig{Self: n.id, Token: n.cfg.PeerToken})
-	repl, err := replication.New(n.cfg.replicationConfig(n.id), n.store, g, tr, n.clk, n.logger.Component("replication"))
+	links, err := peer.New(n.cfg.peerConfig(n.id), peer.Deps{Clock: n.clk, Log: n.logger.Component("peer")})
 	if err != nil {
-		tr.Close()
 		return errors.Join(err, g.Close())
 	}
-	d := &domain{gossip: g, tr: tr, repl: repl, cancelJoin: func() {}, joinDone: make(chan struct{})}
+	rlog := n.logger.Component("replication")
+	tr := replication.NewLinkTransport(links, rlog)
+	repl, err := replication.New(n.cfg.replicationConfig(n.id), n.store, g, tr, n.clk, rlog)
+	if err != nil {
+		return errors.Join(err, links.Close(), g.Close())
+	}
+	tr.Serve(repl)
+	d := &domain{gossip: g, links: links, repl: repl, cancelJoin: func() {}, joinDone: make(chan struct{})}
 	n.domain = d
-	n.peers = repl
+	n.links = links
 	n.repl.p.Store(repl)
 	if len(n.cfg.Gossip.Join) == 0 {
 		close(d.joinDone)
@@ -105,12 +112,11 @@ func (n *Node) stopDomain(ctx context.Context) error {
 		cancel()
 	}
 	n.repl.p.Store(nil)
-	// The transport first: its connections honour deadlines, not contexts,
-	// so closing them is what ends at once a send that waits on a silent
-	// peer, which the replicator's Close would otherwise wait for.
-	trErr := d.tr.Close()
+	// The links first: closing them ends at once a send that waits on a
+	// silent peer, which the replicator's Close would otherwise wait for.
+	linksErr := d.links.Close()
 	replErr := d.repl.Close()
-	return errors.Join(trErr, replErr, d.gossip.Close())
+	return errors.Join(linksErr, replErr, d.gossip.Close())
 }
 
 // dialableAddr returns the protocol address peers should dial: the bound

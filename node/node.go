@@ -36,10 +36,10 @@ type Node struct {
 
 	srv     *server
 	metrics *metrics
-	http    *httpServer // nil unless Config.HTTPAddr is set
-	peers   peerInbox   // nil while the node does not replicate
-	resp    *respServer // nil unless Config.RespAddr is set
-	domain  *domain     // nil when Config.Standalone
+	http    *httpServer  // nil unless Config.HTTPAddr is set
+	links   LinkAcceptor // nil while the node does not replicate
+	resp    *respServer  // nil unless Config.RespAddr is set
+	domain  *domain      // nil when Config.Standalone
 	repl    replHook
 
 	closeOnce sync.Once

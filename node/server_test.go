@@ -414,15 +414,15 @@ func TestTokens(t *testing.T) {
 	}
 }
 
-// TestPeerRole: only a connection that proved the peer role may send
-// replication traffic.
+// TestPeerRole: only a connection that proved the peer role may open a
+// peer link, which carries replication traffic.
 func TestPeerRole(t *testing.T) {
 	n := startNode(t, Config{ClientToken: "c", PeerToken: "p"})
 	cl := dial(t, n)
 	cl.hello(protocol.Hello{Token: "c"})
-	cl.send(protocol.OpReplicate, nil)
+	cl.send(protocol.OpPeerLink, nil)
 	if e := decodeErr(cl.recv()); e == nil || e.Code != protocol.CodeUnauthorized {
-		t.Fatalf("client sending replication traffic: %v", e)
+		t.Fatalf("client asking for a peer link: %v", e)
 	}
 	w := dial(t, n)
 	w.send(protocol.OpHello, &protocol.Hello{Version: protocol.Version, Role: protocol.RolePeer, Token: "p"})
@@ -431,7 +431,7 @@ func TestPeerRole(t *testing.T) {
 	}
 	p := dial(t, n)
 	p.hello(protocol.Hello{Role: protocol.RolePeer, Token: "p", NodeID: "00000000000000aa"})
-	p.send(protocol.OpReplicate, nil)
+	p.send(protocol.OpPeerLink, nil)
 	if e := decodeErr(p.recv()); e == nil || e.Code != protocol.CodeUnavailable {
 		t.Fatalf("peer on a node that does not replicate: %v", e)
 	}
