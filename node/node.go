@@ -87,7 +87,7 @@ func New(cfg Config, clk clock.Clock) (*Node, error) {
 func (n *Node) Start() error {
 	ln, err := net.Listen("tcp", n.cfg.Addr)
 	if err != nil {
-		return fmt.Errorf("upu: listen on %s: %w", n.cfg.Addr, err)
+		return fmt.Errorf("upu: --addr %s: %w", n.cfg.Addr, err)
 	}
 	// The domain first, so that every listener sees it set up; if a later
 	// step fails, Close stops it.
