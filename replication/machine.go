@@ -352,7 +352,7 @@ func (m *Machine) onPush(ctx context.Context, p *peer, from crdt.NodeID, msg *Me
 		return fmt.Errorf("replication: apply push %d from %s: %w", msg.ID, from, err)
 	}
 	m.origins = sortedOrigins(m.origins, entries)
-	m.reply(p, Message{Type: MsgAck, ID: msg.ID, Applied: restrict(m.st.Applied(), m.origins)})
+	m.reply(p, Message{Type: MsgAck, ID: msg.ID, Applied: crdt.Restrict(m.st.Applied(), m.origins)})
 	return nil
 }
 
@@ -691,7 +691,7 @@ func (m *Machine) reported() (low, high crdt.VersionVector, ok bool) {
 	low = m.st.Applied()
 	high = low
 	add := func(v crdt.VersionVector) {
-		low = minVV(low, v)
+		low = crdt.MinVV(low, v)
 		high = crdt.MergeVV(high, v)
 	}
 	for _, p := range m.peers {

@@ -149,12 +149,8 @@ func (m *Machine) Stats() Stats {
 			Snapshot:     p.sync != nil,
 			Sent:         p.sent,
 		}
-		for _, e := range applied {
-			if have := p.acked.Get(e.Node); e.Node != p.ID && e.Counter > have {
-				ps.Lag = append(ps.Lag, crdt.VVEntry{Node: e.Node, Counter: e.Counter - have})
-				ps.Behind += e.Counter - have
-			}
-		}
+		ps.Lag = crdt.Lag(without(applied, p.ID), p.acked)
+		ps.Behind = ps.Lag.Sum()
 		st.Peers = append(st.Peers, ps)
 	}
 	return st
