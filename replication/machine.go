@@ -545,7 +545,7 @@ func (m *Machine) push(p *peer, target crdt.VersionVector) bool {
 			if ents[j].Seq != from+uint64(j) {
 				break // a log with a hole: send what is contiguous
 			}
-			sz := m.sizer.entry(&ents[j])
+			sz := entrySize(&ents[j])
 			if len(batch)+n > 0 && size+sz > m.cfg.MaxBatchBytes {
 				full = true
 				break

@@ -608,7 +608,7 @@ func (s *sim) write(n *simNode) {
 	}
 	n.m.LocalWrite()
 	s.model.ops++
-	s.model.deltas[key] = append(s.model.deltas[key], e.Delta)
+	s.model.deltas[key] = append(s.model.deltas[key], deltaOf(e))
 	switch key[0] {
 	case 'w':
 		s.model.last[key] = lastWrite{deleted: w.Op == store.OpDel, value: value, expiry: w.Expiry}
@@ -737,7 +737,7 @@ func (s *sim) deleteForGood(n *simNode) {
 		}
 		n.m.LocalWrite()
 		s.model.ops++
-		s.model.deltas[key] = append(s.model.deltas[key], e.Delta)
+		s.model.deltas[key] = append(s.model.deltas[key], deltaOf(e))
 		s.model.dead[key] = true
 		s.logf("node %d deletes %s for good", n.idx, key)
 	}

@@ -320,7 +320,7 @@ func TestMachineDigestSyncRetransmits(t *testing.T) {
 // TestMachineBadChunk: a chunk that breaks what the receiver relies on is
 // refused, merged not at all and not acknowledged.
 func TestMachineBadChunk(t *testing.T) {
-	rec := sampleEntry(nA, 1, "k", "v", 0).Delta
+	rec := sampleRecord(nA, 1, "v", 0)
 	seen := vv(uint64(nB), 3)
 	tests := map[string]Message{
 		"bitmap size":    {Bits: 4, Buckets: []byte{1}},
@@ -535,7 +535,7 @@ func TestMachineResync(t *testing.T) {
 	// What a stale replica holds: x as it was before the delete, which the
 	// domain has since collected.
 	b.st.SetStable(b.st.Applied())
-	a.st.recs["x"] = sampleEntry(nB, 1, "x", "old", 0).Delta
+	a.st.recs["x"] = sampleRecord(nB, 1, "old", 0)
 	if !a.found("x") || !a.st.Applied().Equal(b.st.Applied()) {
 		t.Fatalf("setup: A %s, B %s", a.st, b.st)
 	}
