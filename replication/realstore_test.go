@@ -225,7 +225,7 @@ func TestRealStoreRing(t *testing.T) {
 		}
 		for _, n := range nodes {
 			n.m.Tick()
-			for _, env := range n.m.Ready() {
+			for _, env := range drive(n.m, n.st) {
 				if err := byID[env.To.ID].m.Step(ctx, n.st.NodeID(), env.Msg); err != nil {
 					t.Fatal(err)
 				}
@@ -279,10 +279,10 @@ func TestRealStoreResync(t *testing.T) {
 			if tick == 300 {
 				t.Fatalf("%s: not after %d ticks", what, tick)
 			}
-			for _, id := range ids {
+			for i, id := range ids {
 				m := machines[id]
 				m.Tick()
-				for _, env := range m.Ready() {
+				for _, env := range drive(m, stores[i]) {
 					if env.Msg.Type == MsgPush && env.To.ID == b.NodeID() && mb.Resyncing() {
 						continue // A's records reach B by the sync alone
 					}

@@ -21,8 +21,9 @@ import (
 // over memStores, joined by a simNet, and drives it tick by tick from one
 // seed: client writes on random nodes, a nemesis that partitions, cuts one
 // way, loses, duplicates and delays messages, crashes and restarts nodes
-// (the store survives, the Machine does not), trims logs (forcing digest
-// syncs), makes store writes fail, and takes a node away for longer than
+// (the store survives, the Machine and its writes not yet made do not),
+// trims logs (forcing digest syncs), makes store writes fail and holds
+// some back for later ticks, as a slow commit would, and takes a node away for longer than
 // the tombstone horizon while others delete; membership views that follow
 // reachability with a lag, like gossip, the members out of view counting
 // as down. What the Replicator does around its Machine the simulation does
@@ -85,6 +86,7 @@ type simNode struct {
 	cfg     Config
 	st      *memStore
 	m       *Machine // nil while down
+	writes  []Write  // the machine's store writes not yet made, in order
 	skew    int64
 	view    []crdt.NodeID // sorted; the members this node's gossip sees
 	viewDue uint64        // when the view next catches up; 0: not pending
@@ -401,7 +403,7 @@ func (s *sim) start(n *simNode) {
 		s.fail("new machine: %v", err)
 		return
 	}
-	n.m = m
+	n.m, n.writes = m, nil
 	s.setView(n, []crdt.NodeID{n.id})
 	n.viewDue = s.tick + 1 + uint64(s.rng.IntN(max(1, s.sc.viewDelay)))
 	s.net.sentSince[n.id] = 0
@@ -503,7 +505,7 @@ func (s *sim) step(writes bool) {
 			s.fail("decode a message from %s: %v", p.from, err)
 			return
 		}
-		if err := to.m.Step(ctx, p.from, msg); err != nil && !errors.Is(err, errInjected) {
+		if err := to.m.Step(ctx, p.from, msg); err != nil {
 			s.fail("node %d step %s from %s: %v", to.idx, msg.Type, p.from, err)
 			return
 		}
@@ -538,9 +540,36 @@ func (s *sim) step(writes bool) {
 	}
 }
 
-// flush sends what n's machine has ready.
+// flush does what the Replicator does with what n's machine has ready: it
+// sends the messages and makes the store writes, in order, reporting each
+// (a store failure is the machine's to handle). Now and then it makes only
+// some, as a slow commit would: the rest wait for a later flush.
 func (s *sim) flush(n *simNode) {
-	for _, env := range n.m.Ready() {
+	s.send(n, n.m.Ready())
+	if len(n.writes) == 0 {
+		return
+	}
+	k := len(n.writes)
+	if s.rng.IntN(4) == 0 {
+		k = s.rng.IntN(k + 1)
+	}
+	for i := range n.writes[:k] {
+		w := &n.writes[i]
+		err := w.Apply(context.Background(), n.st)
+		if err != nil && !errors.Is(err, errInjected) {
+			s.fail("node %d write %s from %s: %v", n.idx, w.Type(), w.From, err)
+			return
+		}
+		n.m.Persisted(w, err)
+	}
+	n.writes = slices.Delete(n.writes, 0, k)
+	s.send(n, n.m.Ready()) // the acks of what was written
+}
+
+// send takes rd's writes and sends its messages.
+func (s *sim) send(n *simNode, rd Ready) {
+	n.writes = append(n.writes, rd.Writes...)
+	for _, env := range rd.Messages {
 		to := s.byID[env.To.ID]
 		switch {
 		case to == nil || env.To.Addr != to.addr:
@@ -653,7 +682,7 @@ func (s *sim) nemesis(k nemesis) {
 		s.logf("heal")
 	case nemCrash:
 		if a := pick(); a.m != nil {
-			a.m, a.viewDue = nil, 0
+			a.m, a.writes, a.viewDue = nil, nil, 0
 			s.logf("crash %d", a.idx)
 		}
 	case nemRestart:
@@ -710,7 +739,7 @@ func (s *sim) nemesis(k nemesis) {
 		s.net.partition([][]crdt.NodeID{{x.id}, rest})
 		a := &absence{node: x, until: s.tick + uint64(s.sc.horizonTicks*(12+s.rng.IntN(14))/10), crashed: s.rng.IntN(3) == 0}
 		if a.crashed {
-			x.m, x.viewDue = nil, 0
+			x.m, x.writes, x.viewDue = nil, nil, 0
 		}
 		s.absent = a
 		s.logf("node %d away until t=%d crashed=%v", x.idx, a.until, a.crashed)

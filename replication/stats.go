@@ -66,8 +66,11 @@ type Counters struct {
 	// Unroutable counts answers dropped because their addressee is not a
 	// member this node knows (so it has no address for it).
 	Unroutable uint64 `json:"unroutable"`
-	// ReadErrors counts failed reads of the log or the records.
-	ReadErrors uint64 `json:"read_errors"`
+	// ReadErrors counts failed reads of the log or the records;
+	// WriteErrors, pushes and chunks the store did not (wholly) take
+	// (Persisted with an error), left unacknowledged.
+	ReadErrors  uint64 `json:"read_errors"`
+	WriteErrors uint64 `json:"write_errors"`
 }
 
 // PeerStats is what this node knows of one other member.

@@ -324,23 +324,13 @@ func (m *Machine) onChunk(ctx context.Context, p *peer, from crdt.NodeID, msg *M
 			return fmt.Errorf("replication: chunk %d from %s: %w", msg.ID, from, err)
 		}
 	}
-	if err := m.st.MergeRecords(ctx, recs, msg.Seen); err != nil {
-		return fmt.Errorf("replication: merge chunk %d from %s: %w", msg.ID, from, err)
-	}
-	m.stats.RecordsMerged += uint64(len(msg.Records))
-	m.stats.RecordsDropped += uint64(drops)
+	w := Write{From: from, Records: recs, Seen: msg.Seen, chunk: true, id: msg.ID, sync: msg.Sync, resync: msg.Resync, drops: drops}
 	if msg.Done {
 		// Every earlier chunk was acknowledged, so merged, before the
 		// sender sent this one: the records cover msg.Applied.
-		if err := m.st.RaiseApplied(ctx, without(msg.Applied, m.cfg.Self)); err != nil {
-			return fmt.Errorf("replication: finish sync from %s: %w", from, err)
-		}
-		m.in, m.done = nil, syncRef{from, msg.Sync}
-		if m.rs.asked(msg.Resync) {
-			m.endResync()
-		}
+		w.Last, w.Raise = true, without(msg.Applied, m.cfg.Self)
 	}
-	m.reply(p, Message{Type: MsgAck, ID: msg.ID, Applied: m.st.Applied()})
+	m.writes = append(m.writes, w)
 	return nil
 }
 
