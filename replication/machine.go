@@ -159,6 +159,9 @@ type Machine struct {
 	peers      []*peer // every member but this node, in ring order
 	byID       map[crdt.NodeID]*peer
 	succ, pred *peer
+	// contacts are nodes outside the ring (AddContact), sorted by ID:
+	// digest syncs only.
+	contacts []*peer
 
 	// down are the members gossip knows that are not alive (failed or
 	// leaving), sorted; reports holds the full applied vector each member
@@ -325,6 +328,11 @@ func (m *Machine) Tick() {
 			m.syncTimeout(p, rt)
 		}
 	}
+	for _, c := range m.contacts {
+		if c.sync != nil {
+			m.syncTimeout(c, rt)
+		}
+	}
 	if m.in != nil && m.tick-m.in.at >= staleRounds*rt {
 		m.in = nil // its sender stopped: another may sync this node
 		m.stats.SyncsAbandoned++
@@ -384,6 +392,7 @@ func (m *Machine) Step(ctx context.Context, from crdt.NodeID, msg Message) error
 	m.stats.MessagesReceived++
 	m.dirty = true
 	p := m.byID[from]
+	sp := m.syncPeer(from) // a member or a contact: digest syncs go both
 	switch msg.Type {
 	case MsgProbe:
 		m.stats.ProbesReceived++
@@ -397,18 +406,21 @@ func (m *Machine) Step(ctx context.Context, from crdt.NodeID, msg Message) error
 		m.reply(p, Message{Type: MsgAck, Applied: m.st.Applied(), Resyncing: m.rs.active})
 	case MsgAck:
 		m.stats.AcksReceived++
-		if p != nil {
+		switch {
+		case p != nil:
 			m.onAck(p, &msg)
+		case sp != nil:
+			m.onContactAck(sp, &msg)
 		}
 	case MsgPush:
 		m.onPush(from, &msg)
 	case MsgSnap:
-		return m.onChunk(ctx, p, from, &msg)
+		return m.onChunk(ctx, sp, from, &msg)
 	case MsgDigestReq:
-		return m.onDigestReq(ctx, p, from, &msg)
+		return m.onDigestReq(ctx, sp, from, &msg)
 	case MsgDigest:
-		if p != nil {
-			return m.onDigest(ctx, p, &msg)
+		if sp != nil {
+			return m.onDigest(ctx, sp, &msg)
 		}
 	default:
 		return fmt.Errorf("%w: type %d from %s", ErrUnknownMessage, msg.Type, from)
@@ -440,10 +452,9 @@ func (m *Machine) Persisted(w *Write, err error) {
 		m.stats.WriteErrors++
 		return
 	}
-	p := m.byID[w.From]
 	if !w.chunk {
 		m.origins = sortedOrigins(m.origins, w.Entries)
-		m.reply(p, Message{Type: MsgAck, ID: w.id, Applied: crdt.Restrict(m.st.Applied(), m.origins)})
+		m.reply(m.byID[w.From], Message{Type: MsgAck, ID: w.id, Applied: crdt.Restrict(m.st.Applied(), m.origins)})
 		return
 	}
 	m.stats.RecordsMerged += uint64(len(w.Records) - w.drops)
@@ -458,7 +469,7 @@ func (m *Machine) Persisted(w *Write, err error) {
 			m.endResync()
 		}
 	}
-	m.reply(p, Message{Type: MsgAck, ID: w.id, Applied: m.st.Applied()})
+	m.reply(m.syncPeer(w.From), Message{Type: MsgAck, ID: w.id, Applied: m.st.Applied()})
 }
 
 // refuses reports whether a pushed entry is not to be applied now: one of
@@ -541,6 +552,11 @@ func (m *Machine) Ready() Ready {
 		applied := m.st.Applied()
 		for _, p := range m.peers {
 			m.pump(p, applied)
+		}
+		for _, c := range m.contacts {
+			if c.sync != nil {
+				m.pumpSync(c)
+			}
 		}
 	}
 	rd := Ready{Writes: m.writes, Messages: m.outbox}

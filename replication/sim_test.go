@@ -59,10 +59,11 @@ const (
 	nemStoreFail
 	nemSettle
 	nemAbsence
+	nemSyncWith
 	numNemeses
 )
 
-var nemesisNames = [numNemeses]string{"partition", "one-way-cut", "isolate", "heal", "crash", "restart", "lossy", "trim", "store-fail", "settle", "absence"}
+var nemesisNames = [numNemeses]string{"partition", "one-way-cut", "isolate", "heal", "crash", "restart", "lossy", "trim", "store-fail", "settle", "absence", "sync-with"}
 
 // scenario says what one TestSim test throws at the domain.
 type scenario struct {
@@ -705,6 +706,12 @@ func (s *sim) nemesis(k nemesis) {
 			a.st.trim(o, keep)
 			s.logf("trim node %d origin %s keep %d", a.idx, o, keep)
 		}
+	case nemSyncWith:
+		// A digest sync between two members, neighbours or not, as
+		// SyncWith begins one by peer ID.
+		if a, b := pick(), pick(); a != b && a.m != nil && slices.Contains(a.view, b.id) && a.m.SyncWith(b.id) {
+			s.logf("node %d syncs with %d", a.idx, b.idx)
+		}
 	case nemStoreFail:
 		a := pick()
 		if a.st.failApply != nil {
@@ -935,13 +942,13 @@ func TestSimLossyNetwork(t *testing.T) {
 func TestSimTrimSnapshot(t *testing.T) {
 	tot, full := runSim(t, scenario{
 		schedules: 170, minNodes: 2, maxNodes: 6, faultTicks: 300, opRate: 0.25, faultRate: 0.06,
-		nemeses:  []nemesis{nemTrim, nemTrim, nemCrash, nemRestart, nemPartition, nemHeal, nemLossy},
+		nemeses:  []nemesis{nemTrim, nemTrim, nemCrash, nemRestart, nemPartition, nemHeal, nemLossy, nemSyncWith},
 		maxDelay: 3, viewDelay: 10,
 	})
 	covered(t, tot, full, map[string]uint64{
 		"digest syncs": tot.syncs, "differing buckets": tot.buckets, "records sent": tot.syncRecords,
 		"zero records merged": tot.dropsMerged, "fenced entries": tot.fenced, "refused syncs": tot.refused,
-		"dead records collected": uint64(tot.collected),
+		"dead records collected": uint64(tot.collected), "syncs begun by peer id": uint64(tot.faults[nemSyncWith]),
 	})
 }
 
@@ -970,7 +977,7 @@ func TestSimAbsence(t *testing.T) {
 func TestSimChaos(t *testing.T) {
 	runSim(t, scenario{
 		schedules: 170, minNodes: 2, maxNodes: 7, faultTicks: 400, opRate: 0.2, faultRate: 0.08,
-		nemeses:  []nemesis{nemPartition, nemOneWay, nemIsolate, nemHeal, nemCrash, nemRestart, nemLossy, nemTrim, nemStoreFail, nemSettle},
+		nemeses:  []nemesis{nemPartition, nemOneWay, nemIsolate, nemHeal, nemCrash, nemRestart, nemLossy, nemTrim, nemStoreFail, nemSettle, nemSyncWith},
 		maxDelay: 5, viewDelay: 15,
 	})
 }

@@ -2,6 +2,7 @@ package replication
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -76,6 +77,67 @@ func (m *Machine) fence() crdt.VersionVector {
 		return nil
 	}
 	return m.in.seen
+}
+
+// AddContact makes p, a node outside this node's ring (of this domain or
+// another), one it takes part in digest syncs with: those SyncWith begins
+// towards p, and p's towards this node, answered at p.Addr. It pushes
+// nothing to a contact, and a contact's vectors count for nothing else
+// (StableVector, acks of pushes); a member's messages are a member's.
+// Adding a contact again updates its address.
+func (m *Machine) AddContact(p Peer) {
+	if p.ID == m.cfg.Self || p.ID == 0 {
+		return
+	}
+	i, ok := m.findContact(p.ID)
+	if ok {
+		m.contacts[i].Peer = p
+		return
+	}
+	m.contacts = slices.Insert(m.contacts, i, &peer{Peer: p})
+}
+
+// RemoveContact forgets the contact id, with the sync towards it, if any.
+func (m *Machine) RemoveContact(id crdt.NodeID) {
+	if i, ok := m.findContact(id); ok {
+		m.contacts = slices.Delete(m.contacts, i, i+1)
+	}
+}
+
+func (m *Machine) findContact(id crdt.NodeID) (int, bool) {
+	return slices.BinarySearchFunc(m.contacts, id, func(p *peer, id crdt.NodeID) int { return cmp.Compare(p.ID, id) })
+}
+
+// syncPeer returns what this node knows of id for a digest sync: the
+// member, else the contact; nil if neither.
+func (m *Machine) syncPeer(id crdt.NodeID) *peer {
+	if p := m.byID[id]; p != nil {
+		return p
+	}
+	if i, ok := m.findContact(id); ok {
+		return m.contacts[i]
+	}
+	return nil
+}
+
+// SyncWith begins a digest sync towards id, any member (not only a ring
+// neighbour) or a contact: id's store is brought to hold what this node's
+// does, by the records of the buckets whose digests differ, and its
+// applied vector raised to this node's. It reports whether a sync towards
+// id is under way: not when id is neither a member nor a contact, nor
+// while this node resyncs (Resync).
+func (m *Machine) SyncWith(id crdt.NodeID) bool {
+	p := m.syncPeer(id)
+	return p != nil && m.startSync(p, 0)
+}
+
+// onContactAck takes an ack from a contact: only that of a sync chunk
+// means something.
+func (m *Machine) onContactAck(p *peer, msg *Message) {
+	if s := p.sync; s != nil && msg.ID != 0 && s.id == msg.ID {
+		p.timeouts = 0
+		m.onChunkAck(p, s)
+	}
 }
 
 // waiting reports whether a digest request or a chunk awaits its answer.
@@ -426,6 +488,9 @@ func (m *Machine) Resync() {
 	m.stats.ResyncsStarted++
 	for _, p := range m.peers {
 		p.sync = nil // a source no longer
+	}
+	for _, c := range m.contacts {
+		c.sync = nil
 	}
 	m.dirty = true
 }

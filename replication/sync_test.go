@@ -172,6 +172,60 @@ func TestMachineDigestSync(t *testing.T) {
 	}
 }
 
+// TestMachineSyncWith: a digest sync begun by peer ID, towards a member
+// that is no ring neighbour or towards a contact outside the ring, brings
+// the peer to hold what this node holds; a contact gets no push, and an
+// unknown node no sync.
+func TestMachineSyncWith(t *testing.T) {
+	const nD crdt.NodeID = 0x0d
+	tests := []struct {
+		name  string
+		setup func(a, c *unit)
+	}{
+		{"member, not a neighbour", func(a, c *unit) {
+			a.m.SetMembers(ringOf(nA, nB, nC, nD))
+			c.m.SetMembers(ringOf(nA, nB, nC, nD))
+		}},
+		{"contact outside the ring", func(a, c *unit) {
+			a.m.SetMembers(ringOf(nA, nB))
+			c.m.SetMembers(ringOf(nC))
+			a.m.AddContact(Peer{ID: nC, Addr: "addr-" + nC.String()})
+			c.m.AddContact(Peer{ID: nA, Addr: "addr-" + nA.String()})
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, c := newUnit(t, nA, syncCfg), newUnit(t, nC, syncCfg)
+			tt.setup(a, c)
+			for i := range 5 {
+				a.set(fmt.Sprintf("k%d", i), "v")
+			}
+			if a.m.SyncWith(0x99) {
+				t.Fatal("a sync towards a node neither member nor contact")
+			}
+			if !a.m.SyncWith(nC) {
+				t.Fatal("SyncWith refused")
+			}
+			var pushes int
+			exchange(t, 30, func(from crdt.NodeID, e Envelope) bool {
+				if e.To.ID == nC && e.Msg.Type == MsgPush {
+					pushes++
+				}
+				return true
+			}, a, c)
+			if !c.st.Applied().Equal(a.st.Applied()) || a.st.digest(0) != c.st.digest(0) {
+				t.Fatalf("not synced:\n%s\n%s", a.st, c.st)
+			}
+			if pushes != 0 {
+				t.Fatalf("%d pushes to C, which is no successor", pushes)
+			}
+			if st := a.m.Stats(); st.SyncsStarted != 1 || st.SyncsDone != 1 {
+				t.Fatalf("stats %+v", st.Counters)
+			}
+		})
+	}
+}
+
 // TestMachineDigestSyncEqualStores: a sync between equal stores sends one
 // empty Done chunk.
 func TestMachineDigestSyncEqualStores(t *testing.T) {
