@@ -33,6 +33,9 @@ type StoreReader interface {
 
 // StoreWriter is what a Write needs of a node's store; *store.Store is one.
 type StoreWriter interface {
+	// BucketDigests is StoreReader's: a digest request's digests are read
+	// in order with the writes, after every earlier one.
+	BucketDigests(ctx context.Context, bits uint) ([]uint64, error)
 	// ApplyRemote applies peers' log entries: duplicates are skipped, an
 	// entry beyond a gap is not applied.
 	ApplyRemote(ctx context.Context, entries []store.LogEntry) (int, error)
@@ -90,7 +93,9 @@ type Ready struct {
 // Write is one store write a received message asks for: a push's log
 // entries, or a sync chunk's records merged under the sender's Seen vector
 // and, on its last chunk, the applied vector raised to what the sync
-// covers. Apply makes it.
+// covers; or the bucket digests a digest request asks for, read in order
+// with the writes so that none received before the request lands after
+// the digests (the fence holds back those received after). Apply makes it.
 type Write struct {
 	From    crdt.NodeID
 	Entries []store.LogEntry  // a push's entries, to ApplyRemote
@@ -101,32 +106,48 @@ type Write struct {
 	Raise crdt.VersionVector
 	Last  bool
 
-	chunk   bool   // a sync chunk; else a push
-	id      uint64 // the message's ID, which the ack echoes
+	kind    writeKind
+	id      uint64 // the message's ID, which the answer echoes
+	bits    uint8  // a digest request's
+	digests []uint64
 	sync    uint64 // a chunk's digest request
 	resync  uint64 // the resync request a chunk answers
 	drops   int    // zero records among Records (keys the chunk lacked)
 	applied int    // entries ApplyRemote applied
 }
 
+type writeKind uint8
+
+const (
+	writePush writeKind = iota
+	writeChunk
+	writeDigests
+)
+
 // Type returns the type of the message w comes from.
 func (w *Write) Type() MsgType {
-	if w.chunk {
-		return MsgSnap
-	}
-	return MsgPush
+	return [...]MsgType{writePush: MsgPush, writeChunk: MsgSnap, writeDigests: MsgDigestReq}[w.kind]
 }
 
 // Apply makes w's writes in st: ApplyRemote for a push; MergeRecords and,
-// on a sync's last chunk, RaiseApplied for a chunk. On an error, part of
-// it may be written; making it again is harmless.
+// on a sync's last chunk, RaiseApplied for a chunk; for a digest request,
+// it reads the digests. On an error, part of it may be written; making it
+// again is harmless.
 func (w *Write) Apply(ctx context.Context, st StoreWriter) error {
-	if !w.chunk {
+	switch w.kind {
+	case writePush:
 		n, err := st.ApplyRemote(ctx, w.Entries)
 		w.applied = n
 		if err != nil {
 			return fmt.Errorf("replication: apply push %d from %s: %w", w.id, w.From, err)
 		}
+		return nil
+	case writeDigests:
+		d, err := st.BucketDigests(ctx, uint(w.bits))
+		if err != nil {
+			return fmt.Errorf("replication: digests for %s: %w", w.From, err)
+		}
+		w.digests = d
 		return nil
 	}
 	if err := st.MergeRecords(ctx, w.Records, w.Seen); err != nil {
@@ -417,7 +438,7 @@ func (m *Machine) Step(ctx context.Context, from crdt.NodeID, msg Message) error
 	case MsgSnap:
 		return m.onChunk(ctx, sp, from, &msg)
 	case MsgDigestReq:
-		return m.onDigestReq(ctx, sp, from, &msg)
+		m.onDigestReq(sp, from, &msg)
 	case MsgDigest:
 		if sp != nil {
 			return m.onDigest(ctx, sp, &msg)
@@ -448,11 +469,14 @@ func (m *Machine) onPush(from crdt.NodeID, msg *Message) {
 func (m *Machine) Persisted(w *Write, err error) {
 	m.dirty = true
 	m.stats.EntriesApplied += uint64(w.applied)
-	if err != nil {
+	switch {
+	case w.kind == writeDigests:
+		m.digestsRead(w, err)
+		return
+	case err != nil:
 		m.stats.WriteErrors++
 		return
-	}
-	if !w.chunk {
+	case w.kind == writePush:
 		m.origins = sortedOrigins(m.origins, w.Entries)
 		m.reply(m.byID[w.From], Message{Type: MsgAck, ID: w.id, Applied: crdt.Restrict(m.st.Applied(), m.origins)})
 		return

@@ -209,29 +209,41 @@ func (m *Machine) syncTimeout(p *peer, rt uint64) {
 	s.askID, s.id, s.busy = 0, 0, false
 }
 
-// onDigestReq answers a peer that begins a digest sync towards this node
-// with this node's bucket digests, and raises the fence; or, when this
-// node is taking another peer's sync, with a refusal.
-func (m *Machine) onDigestReq(ctx context.Context, p *peer, from crdt.NodeID, msg *Message) error {
+// onDigestReq raises the fence for a peer that begins a digest sync
+// towards this node, and asks for this node's bucket digests, read in
+// order with the writes asked for before (digestsRead answers); or, when
+// this node is taking another peer's sync, refuses.
+func (m *Machine) onDigestReq(p *peer, from crdt.NodeID, msg *Message) {
 	m.stats.DigestRequestsReceived++
 	m.resyncProgress(msg.Resync)
 	if p == nil {
 		m.stats.Unroutable++ // it could not be answered: take no fence
-		return nil
+		return
 	}
 	if m.in != nil && m.in.from != from {
 		m.stats.DigestRequestsRefused++
 		m.reply(p, Message{Type: MsgDigest, ID: msg.ID})
-		return nil
-	}
-	digests, err := m.st.BucketDigests(ctx, uint(msg.Bits))
-	if err != nil {
-		return fmt.Errorf("replication: digests for %s: %w", from, err)
+		return
 	}
 	// A new request of the same peer replaces its sync.
 	m.in = &incoming{from: from, id: msg.ID, seen: msg.Seen, at: m.tick}
-	m.reply(p, Message{Type: MsgDigest, ID: msg.ID, Digests: digests})
-	return nil
+	m.writes = append(m.writes, Write{From: from, kind: writeDigests, id: msg.ID, bits: msg.Bits})
+}
+
+// digestsRead answers the digest request w stands for with the digests
+// read, if this node still takes that sync; a failed read lowers the fence
+// and answers nothing (the sender asks again).
+func (m *Machine) digestsRead(w *Write, err error) {
+	in := m.in
+	if in == nil || in.from != w.From || in.id != w.id {
+		return // replaced or given up meanwhile
+	}
+	if err != nil {
+		m.stats.ReadErrors++
+		m.in = nil
+		return
+	}
+	m.reply(m.syncPeer(w.From), Message{Type: MsgDigest, ID: w.id, Digests: w.digests})
 }
 
 // onDigest compares p's digests with this node's and starts streaming the
@@ -386,7 +398,7 @@ func (m *Machine) onChunk(ctx context.Context, p *peer, from crdt.NodeID, msg *M
 			return fmt.Errorf("replication: chunk %d from %s: %w", msg.ID, from, err)
 		}
 	}
-	w := Write{From: from, Records: recs, Seen: msg.Seen, chunk: true, id: msg.ID, sync: msg.Sync, resync: msg.Resync, drops: drops}
+	w := Write{From: from, Records: recs, Seen: msg.Seen, kind: writeChunk, id: msg.ID, sync: msg.Sync, resync: msg.Resync, drops: drops}
 	if msg.Done {
 		// Every earlier chunk was acknowledged, so merged, before the
 		// sender sent this one: the records cover msg.Applied.

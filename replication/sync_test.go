@@ -226,6 +226,40 @@ func TestMachineSyncWith(t *testing.T) {
 	}
 }
 
+// TestMachineDigestsAfterEarlierWrites: a digest request's digests are
+// read after the writes asked for before it, in order with them, never
+// while one is still to be made; until then the request is unanswered.
+func TestMachineDigestsAfterEarlierWrites(t *testing.T) {
+	ctx := context.Background()
+	a := newUnit(t, nA, syncCfg)
+	a.m.SetMembers(ringOf(nA, nB))
+	if err := a.m.Step(ctx, nB, Message{Type: MsgPush, ID: 1, Entries: []store.LogEntry{sampleEntry(nB, 1, "b", "x", 0)}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.m.Step(ctx, nB, Message{Type: MsgDigestReq, ID: 2, Bits: 4, Seen: vv(uint64(nB), 1)}); err != nil {
+		t.Fatal(err)
+	}
+	rd := a.m.Ready()
+	if len(rd.Writes) != 2 || rd.Writes[0].Type() != MsgPush || rd.Writes[1].Type() != MsgDigestReq {
+		t.Fatalf("want the push's write, then the digests: %+v", rd.Writes)
+	}
+	if got := only(rd.Messages, MsgDigest); len(got) != 0 {
+		t.Fatalf("digests answered before the earlier write was made: %+v", got)
+	}
+	for i := range rd.Writes {
+		w := &rd.Writes[i]
+		a.m.Persisted(w, w.Apply(ctx, a.st))
+	}
+	want, err := a.st.BucketDigests(ctx, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := only(a.ready(), MsgDigest)
+	if len(got) != 1 || got[0].Msg.ID != 2 || !slices.Equal(got[0].Msg.Digests, want) {
+		t.Fatalf("want the digests of the store with the push in it: %+v", got)
+	}
+}
+
 // TestMachineDigestSyncEqualStores: a sync between equal stores sends one
 // empty Done chunk.
 func TestMachineDigestSyncEqualStores(t *testing.T) {
