@@ -406,6 +406,14 @@ func (s *sim) start(n *simNode) {
 	}
 	n.m, n.writes = m, nil
 	s.setView(n, []crdt.NodeID{n.id})
+	// Gossip knows a node that joins at once, down until views catch up:
+	// a node no member heard of could write concurrently with deletes
+	// whose tombstones the stable vector, not counting it, collected.
+	for _, o := range s.nodes {
+		if o != n && o.m != nil {
+			s.setView(o, o.view)
+		}
+	}
 	n.viewDue = s.tick + 1 + uint64(s.rng.IntN(max(1, s.sc.viewDelay)))
 	s.net.sentSince[n.id] = 0
 	// As Replicator.New does.
