@@ -50,12 +50,16 @@
 // drops what the sender saw and no longer holds: a stale replica so loses
 // deleted data whose tombstone was collected elsewhere. The last chunk
 // raises the receiver's applied vector to Seen (Store.RaiseApplied), and
-// the log takes over from there.
+// the log takes over from there. A digest sync needs no ring slot: it
+// runs between any two nodes, begun by peer ID (Machine.SyncWith) towards
+// any member or a contact outside the ring (Machine.AddContact), such as
+// a node of a parent domain.
 //
 // The raise claims the receiver has seen every delta Seen covers, so the
 // receiver takes one sync at a time and, from its digest answer to the
 // sync's end, applies no pushed log entry that Seen covers (its fence; its
-// probes and acks carry it, so pushers hold those entries back): an older
+// probes and acks carry it, so pushers hold those entries back), and reads
+// its digests only after every write it took before the request: an older
 // delta applied after it computed its digests could bring back, in a
 // bucket that compared equal, what the sender had seen superseded, and the
 // raise would skip the delta that superseded it. For the same reason the
