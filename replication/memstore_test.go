@@ -95,7 +95,7 @@ func (s *memStore) write(w store.Write) (store.Result, store.LogEntry) {
 	}
 	merged := s.compact(crdt.Merge(old, delta), s.self, seq)
 	s.recs[string(w.Key)] = merged
-	e := store.LogEntry{Origin: s.self, Seq: seq, Key: bytes.Clone(w.Key), Delta: delta, ReqID: w.ReqID, TS: ts}
+	e := store.LogEntry{Origin: s.self, Seq: seq, Key: bytes.Clone(w.Key), Delta: crdt.AppendRecord(nil, delta), ReqID: w.ReqID, TS: ts}
 	s.appendLog(e)
 	return store.Result{Context: merged.Context, Counter: counter}, e
 }
@@ -131,8 +131,13 @@ func (s *memStore) ApplyRemote(_ context.Context, entries []store.LogEntry) (int
 			firstErr = cmpErr(firstErr, fmt.Errorf("%w: log entry %s:%d has an empty key", store.ErrBadRequest, e.Origin, e.Seq))
 			continue
 		}
+		delta, err := e.Record()
+		if err != nil {
+			firstErr = cmpErr(firstErr, fmt.Errorf("%w: log entry %s:%d: %w", store.ErrBadRequest, e.Origin, e.Seq, err))
+			continue
+		}
 		s.hlc.Observe(e.TS)
-		s.recs[string(e.Key)] = s.compact(s.mergeDelta(s.recs[string(e.Key)], e.Delta, e.Origin, e.Seq), e.Origin, e.Seq)
+		s.recs[string(e.Key)] = s.compact(s.mergeDelta(s.recs[string(e.Key)], delta, e.Origin, e.Seq), e.Origin, e.Seq)
 		s.appendLog(*e)
 		n++
 	}

@@ -56,14 +56,17 @@ var (
 
 // TransportCounters count what the Replicator could not hand on.
 type TransportCounters struct {
-	InboxDropped uint64 `json:"inbox_dropped"` // Deliver refused: inbox full
-	QueueDropped uint64 `json:"queue_dropped"` // a peer's send queue was full
-	SendErrors   uint64 `json:"send_errors"`
+	InboxDropped  uint64 `json:"inbox_dropped"`  // Deliver refused: inbox full
+	WritesDropped uint64 `json:"writes_dropped"` // a push or chunk refused: the store is that far behind
+	QueueDropped  uint64 `json:"queue_dropped"`  // a peer's send queue was full
+	SendErrors    uint64 `json:"send_errors"`
 }
 
 // Replicator runs a Machine: one goroutine feeds it ticks from the clock,
-// membership changes, local-write notices and received messages, and
-// hands what it has ready to per-peer sender goroutines.
+// membership changes, local-write notices, received messages and the
+// store writes made, hands the writes it has ready to an applier goroutine
+// (so that a slow commit holds up neither ticks nor acks of what is
+// already written) and its messages to per-peer sender goroutines.
 type Replicator struct {
 	cfg     Config
 	m       *Machine
@@ -78,15 +81,19 @@ type Replicator struct {
 	done      chan struct{}
 	closeOnce sync.Once
 
-	stats        atomic.Pointer[Stats]
-	inboxDropped atomic.Uint64
-	queueDropped atomic.Uint64
-	sendErrors   atomic.Uint64
+	stats         atomic.Pointer[Stats]
+	inboxDropped  atomic.Uint64
+	writesDropped atomic.Uint64
+	queueDropped  atomic.Uint64
+	sendErrors    atomic.Uint64
 
 	// Owned by the loop goroutine.
 	st        Store
 	senders   map[crdt.NodeID]*sender
-	wg        sync.WaitGroup // senders, and the canceller in run
+	wg        sync.WaitGroup // senders, the applier, and the canceller in run
+	writes    chan Write     // to the applier, in Ready's order
+	persisted chan persisted // from the applier
+	pending   int            // writes handed to the applier, not yet back
 	succ      crdt.NodeID
 	succDown  bool
 	syncs     map[crdt.NodeID]bool
@@ -99,6 +106,12 @@ type Replicator struct {
 type inbound struct {
 	from crdt.NodeID
 	msg  Message
+}
+
+// persisted is a write the applier made, or failed to.
+type persisted struct {
+	w   Write
+	err error
 }
 
 // sender is one peer's send queue and the goroutine draining it.
@@ -150,8 +163,12 @@ func New(cfg Config, st Store, members MemberSource, tr Transport, clk clock.Clo
 		done:    make(chan struct{}),
 		st:      st,
 		senders: map[crdt.NodeID]*sender{},
-		syncs:   map[crdt.NodeID]bool{},
-		contact: contact{after: cfg.ResyncAfter},
+		// At most InboxSize writes are pending, so the applier never
+		// blocks on its answers.
+		writes:    make(chan Write, cfg.InboxSize),
+		persisted: make(chan persisted, cfg.InboxSize),
+		syncs:     map[crdt.NodeID]bool{},
+		contact:   contact{after: cfg.ResyncAfter},
 	}
 	last := st.LastContact()
 	resync := r.contact.start(last, clk.Now())
@@ -212,9 +229,10 @@ func (r *Replicator) Deliver(from crdt.NodeID, msg Message) error {
 func (r *Replicator) Stats() Stats {
 	st := *r.stats.Load()
 	st.Transport = TransportCounters{
-		InboxDropped: r.inboxDropped.Load(),
-		QueueDropped: r.queueDropped.Load(),
-		SendErrors:   r.sendErrors.Load(),
+		InboxDropped:  r.inboxDropped.Load(),
+		WritesDropped: r.writesDropped.Load(),
+		QueueDropped:  r.queueDropped.Load(),
+		SendErrors:    r.sendErrors.Load(),
 	}
 	return st
 }
@@ -241,13 +259,14 @@ const drainLimit = 256
 func (r *Replicator) run() {
 	defer close(r.done)
 	ctx, cancel := context.WithCancel(context.Background())
-	// Close cancels a store call the loop is blocked in, and the sends.
-	r.wg.Add(1)
+	// Close cancels the applier's store call, and the sends.
+	r.wg.Add(2)
 	go func() {
 		defer r.wg.Done()
 		<-r.stop
 		cancel()
 	}()
+	go r.runApplier(ctx)
 	defer func() {
 		r.saveContact(true)
 		cancel()
@@ -255,6 +274,7 @@ func (r *Replicator) run() {
 			close(s.ch)
 			delete(r.senders, id)
 		}
+		close(r.writes)
 		r.wg.Wait()
 	}()
 	ticker := r.clk.NewTicker(r.cfg.TickInterval)
@@ -279,6 +299,8 @@ func (r *Replicator) run() {
 			r.m.LocalWrite()
 		case in := <-r.inbox:
 			r.step(ctx, in)
+		case p := <-r.persisted:
+			r.onPersisted(p)
 		}
 		r.drain(ctx)
 		r.flush(ctx)
@@ -296,11 +318,45 @@ func (r *Replicator) drain(ctx context.Context) {
 		select {
 		case in := <-r.inbox:
 			r.step(ctx, in)
+		case p := <-r.persisted:
+			r.onPersisted(p)
 		case <-r.notify:
 			r.m.LocalWrite()
 		default:
 			return
 		}
+	}
+}
+
+// runApplier makes the Machine's writes in the store, in order, and hands
+// each back to the loop; once Close has begun, it only hands them back.
+func (r *Replicator) runApplier(ctx context.Context) {
+	defer r.wg.Done()
+	for w := range r.writes {
+		err := ctx.Err()
+		if err == nil {
+			err = w.Apply(ctx, r.st)
+		}
+		r.persisted <- persisted{w: w, err: err}
+	}
+}
+
+// onPersisted reports a write the applier made, or failed to, to the
+// Machine.
+func (r *Replicator) onPersisted(p persisted) {
+	r.pending--
+	r.m.Persisted(&p.w, p.err)
+	switch {
+	case p.err == nil:
+	case errors.Is(p.err, store.ErrClosed), errors.Is(p.err, context.Canceled):
+		if r.log.Logger.IsLevelEnabled(logrus.DebugLevel) {
+			r.log.WithError(p.err).Debug("replication write during shutdown")
+		}
+	default:
+		r.log.WithError(p.err).WithFields(logrus.Fields{
+			logging.FieldOp:   p.w.Type().String(),
+			logging.FieldPeer: p.w.From.String(),
+		}).Warn("replication message not applied")
 	}
 }
 
@@ -371,14 +427,25 @@ func (r *Replicator) setMembers() {
 	}
 }
 
-// flush hands the Machine's messages to the peers' senders.
+// flush hands the Machine's writes to the applier and its messages to the
+// peers' senders. Writes past InboxSize pending are refused: left
+// unacknowledged, they come again.
 func (r *Replicator) flush(ctx context.Context) {
-	envs := r.m.Ready()
-	if len(envs) == 0 {
+	rd := r.m.Ready()
+	for i := range rd.Writes {
+		if r.pending == cap(r.writes) {
+			r.writesDropped.Add(1)
+			r.m.Persisted(&rd.Writes[i], ErrBusy)
+			continue
+		}
+		r.pending++
+		r.writes <- rd.Writes[i]
+	}
+	if len(rd.Messages) == 0 {
 		return
 	}
 	debug := r.log.Logger.IsLevelEnabled(logrus.DebugLevel)
-	for _, env := range envs {
+	for _, env := range rd.Messages {
 		s := r.senders[env.To.ID]
 		if s == nil {
 			sctx, cancel := context.WithCancel(ctx)

@@ -3,6 +3,7 @@ package replication
 import (
 	"context"
 	"errors"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -435,34 +436,62 @@ func TestReplicatorDeadSuccessor(t *testing.T) {
 	}
 }
 
-func TestReplicatorInboxBounded(t *testing.T) {
+// chanSender is a Transport that hands every message to a channel.
+type chanSender chan Envelope
+
+func (c chanSender) Send(ctx context.Context, to Peer, msg Message) error {
+	select {
+	case c <- Envelope{To: to, Msg: msg}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// TestReplicatorStuckStore: with the store stuck in a commit, pushes are
+// held for it up to InboxSize and refused past that, the refusals counted;
+// the loop goes on answering probes; Close cancels the stuck commit.
+func TestReplicatorStuckStore(t *testing.T) {
 	st := &lockedStore{s: newMemStore(nA, func() int64 { return 0 }), gate: make(chan struct{})}
 	members := &fakeMembers{}
 	members.set([]crdt.NodeID{nA, nB})
-	r, err := New(Config{Self: nA, InboxSize: 1}, st, members, hubSender{h: &hub{}}, clock.NewFake(time.Unix(0, 0)), nil)
+	sent := make(chanSender, 1024)
+	r, err := New(Config{Self: nA, InboxSize: 2}, st, members, sent, clock.NewFake(time.Unix(0, 0)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
-	push := Message{Type: MsgPush, ID: 1, Entries: []store.LogEntry{sampleEntry(nB, 1, "k", "v", 0)}}
-	var busy bool
-	// The loop takes one push and blocks in the store; one more fits the
-	// inbox; the next is refused.
-	for range 1000 {
-		if err := r.Deliver(nB, push); errors.Is(err, ErrBusy) {
-			busy = true
-			break
-		} else if err != nil {
-			t.Fatal(err)
+	deliver := func(msg Message) {
+		t.Helper()
+		for range 1_000_000 {
+			switch err := r.Deliver(nB, msg); {
+			case err == nil:
+				return
+			case !errors.Is(err, ErrBusy):
+				t.Fatal(err)
+			}
+			runtime.Gosched()
+		}
+		t.Fatal("Deliver refuses for good")
+	}
+	for id := uint64(1); r.Stats().Transport.WritesDropped == 0; id++ {
+		if id == 1_000_000 {
+			t.Fatal("pushes never refused with the store stuck")
+		}
+		deliver(Message{Type: MsgPush, ID: id, Entries: []store.LogEntry{sampleEntry(nB, 1, "k", "v", 0)}})
+	}
+	deliver(Message{Type: MsgProbe, Applied: vv(uint64(nB), 1)})
+	for answered := false; !answered; {
+		select {
+		case env := <-sent:
+			answered = env.To.ID == nB && env.Msg.Type == MsgAck && env.Msg.ID == 0
+			if env.Msg.Type == MsgAck && env.Msg.ID != 0 {
+				t.Fatalf("acknowledged push %d the store has not taken", env.Msg.ID)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no ack of the probe while the store is stuck")
 		}
 	}
-	if !busy {
-		t.Fatal("Deliver never refused with the loop stuck")
-	}
-	if r.Stats().Transport.InboxDropped == 0 {
-		t.Fatal("refusal not counted")
-	}
-	// Close cancels the store call the loop is stuck in.
 	closed := make(chan struct{})
 	go func() {
 		r.Close()

@@ -14,7 +14,7 @@
 // Badger key layout (the first byte says what a key is):
 //
 //	'r' key                            record: crdt.AppendRecord encoding
-//	'l' origin(8, BE) seq(8, BE)       replication log entry: see encodeLogEntry
+//	'l' origin(8, BE) seq(8, BE)       replication log entry: see appendLogHead
 //	'x' time(8, BE, Unix ms) key       index: revisit key at time (expiry or
 //	                                   tombstone horizon); the value is empty
 //	'd' key                            dead-record index: the record was dead

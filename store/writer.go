@@ -362,7 +362,7 @@ func (w *writer) buildLocal(wr *Write, res *Result) (effect, error) {
 		return effect{}, err
 	}
 	w.putRecord(wr.Key, merged, dead)
-	w.putLog(w.s.self, seq, wr.Key, delta, wr.ReqID, ts)
+	w.putLog(seq, wr.Key, delta, wr.ReqID, ts)
 	w.reindex(wr.Key, old, found, merged)
 	w.touchOrigin(w.s.self)
 	res.Context = merged.Context
@@ -425,14 +425,19 @@ func (w *writer) buildRemote(e *LogEntry) (effect, error) {
 	if err != nil {
 		return effect{}, err
 	}
+	// The one decode of the delta on this hop: the log keeps the bytes.
+	delta, err := e.Record()
+	if err != nil {
+		return effect{}, fmt.Errorf("%w: log entry %s:%d: %w", ErrBadRequest, e.Origin, e.Seq, err)
+	}
 	w.s.hlc.Observe(e.TS)
-	merged := w.compact(w.mergeDelta(old, ownValues(e.Delta), e.Origin, e.Seq), e.Origin, e.Seq)
+	merged := w.compact(w.mergeDelta(old, ownValues(delta), e.Origin, e.Seq), e.Origin, e.Seq)
 	dead, err := w.markDead(e.Key, old, found, merged, w.now)
 	if err != nil {
 		return effect{}, err
 	}
 	w.putRecord(e.Key, merged, dead)
-	w.putLog(e.Origin, e.Seq, e.Key, e.Delta, e.ReqID, e.TS)
+	w.putRemoteLog(e)
 	w.reindex(e.Key, old, found, merged)
 	w.touchOrigin(e.Origin)
 	return effect{origin: e.Origin, seq: e.Seq}, nil
@@ -610,12 +615,24 @@ func (w *writer) putRecord(key []byte, rec crdt.Record, dead deadMark) {
 	w.opRecs = append(w.opRecs, opRecord{key: key, overlayRecord: overlayRecord{rec: rec, dead: dead}})
 }
 
-func (w *writer) putLog(origin crdt.NodeID, seq uint64, key []byte, delta crdt.Record, reqID string, ts crdt.Timestamp) {
+// putLog stages this node's log entry seq, encoding its delta.
+func (w *writer) putLog(seq uint64, key []byte, delta crdt.Record, reqID string, ts crdt.Timestamp) {
 	start := len(w.arena)
-	w.arena = appendLogKey(w.arena, origin, seq)
+	w.arena = appendLogKey(w.arena, w.s.self, seq)
 	k := w.since(start)
 	start = len(w.arena)
-	w.arena = appendLogValue(w.arena, key, delta, reqID, ts)
+	w.arena = crdt.AppendRecord(appendLogHead(w.arena, key, reqID, ts), delta)
+	w.items = append(w.items, item{key: k, val: w.since(start)})
+}
+
+// putRemoteLog stages a peer's log entry with its delta as it came: the
+// encoding its origin made.
+func (w *writer) putRemoteLog(e *LogEntry) {
+	start := len(w.arena)
+	w.arena = appendLogKey(w.arena, e.Origin, e.Seq)
+	k := w.since(start)
+	start = len(w.arena)
+	w.arena = append(appendLogHead(w.arena, e.Key, e.ReqID, e.TS), e.Delta...)
 	w.items = append(w.items, item{key: k, val: w.since(start)})
 }
 
