@@ -99,12 +99,14 @@ func (b *Batch) ExpiryAfter(ttlMS int64) (int64, error) {
 }
 
 // Add checks w against the limits and queues it; a refused write is not
-// queued and its error is returned at once.
+// queued and its error is returned at once (and counted).
 func (b *Batch) Add(w Write) error {
-	if err := b.s.CheckKey(w.Key); err != nil {
-		return err
+	err := b.s.CheckKey(w.Key)
+	if err == nil {
+		err = b.s.CheckValue(w.Value)
 	}
-	if err := b.s.CheckValue(w.Value); err != nil {
+	if err != nil {
+		b.s.metrics.observe(op(w.Op), err)
 		return err
 	}
 	b.writes = append(b.writes, store.Write{
@@ -129,13 +131,19 @@ func (b *Batch) Apply(ctx context.Context) []Result {
 		b.out = make([]Result, n)
 	}
 	res := b.results[:n]
+	start := b.s.clk.Now()
 	ctx, cancel := context.WithTimeout(ctx, b.s.cfg.WriteTimeout)
 	b.s.store.ApplyBatch(ctx, b.writes, res)
 	cancel()
+	took := b.s.clk.Now().Sub(start)
+	m := b.s.metrics
 	out := b.out[:n]
 	for i := range res {
 		r := &res[i]
 		out[i] = Result{Context: r.Context, Counter: r.Counter, Old: r.Old, OldFound: r.OldFound, Skipped: r.Skipped, Err: r.Err}
+		o := op(b.writes[i].Op)
+		m.observe(o, r.Err)
+		m.time(o, took)
 		*r = store.Result{}
 	}
 	return out

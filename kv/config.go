@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/upu/upu/crdt"
 	"github.com/upu/upu/store"
 )
 
@@ -17,6 +18,12 @@ const (
 	MaxValueSizeLimit = min(64<<20, store.MaxValueSizeLimit)
 )
 
+// The default limits, which the node's configuration takes as its own.
+const (
+	DefaultMaxKeySize   = 1 << 10
+	DefaultMaxValueSize = 1 << 20
+)
+
 // Config configures a Service. Zero fields take their defaults.
 type Config struct {
 	// MaxKeySize and MaxValueSize bound keys and values in bytes; the store
@@ -25,11 +32,13 @@ type Config struct {
 	MaxValueSize int
 	// WriteTimeout bounds how long one batch may wait for its commit.
 	WriteTimeout time.Duration
+	// NodeID stamps the request IDs the service makes.
+	NodeID crdt.NodeID
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{MaxKeySize: 1 << 10, MaxValueSize: 1 << 20, WriteTimeout: 30 * time.Second}
+	return Config{MaxKeySize: DefaultMaxKeySize, MaxValueSize: DefaultMaxValueSize, WriteTimeout: 30 * time.Second}
 }
 
 func (c Config) withDefaults() Config {
