@@ -1,4 +1,4 @@
-package node
+package native
 
 import (
 	"bytes"
@@ -13,8 +13,7 @@ import (
 // 16, the way `upu bench -P 16` does, so the server's own cost per request
 // shows up in -cpuprofile.
 func benchPipelines(b *testing.B, op protocol.Opcode) {
-	n := startNode(&testing.T{}, Config{DataDir: b.TempDir()})
-	b.Cleanup(func() { n.Close() })
+	n := startNode(b, options{DataDir: b.TempDir()})
 	const conns, depth = 8, 16
 	value := bytes.Repeat([]byte("v"), 100)
 	seed := dialB(b, n)
@@ -55,7 +54,7 @@ func benchPipelines(b *testing.B, op protocol.Opcode) {
 	wg.Wait()
 }
 
-func dialB(b *testing.B, n *Node) *wire {
+func dialB(b *testing.B, n *testServer) *wire {
 	t := &testing.T{}
 	w := dial(t, n)
 	w.hello(protocol.Hello{})

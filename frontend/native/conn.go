@@ -1,58 +1,46 @@
-package node
+package native
 
 import (
 	"context"
-	"crypto/subtle"
-	"errors"
 	"io"
 	"net"
-	"os"
 	"strconv"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/upu/upu/crdt"
+	"github.com/upu/upu/frontend/connloop"
 	"github.com/upu/upu/internal/logging"
 	"github.com/upu/upu/internal/reqid"
 	"github.com/upu/upu/kv"
 	"github.com/upu/upu/protocol"
-	"github.com/upu/upu/store"
 )
 
-const (
-	// outBufSize is the reply buffer a busy connection keeps between
-	// batches; a larger one, grown for a big value, is dropped after use.
-	// It grows from nothing as answers need, so an idle connection holds
-	// none.
-	outBufSize = 64 << 10
-	// sockBufSize asks the kernel for big socket buffers: a pipeline of
-	// small requests then costs one read and one write system call.
-	sockBufSize = 512 << 10
-	// protocolOverhead is what a body may carry beyond a key and a value:
-	// the causal context, the TTL, the request ID.
-	protocolOverhead = 64 << 10
-)
+// outBufSize is the reply buffer a busy connection keeps between batches;
+// a larger one, grown for a big value, is dropped after use. It grows from
+// nothing as answers need, so an idle connection holds none.
+const outBufSize = 64 << 10
 
-// conn serves one client connection. A single goroutine reads, handles and
-// answers, so that a pipeline is answered with one write and a client that
-// stops reading slows only itself.
+// conn is one binary-protocol connection, served by the connection loop
+// from one goroutine, so that a pipeline is answered with one write.
 type conn struct {
-	s       *server
-	nc      net.Conn
+	s       *Server
 	log     *logrus.Entry
+	remote  string
 	dec     *protocol.Decoder
 	out     []byte
 	role    protocol.Role
 	peer    crdt.NodeID // the node ID a peer stated in its hello
 	hello   bool
-	maxBody uint32
 	closed  bool // set when a reply must be the connection's last
+	opened  time.Time
+	handoff []byte // set with what was read past an OpPeerLink frame: the link takes the socket
 
-	// The run of writes waiting to be applied as one batch.
-	writes  []store.Write
+	// The run of writes waiting to be applied as one batch, and what each
+	// needs for its reply.
+	batch   *kv.Batch
 	pending []pendingWrite
-	results []store.Result
 
 	// batchStart is when the current batch was read: request IDs take
 	// their time from it and every answer in the batch is written at its
@@ -77,84 +65,60 @@ type answered struct {
 	err error
 }
 
-func newConn(s *server, nc net.Conn) *conn {
-	maxBody := s.n.maxBody()
+func newConn(s *Server, log *logrus.Entry, nc net.Conn) *conn {
+	remote := nc.RemoteAddr().String()
 	return &conn{
-		s:       s,
-		maxBody: maxBody,
-		nc:      nc,
-		log:     s.log.WithField(logging.FieldRemote, nc.RemoteAddr().String()),
-		dec:     protocol.NewDecoder(maxBody),
+		s:      s,
+		remote: remote,
+		log:    log.WithField(logging.FieldRemote, remote),
+		dec:    protocol.NewDecoder(s.maxBody),
+		batch:  s.kv.NewBatch(),
+		opened: time.Now(),
 	}
 }
 
-// refuse answers a connection the server will not serve, and closes it.
-func (c *conn) refuse() {
-	c.log.WithField("max_conns", c.s.n.cfg.MaxConns).Warn("connection refused: too many connections")
+func (c *conn) Log() *logrus.Entry                { return c.log }
+func (c *conn) ReadOnce(r io.Reader) (int, error) { return c.dec.ReadOnce(r) }
+
+// ReadDeadline bounds the whole handshake, not each read: a hello
+// dribbled a byte at a time must not hold a connection slot. After it, a
+// connection may stay silent for the idle timeout.
+func (c *conn) ReadDeadline(now time.Time) time.Time {
+	if !c.hello {
+		return c.opened.Add(c.s.cfg.HandshakeTimeout)
+	}
+	return now.Add(c.s.cfg.IdleTimeout)
+}
+
+// Refuse answers a connection the server will not serve.
+func (c *conn) Refuse() {
 	c.appendError(0, reqid.ID{}, protocol.CodeUnavailable, "too many connections")
-	c.nc.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-	c.nc.Write(c.out)
-	c.nc.Close()
 }
 
-// wake interrupts a blocked read so the connection notices shutdown.
-func (c *conn) wake() { c.nc.SetReadDeadline(time.Now()) }
-
-// forceClose cuts the connection off when shutdown runs out of time.
-func (c *conn) forceClose() { c.nc.Close() }
-
-func (c *conn) run() {
-	defer c.s.untrack(c)
-	defer c.nc.Close()
-	if tc, ok := c.nc.(*net.TCPConn); ok {
-		tc.SetReadBuffer(sockBufSize)
-		tc.SetWriteBuffer(sockBufSize)
+// Flush writes the answers of the batch.
+func (c *conn) Flush(w io.Writer) error {
+	if len(c.out) == 0 {
+		return nil
 	}
-	c.log.Debug("connection opened")
-	// The handshake timeout bounds the whole handshake, not each read: a
-	// hello dribbled a byte at a time must not hold a connection slot.
-	handshakeBy := time.Now().Add(c.s.n.cfg.HandshakeTimeout)
-	for {
-		deadline := handshakeBy
-		if c.hello {
-			deadline = time.Now().Add(c.s.n.cfg.IdleTimeout)
-		}
-		c.nc.SetReadDeadline(deadline)
-		if c.s.closing.Load() {
-			c.log.Debug("connection closed: node shutting down")
-			return
-		}
-		n, err := c.dec.ReadOnce(c.nc)
-		if n > 0 && !c.process() {
-			return
-		}
-		if err != nil {
-			c.readFailed(err)
-			return
-		}
+	_, err := w.Write(c.out)
+	if cap(c.out) > 4*outBufSize {
+		c.out = make([]byte, 0, outBufSize)
+	} else {
+		c.out = c.out[:0]
 	}
+	return err
 }
 
-// readFailed logs why a connection ends. None of these is the server's
-// failure: a client going away or going silent is routine.
-func (c *conn) readFailed(err error) {
-	switch {
-	case c.s.closing.Load():
-		c.log.Debug("connection closed: node shutting down")
-	case errors.Is(err, io.EOF):
-		c.log.Debug("connection closed by client")
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		c.log.WithField("handshake_done", c.hello).Info("connection closed: idle timeout")
-	default:
-		c.log.WithError(err).Debug("connection read failed")
-	}
+// HandOff gives the socket to the peer link, with the bytes already read
+// past the OpPeerLink frame.
+func (c *conn) HandOff(nc net.Conn) {
+	c.s.links.AcceptLink(context.Background(), nc, c.handoff, c.remote)
 }
 
-// process handles every complete frame buffered and writes the answers. It
-// returns false when the connection must close.
-func (c *conn) process() bool {
+// Process handles every complete frame buffered and queues the answers.
+func (c *conn) Process() connloop.Outcome {
 	c.batchStart = time.Now()
-	for !c.closed {
+	for !c.closed && c.handoff == nil {
 		f, ok, err := c.dec.Next()
 		if err != nil {
 			c.flushWrites()
@@ -162,7 +126,7 @@ func (c *conn) process() bool {
 			c.log.WithError(err).WithFields(logrus.Fields{logging.FieldReqID: rid.String(), logging.FieldOp: f.Opcode.String()}).
 				Warn("bad frame: closing connection")
 			c.appendError(f.ReqID, rid, protocol.CodeOf(err), err.Error())
-			c.s.n.metrics.badFrame.Inc()
+			c.s.metrics.badFrame.Inc()
 			c.closed = true
 			break
 		}
@@ -173,25 +137,13 @@ func (c *conn) process() bool {
 	}
 	c.flushWrites()
 	c.logAnswered()
-	return c.flushOut() && !c.closed
-}
-
-func (c *conn) flushOut() bool {
-	if len(c.out) == 0 {
-		return true
+	switch {
+	case c.closed:
+		return connloop.Close
+	case c.handoff != nil:
+		return connloop.HandOff
 	}
-	c.nc.SetWriteDeadline(time.Now().Add(c.s.n.cfg.IdleTimeout))
-	_, err := c.nc.Write(c.out)
-	if cap(c.out) > 4*outBufSize {
-		c.out = make([]byte, 0, outBufSize)
-	} else {
-		c.out = c.out[:0]
-	}
-	if err != nil {
-		c.log.WithError(err).Debug("connection write failed")
-		return false
-	}
-	return true
+	return connloop.Continue
 }
 
 func (c *conn) handle(f protocol.Frame) {
@@ -214,15 +166,13 @@ func (c *conn) handle(f protocol.Frame) {
 		if !c.decode(f, &req) {
 			return
 		}
-		rid := c.requestID(req.ReqID)
-		w := store.Write{Op: store.OpSet, Key: req.Key, Value: req.Value, ReqID: rid.String()}
-		if req.TTLMS < 0 {
-			c.fail(f, rid, protocol.CodeBadRequest, "negative ttl", false)
+		rid := c.s.kv.RequestID(req.ReqID, c.batchStart)
+		expiry, err := c.batch.ExpiryAfter(req.TTLMS)
+		if err != nil {
+			c.failErr(f, rid, err)
 			return
 		}
-		if req.TTLMS > 0 {
-			w.Expiry = c.s.n.clk.Now().UnixMilli() + req.TTLMS
-		}
+		w := kv.Write{Op: kv.OpSet, Key: req.Key, Value: req.Value, Expiry: expiry}
 		if !c.withContext(f, rid, req.Key, req.Context, &w) {
 			return
 		}
@@ -232,8 +182,8 @@ func (c *conn) handle(f protocol.Frame) {
 		if !c.decode(f, &req) {
 			return
 		}
-		rid := c.requestID(req.ReqID)
-		w := store.Write{Op: store.OpDel, Key: req.Key, ReqID: rid.String()}
+		rid := c.s.kv.RequestID(req.ReqID, c.batchStart)
+		w := kv.Write{Op: kv.OpDel, Key: req.Key}
 		if !c.withContext(f, rid, req.Key, req.Context, &w) {
 			return
 		}
@@ -243,8 +193,7 @@ func (c *conn) handle(f protocol.Frame) {
 		if !c.decode(f, &req) {
 			return
 		}
-		rid := c.requestID(req.ReqID)
-		c.queue(f, rid, store.Write{Op: store.OpIncr, Key: req.Key, Delta: req.Delta, ReqID: rid.String()})
+		c.queue(f, c.s.kv.RequestID(req.ReqID, c.batchStart), kv.Write{Op: kv.OpIncr, Key: req.Key, Delta: req.Delta})
 	case protocol.OpStatus:
 		c.flushWrites()
 		c.status(f)
@@ -280,7 +229,7 @@ func (c *conn) handshake(f protocol.Frame) {
 		c.fail(f, rid, protocol.CodeProtocol, "unsupported protocol version", true)
 		return
 	}
-	if !c.s.n.authorize(h.Role, h.Token) {
+	if !c.s.cfg.authorize(h.Role, h.Token) {
 		c.log.WithFields(logrus.Fields{"role": h.Role, logging.FieldReqID: rid.String()}).Warn("handshake refused: bad token for role")
 		c.fail(f, rid, protocol.CodeUnauthorized, "bad token for the role asked", true)
 		return
@@ -294,46 +243,19 @@ func (c *conn) handshake(f protocol.Frame) {
 		c.peer = id
 	}
 	c.hello, c.role = true, h.Role
-	cfg := c.s.n.cfg
+	cfg := c.s.cfg
 	c.log = c.log.WithField("client", h.Client)
 	c.log.WithField("role", h.Role).Debug("handshake done")
 	c.reply(f, &protocol.Hello{
 		Version:       protocol.Version,
-		NodeID:        c.s.n.id.String(),
+		NodeID:        cfg.NodeID.String(),
 		Domain:        cfg.Domain,
 		HeartbeatMS:   cfg.HeartbeatInterval.Milliseconds(),
 		IdleTimeoutMS: cfg.IdleTimeout.Milliseconds(),
-		MaxBody:       c.maxBody,
-		MaxKey:        uint32(cfg.MaxKeySize),
-		MaxValue:      uint32(cfg.MaxValueSize),
+		MaxBody:       c.s.maxBody,
+		MaxKey:        uint32(c.s.kv.MaxKeySize()),
+		MaxValue:      uint32(c.s.kv.MaxValueSize()),
 	})
-}
-
-// authorize checks a token against the role asked for. With no token
-// configured at all, every role is open (a development node). Otherwise a
-// role whose own token is unset falls back to a stronger rule: the admin
-// role needs the client token, and the peer role is closed, so that holding
-// the client token never lets a connection inject replication traffic.
-func (n *Node) authorize(role protocol.Role, token string) bool {
-	open := n.cfg.ClientToken == "" && n.cfg.PeerToken == "" && n.cfg.AdminToken == ""
-	var want string
-	switch role {
-	case protocol.RoleClient:
-		want = n.cfg.ClientToken
-	case protocol.RolePeer:
-		if n.cfg.PeerToken == "" && !open {
-			return false
-		}
-		want = n.cfg.PeerToken
-	case protocol.RoleAdmin:
-		want = n.cfg.AdminToken
-		if want == "" {
-			want = n.cfg.ClientToken
-		}
-	default:
-		return false
-	}
-	return want == "" || subtle.ConstantTimeCompare([]byte(want), []byte(token)) == 1
 }
 
 func (c *conn) get(f protocol.Frame) {
@@ -341,19 +263,8 @@ func (c *conn) get(f protocol.Frame) {
 	if !c.decode(f, &req) {
 		return
 	}
-	rid := c.requestID(req.ReqID)
-	switch {
-	case req.Scope > protocol.ScopeRoot:
-		c.fail(f, rid, protocol.CodeBadRequest, "unknown scope", false)
-		return
-	case len(req.Key) == 0:
-		c.fail(f, rid, protocol.CodeBadRequest, "empty key", false)
-		return
-	case len(req.Key) > c.s.n.cfg.MaxKeySize:
-		c.fail(f, rid, protocol.CodeTooLarge, "key over max-key-size", false)
-		return
-	}
-	view, rec, err := c.s.n.kv.Read(context.Background(), req.Key, kv.Scope(req.Scope))
+	rid := c.s.kv.RequestID(req.ReqID, c.batchStart)
+	view, rec, err := c.s.kv.Read(context.Background(), req.Key, kv.Scope(req.Scope))
 	if err != nil {
 		c.failErr(f, rid, err)
 		c.logRequest(f.Opcode, rid, req.Key, err)
@@ -366,7 +277,7 @@ func (c *conn) get(f protocol.Frame) {
 		Context:  crdt.EncodeToken(req.Key, rec.Context),
 	}
 	if req.Siblings {
-		for _, e := range rec.Live(c.s.n.clk.Now().UnixMilli()) {
+		for _, e := range rec.Live(c.s.kv.Now().UnixMilli()) {
 			s := protocol.Sibling{Value: e.Value, ExpiryMS: e.Expiry, Deleted: e.Kind == crdt.KindTomb, Node: e.Dot.Node.String(), TimeMS: e.TS.Millis()}
 			if e.Kind == crdt.KindCount {
 				s.Value = strconv.AppendInt(nil, int64(e.Inc-e.Dec), 10)
@@ -379,25 +290,28 @@ func (c *conn) get(f protocol.Frame) {
 }
 
 // queue adds a write to the current run; the run is applied as one batch
-// before the next read or at the end of what was read.
-func (c *conn) queue(f protocol.Frame, rid reqid.ID, w store.Write) {
-	c.writes = append(c.writes, w)
+// before the next read or at the end of what was read. A write kv refuses
+// is answered at once, after the writes queued before it, so that answers
+// keep the requests' order.
+func (c *conn) queue(f protocol.Frame, rid reqid.ID, w kv.Write) {
+	w.ReqID = rid.String()
+	if err := c.batch.Add(w); err != nil {
+		c.flushWrites()
+		c.failErr(f, rid, err)
+		c.logRequest(f.Opcode, rid, w.Key, err)
+		return
+	}
 	c.pending = append(c.pending, pendingWrite{op: f.Opcode, reqID: f.ReqID, rid: rid})
 }
 
 func (c *conn) flushWrites() {
-	if len(c.writes) == 0 {
+	if len(c.pending) == 0 {
 		return
 	}
-	if cap(c.results) < len(c.writes) {
-		c.results = make([]store.Result, len(c.writes))
-	}
-	res := c.results[:len(c.writes)]
-	ctx, cancel := context.WithTimeout(context.Background(), c.s.n.cfg.IdleTimeout)
-	c.s.n.store.ApplyBatch(ctx, c.writes, res)
-	cancel()
+	res := c.batch.Apply(context.Background())
 	for i, p := range c.pending {
 		r := &res[i]
+		key := c.batch.Key(i)
 		f := protocol.Frame{Header: protocol.Header{Opcode: p.op, ReqID: p.reqID}}
 		switch {
 		case r.Err != nil:
@@ -405,94 +319,15 @@ func (c *conn) flushWrites() {
 		case p.op == protocol.OpIncr:
 			c.reply(f, &protocol.IncrResponse{Value: r.Counter})
 		default:
-			c.reply(f, &protocol.WriteResponse{Context: crdt.EncodeToken(c.writes[i].Key, r.Context)})
+			c.reply(f, &protocol.WriteResponse{Context: crdt.EncodeToken(key, r.Context)})
 		}
-		c.logRequest(p.op, p.rid, c.writes[i].Key, r.Err)
-		c.writes[i] = store.Write{} // drop references to request buffers
-		*r = store.Result{}
+		c.logRequest(p.op, p.rid, key, r.Err)
 	}
-	c.writes, c.pending = c.writes[:0], c.pending[:0]
+	c.batch.Reset()
+	c.pending = c.pending[:0]
 }
 
-func (c *conn) status(f protocol.Frame) {
-	ctx, cancel := context.WithTimeout(context.Background(), c.s.n.cfg.IdleTimeout)
-	defer cancel()
-	st, err := c.s.n.store.Stats(ctx)
-	if err != nil {
-		c.failErr(f, c.newID(), err)
-		return
-	}
-	applied := vectorMap(st.Applied)
-	if applied == nil {
-		applied = map[string]uint64{}
-	}
-	resp := protocol.StatusResponse{
-		NodeID:    c.s.n.id.String(),
-		Domain:    c.s.n.cfg.Domain,
-		Version:   Version,
-		Addr:      c.s.addr().String(),
-		StartedMS: c.s.n.started.UnixMilli(),
-		Keys:      int64(st.Keys),
-		LogLen:    st.LogLen,
-		Applied:   applied,
-		Conns:     c.s.open.Load(),
-
-		DeadRecords:    st.DeadRecords,
-		DroppedStable:  st.DroppedStable,
-		DroppedHorizon: st.DroppedHorizon,
-		Stable:         vectorMap(c.s.n.store.Stable()),
-	}
-	c.s.n.addDomainStatus(&resp)
-	c.reply(f, &resp)
-}
-
-func (c *conn) digest(f protocol.Frame) {
-	ctx, cancel := context.WithTimeout(context.Background(), c.s.n.cfg.IdleTimeout)
-	defer cancel()
-	sum, keys, err := c.s.n.store.Digest(ctx)
-	if err != nil {
-		c.failErr(f, c.newID(), err)
-		return
-	}
-	c.reply(f, &protocol.DigestResponse{Digest: sum, Keys: int64(keys)})
-}
-
-func (c *conn) logLevel(f protocol.Frame) {
-	rid := c.newID()
-	var req protocol.LogLevelRequest
-	if !c.decode(f, &req) {
-		return
-	}
-	logger := c.s.n.logger
-	before := logger.Level()
-	if req.Level != "" && req.Level != before {
-		if c.role != protocol.RoleAdmin {
-			c.fail(f, rid, protocol.CodeUnauthorized, "changing the log level needs the admin role", false)
-			return
-		}
-		if err := logger.SetLevel(req.Level); err != nil {
-			c.fail(f, rid, protocol.CodeBadRequest, err.Error(), false)
-			return
-		}
-		logger.Audit(c.nc.RemoteAddr().String(), "log-level", before, logger.Level(), logrus.Fields{logging.FieldReqID: rid.String()})
-		c.log.WithFields(logrus.Fields{"before": before, "after": logger.Level(), logging.FieldReqID: rid.String()}).Info("log level changed")
-	}
-	c.reply(f, &protocol.LogLevelRequest{Level: logger.Level()})
-}
-
-// requestID adopts the caller's request ID when it is one of ours (made by
-// another node or by the client library), so it can be followed across
-// hops; otherwise it makes a new one.
-func (c *conn) requestID(s string) reqid.ID {
-	if s != "" {
-		if id, err := reqid.Parse(s); err == nil {
-			return id
-		}
-	}
-	return c.newID()
-}
-
-func (c *conn) withContext(f protocol.Frame, rid reqid.ID, key, token []byte, w *store.Write) bool {
+func (c *conn) withContext(f protocol.Frame, rid reqid.ID, key, token []byte, w *kv.Write) bool {
 	if len(token) == 0 {
 		return true
 	}
@@ -507,8 +342,8 @@ func (c *conn) withContext(f protocol.Frame, rid reqid.ID, key, token []byte, w 
 
 // decode decodes a request body without copying its bytes: everything a
 // request refers to is used before the next read reuses the buffer (writes
-// are applied and answers logged at the end of each batch, and the store
-// keeps no reference to a write's key or value).
+// are applied and answers logged at the end of each batch, and kv keeps no
+// reference to a write's key or value).
 func (c *conn) decode(f protocol.Frame, msg any) bool {
 	if err := protocol.DecodeBodyNoCopy(f.Body, msg); err != nil {
 		rid := c.newID()
@@ -522,7 +357,7 @@ func (c *conn) decode(f protocol.Frame, msg any) bool {
 func (c *conn) reply(f protocol.Frame, msg any) {
 	start := len(c.out)
 	out, err := protocol.AppendFrame(c.out, protocol.Header{Opcode: f.Opcode, Flags: protocol.FlagResponse, ReqID: f.ReqID}, msg)
-	if err == nil && len(out)-start-protocol.HeaderSize > int(c.maxBody) {
+	if err == nil && len(out)-start-protocol.HeaderSize > int(c.s.maxBody) {
 		// Several large siblings can outgrow what the client accepts.
 		c.out = out[:start]
 		c.appendError(f.ReqID, reqid.ID{}, protocol.CodeTooLarge, "the answer exceeds the frame size limit")
@@ -536,16 +371,12 @@ func (c *conn) reply(f protocol.Frame, msg any) {
 	c.out = out
 }
 
-// failErr answers with the code err maps to. Only an internal failure is
-// logged as an error; the rest are the caller's business.
+// failErr answers with the code and message err maps to. Only an internal
+// failure is logged as an error; the rest are the caller's business.
 func (c *conn) failErr(f protocol.Frame, rid reqid.ID, err error) {
-	code := errorCode(err)
+	code, msg := wireError(err)
 	if code == protocol.CodeInternal {
 		c.log.WithError(err).WithFields(logrus.Fields{logging.FieldReqID: rid.String(), logging.FieldOp: f.Opcode.String()}).Error("request failed")
-	}
-	msg := ""
-	if code != protocol.CodeNotFound {
-		msg = err.Error()
 	}
 	c.fail(f, rid, code, msg, false)
 }
@@ -569,7 +400,6 @@ func (c *conn) appendError(reqID uint64, rid reqid.ID, code protocol.Code, msg s
 // logRequest notes an answered request; logAnswered writes the notes once
 // the batch is done.
 func (c *conn) logRequest(op protocol.Opcode, rid reqid.ID, key []byte, err error) {
-	c.s.n.metrics.observe(op, err)
 	c.answered = append(c.answered, answered{op: op, rid: rid, key: key, err: err})
 }
 
@@ -582,8 +412,8 @@ func (c *conn) logAnswered() {
 		return
 	}
 	d := time.Since(c.batchStart)
-	c.s.n.metrics.batch.Observe(d.Seconds())
-	logger := c.s.n.logger
+	c.s.metrics.batch.Observe(d.Seconds())
+	logger := c.s.logger
 	switch {
 	case c.log.Logger.IsLevelEnabled(logrus.DebugLevel):
 		for _, a := range c.answered {
@@ -600,27 +430,11 @@ func (c *conn) logAnswered() {
 func (c *conn) answerEntry(a answered) *logrus.Entry {
 	fields := logrus.Fields{logging.FieldReqID: a.rid.String(), logging.FieldKey: logging.Key(a.key)}
 	if a.err != nil {
-		fields["result"] = errorCode(a.err).String()
+		code, _ := wireError(a.err)
+		fields["result"] = code.String()
 	}
 	return c.log.WithFields(fields)
 }
 
 // newID makes a request ID stamped with the batch's arrival time.
-func (c *conn) newID() reqid.ID { return c.s.n.ids.NextAt(c.batchStart) }
-
-// maxBody is the largest frame body the node accepts and sends.
-func (n *Node) maxBody() uint32 {
-	return uint32(n.cfg.MaxKeySize + n.cfg.MaxValueSize + protocolOverhead)
-}
-
-// vectorMap renders a version vector as node ID -> counter; nil for none.
-func vectorMap(vv crdt.VersionVector) map[string]uint64 {
-	if len(vv) == 0 {
-		return nil
-	}
-	m := make(map[string]uint64, len(vv))
-	for _, e := range vv {
-		m[e.Node.String()] = e.Counter
-	}
-	return m
-}
+func (c *conn) newID() reqid.ID { return c.s.kv.NewRequestID(c.batchStart) }

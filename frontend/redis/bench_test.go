@@ -1,4 +1,4 @@
-package node
+package redis
 
 import (
 	"bufio"
@@ -17,7 +17,7 @@ import (
 func BenchmarkRespPipeline(b *testing.B) {
 	for _, op := range []string{"SET", "GET", "INCR"} {
 		b.Run(op, func(b *testing.B) {
-			n := startRespNode(b, Config{}, nil)
+			n := startServer(b, options{}, nil)
 			const conns, depth = 8, 16
 			value := bytes.Repeat([]byte("v"), 100)
 			command := func(dst []byte, i int) []byte {

@@ -1,22 +1,22 @@
-package node
+package redis
 
 import (
 	"bytes"
 	"math"
-	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/upu/upu/store"
+	"github.com/upu/upu/internal/reqid"
+	"github.com/upu/upu/kv"
 )
 
 // maxCommandName bounds the command names looked up; longer ones are
 // unknown.
 const maxCommandName = 32
 
-// respCommand is one command of the Redis listener, with what COMMAND INFO
+// command is one command of the Redis listener, with what COMMAND INFO
 // reports of it.
-type respCommand struct {
+type command struct {
 	name  string // lower case, as redis names it in errors
 	arity int    // redis' convention: n exactly n arguments, -n at least n (the name counts)
 	flags []string
@@ -28,20 +28,20 @@ type respCommand struct {
 	// the store as one batch.
 	queues bool
 	noAuth bool // allowed before AUTH
-	run    func(c *respConn, args [][]byte)
+	run    func(c *conn, args [][]byte)
 	calls  prometheus.Counter // resolved once: the hot path only adds
 }
 
-// respCommands is the command table, built once per listener.
-type respCommands struct {
-	byName  map[string]*respCommand
-	sorted  []*respCommand // by name, for COMMAND
+// commands is the command table, built once per listener.
+type commands struct {
+	byName  map[string]*command
+	sorted  []*command // by name, for COMMAND
 	unknown prometheus.Counter
 }
 
-// newRespCommands builds the table, counting calls in calls (a counter per
+// newCommands builds the table, counting calls in calls (a counter per
 // command name).
-func newRespCommands(calls *prometheus.CounterVec) *respCommands {
+func newCommands(calls *prometheus.CounterVec) *commands {
 	const (
 		write    = "write"
 		readonly = "readonly"
@@ -52,51 +52,51 @@ func newRespCommands(calls *prometheus.CounterVec) *respCommands {
 	strR := []string{"@read", "@string", "@fast"}
 	keyW := []string{"@keyspace", "@write", "@fast"}
 	keyR := []string{"@keyspace", "@read", "@fast"}
-	conn := []string{"@fast", "@connection"}
-	cmds := []*respCommand{
+	connACL := []string{"@fast", "@connection"}
+	cmds := []*command{
 		// Keys and values.
-		{name: "get", arity: 2, flags: []string{readonly, fast}, acl: strR, firstKey: 1, lastKey: 1, keyStep: 1, run: (*respConn).cmdGet},
-		{name: "set", arity: -3, flags: []string{write, denyoom}, acl: []string{"@write", "@string", "@slow"}, firstKey: 1, lastKey: 1, keyStep: 1, queues: true, run: (*respConn).cmdSet},
-		{name: "setex", arity: 4, flags: []string{write, denyoom}, acl: strW, firstKey: 1, lastKey: 1, keyStep: 1, queues: true, run: (*respConn).cmdSetex},
-		{name: "psetex", arity: 4, flags: []string{write, denyoom}, acl: strW, firstKey: 1, lastKey: 1, keyStep: 1, queues: true, run: (*respConn).cmdSetex},
-		{name: "setnx", arity: 3, flags: []string{write, denyoom, fast}, acl: strW, firstKey: 1, lastKey: 1, keyStep: 1, queues: true, run: (*respConn).cmdSetnx},
-		{name: "getdel", arity: 2, flags: []string{write, fast}, acl: strW, firstKey: 1, lastKey: 1, keyStep: 1, queues: true, run: (*respConn).cmdGetdel},
-		{name: "getex", arity: -2, flags: []string{write, fast}, acl: strW, firstKey: 1, lastKey: 1, keyStep: 1, queues: true, run: (*respConn).cmdGetex},
-		{name: "mget", arity: -2, flags: []string{readonly, fast}, acl: strR, firstKey: 1, lastKey: -1, keyStep: 1, run: (*respConn).cmdMget},
-		{name: "mset", arity: -3, flags: []string{write, denyoom}, acl: []string{"@write", "@string", "@slow"}, firstKey: 1, lastKey: -1, keyStep: 2, queues: true, run: (*respConn).cmdMset},
-		{name: "del", arity: -2, flags: []string{write}, acl: []string{"@keyspace", "@write", "@slow"}, firstKey: 1, lastKey: -1, keyStep: 1, queues: true, run: (*respConn).cmdDel},
-		{name: "unlink", arity: -2, flags: []string{write, fast}, acl: keyW, firstKey: 1, lastKey: -1, keyStep: 1, queues: true, run: (*respConn).cmdDel},
-		{name: "exists", arity: -2, flags: []string{readonly, fast}, acl: keyR, firstKey: 1, lastKey: -1, keyStep: 1, run: (*respConn).cmdExists},
-		{name: "type", arity: 2, flags: []string{readonly, fast}, acl: keyR, firstKey: 1, lastKey: 1, keyStep: 1, run: (*respConn).cmdType},
-		{name: "expire", arity: -3, flags: []string{write, fast}, acl: keyW, firstKey: 1, lastKey: 1, keyStep: 1, queues: true, run: (*respConn).cmdExpire},
-		{name: "pexpire", arity: -3, flags: []string{write, fast}, acl: keyW, firstKey: 1, lastKey: 1, keyStep: 1, queues: true, run: (*respConn).cmdExpire},
-		{name: "expireat", arity: -3, flags: []string{write, fast}, acl: keyW, firstKey: 1, lastKey: 1, keyStep: 1, queues: true, run: (*respConn).cmdExpire},
-		{name: "pexpireat", arity: -3, flags: []string{write, fast}, acl: keyW, firstKey: 1, lastKey: 1, keyStep: 1, queues: true, run: (*respConn).cmdExpire},
-		{name: "persist", arity: 2, flags: []string{write, fast}, acl: keyW, firstKey: 1, lastKey: 1, keyStep: 1, queues: true, run: (*respConn).cmdPersist},
-		{name: "ttl", arity: 2, flags: []string{readonly, fast}, acl: keyR, firstKey: 1, lastKey: 1, keyStep: 1, run: (*respConn).cmdTTL},
-		{name: "pttl", arity: 2, flags: []string{readonly, fast}, acl: keyR, firstKey: 1, lastKey: 1, keyStep: 1, run: (*respConn).cmdTTL},
-		{name: "scan", arity: -2, flags: []string{readonly}, acl: []string{"@keyspace", "@read", "@slow"}, run: (*respConn).cmdScan},
-		{name: "incr", arity: 2, flags: []string{write, denyoom, fast}, acl: strW, firstKey: 1, lastKey: 1, keyStep: 1, queues: true, run: (*respConn).cmdIncr},
-		{name: "decr", arity: 2, flags: []string{write, denyoom, fast}, acl: strW, firstKey: 1, lastKey: 1, keyStep: 1, queues: true, run: (*respConn).cmdIncr},
-		{name: "incrby", arity: 3, flags: []string{write, denyoom, fast}, acl: strW, firstKey: 1, lastKey: 1, keyStep: 1, queues: true, run: (*respConn).cmdIncr},
-		{name: "decrby", arity: 3, flags: []string{write, denyoom, fast}, acl: strW, firstKey: 1, lastKey: 1, keyStep: 1, queues: true, run: (*respConn).cmdIncr},
-		{name: "strlen", arity: 2, flags: []string{readonly, fast}, acl: strR, firstKey: 1, lastKey: 1, keyStep: 1, run: (*respConn).cmdStrlen},
-		{name: "append", arity: 3, flags: []string{write, denyoom, fast}, acl: strW, firstKey: 1, lastKey: 1, keyStep: 1, queues: true, run: (*respConn).cmdAppend},
-		{name: "dbsize", arity: 1, flags: []string{readonly, fast}, acl: keyR, run: (*respConn).cmdDBSize},
+		{name: "get", arity: 2, flags: []string{readonly, fast}, acl: strR, firstKey: 1, lastKey: 1, keyStep: 1, run: (*conn).cmdGet},
+		{name: "set", arity: -3, flags: []string{write, denyoom}, acl: []string{"@write", "@string", "@slow"}, firstKey: 1, lastKey: 1, keyStep: 1, queues: true, run: (*conn).cmdSet},
+		{name: "setex", arity: 4, flags: []string{write, denyoom}, acl: strW, firstKey: 1, lastKey: 1, keyStep: 1, queues: true, run: (*conn).cmdSetex},
+		{name: "psetex", arity: 4, flags: []string{write, denyoom}, acl: strW, firstKey: 1, lastKey: 1, keyStep: 1, queues: true, run: (*conn).cmdSetex},
+		{name: "setnx", arity: 3, flags: []string{write, denyoom, fast}, acl: strW, firstKey: 1, lastKey: 1, keyStep: 1, queues: true, run: (*conn).cmdSetnx},
+		{name: "getdel", arity: 2, flags: []string{write, fast}, acl: strW, firstKey: 1, lastKey: 1, keyStep: 1, queues: true, run: (*conn).cmdGetdel},
+		{name: "getex", arity: -2, flags: []string{write, fast}, acl: strW, firstKey: 1, lastKey: 1, keyStep: 1, queues: true, run: (*conn).cmdGetex},
+		{name: "mget", arity: -2, flags: []string{readonly, fast}, acl: strR, firstKey: 1, lastKey: -1, keyStep: 1, run: (*conn).cmdMget},
+		{name: "mset", arity: -3, flags: []string{write, denyoom}, acl: []string{"@write", "@string", "@slow"}, firstKey: 1, lastKey: -1, keyStep: 2, queues: true, run: (*conn).cmdMset},
+		{name: "del", arity: -2, flags: []string{write}, acl: []string{"@keyspace", "@write", "@slow"}, firstKey: 1, lastKey: -1, keyStep: 1, queues: true, run: (*conn).cmdDel},
+		{name: "unlink", arity: -2, flags: []string{write, fast}, acl: keyW, firstKey: 1, lastKey: -1, keyStep: 1, queues: true, run: (*conn).cmdDel},
+		{name: "exists", arity: -2, flags: []string{readonly, fast}, acl: keyR, firstKey: 1, lastKey: -1, keyStep: 1, run: (*conn).cmdExists},
+		{name: "type", arity: 2, flags: []string{readonly, fast}, acl: keyR, firstKey: 1, lastKey: 1, keyStep: 1, run: (*conn).cmdType},
+		{name: "expire", arity: -3, flags: []string{write, fast}, acl: keyW, firstKey: 1, lastKey: 1, keyStep: 1, queues: true, run: (*conn).cmdExpire},
+		{name: "pexpire", arity: -3, flags: []string{write, fast}, acl: keyW, firstKey: 1, lastKey: 1, keyStep: 1, queues: true, run: (*conn).cmdExpire},
+		{name: "expireat", arity: -3, flags: []string{write, fast}, acl: keyW, firstKey: 1, lastKey: 1, keyStep: 1, queues: true, run: (*conn).cmdExpire},
+		{name: "pexpireat", arity: -3, flags: []string{write, fast}, acl: keyW, firstKey: 1, lastKey: 1, keyStep: 1, queues: true, run: (*conn).cmdExpire},
+		{name: "persist", arity: 2, flags: []string{write, fast}, acl: keyW, firstKey: 1, lastKey: 1, keyStep: 1, queues: true, run: (*conn).cmdPersist},
+		{name: "ttl", arity: 2, flags: []string{readonly, fast}, acl: keyR, firstKey: 1, lastKey: 1, keyStep: 1, run: (*conn).cmdTTL},
+		{name: "pttl", arity: 2, flags: []string{readonly, fast}, acl: keyR, firstKey: 1, lastKey: 1, keyStep: 1, run: (*conn).cmdTTL},
+		{name: "scan", arity: -2, flags: []string{readonly}, acl: []string{"@keyspace", "@read", "@slow"}, run: (*conn).cmdScan},
+		{name: "incr", arity: 2, flags: []string{write, denyoom, fast}, acl: strW, firstKey: 1, lastKey: 1, keyStep: 1, queues: true, run: (*conn).cmdIncr},
+		{name: "decr", arity: 2, flags: []string{write, denyoom, fast}, acl: strW, firstKey: 1, lastKey: 1, keyStep: 1, queues: true, run: (*conn).cmdIncr},
+		{name: "incrby", arity: 3, flags: []string{write, denyoom, fast}, acl: strW, firstKey: 1, lastKey: 1, keyStep: 1, queues: true, run: (*conn).cmdIncr},
+		{name: "decrby", arity: 3, flags: []string{write, denyoom, fast}, acl: strW, firstKey: 1, lastKey: 1, keyStep: 1, queues: true, run: (*conn).cmdIncr},
+		{name: "strlen", arity: 2, flags: []string{readonly, fast}, acl: strR, firstKey: 1, lastKey: 1, keyStep: 1, run: (*conn).cmdStrlen},
+		{name: "append", arity: 3, flags: []string{write, denyoom, fast}, acl: strW, firstKey: 1, lastKey: 1, keyStep: 1, queues: true, run: (*conn).cmdAppend},
+		{name: "dbsize", arity: 1, flags: []string{readonly, fast}, acl: keyR, run: (*conn).cmdDBSize},
 
 		// Connection and server.
-		{name: "ping", arity: -1, flags: []string{fast}, acl: conn, run: (*respConn).cmdPing},
-		{name: "echo", arity: 2, flags: []string{fast}, acl: conn, run: (*respConn).cmdEcho},
-		{name: "hello", arity: -1, flags: []string{"noscript", "loading", "stale", fast, "no_auth"}, acl: conn, noAuth: true, run: (*respConn).cmdHello},
-		{name: "auth", arity: -2, flags: []string{"noscript", "loading", "stale", fast, "no_auth"}, acl: conn, noAuth: true, run: (*respConn).cmdAuth},
-		{name: "quit", arity: -1, flags: []string{"noscript", "loading", "stale", fast, "no_auth"}, acl: conn, noAuth: true, run: (*respConn).cmdQuit},
-		{name: "select", arity: 2, flags: []string{"loading", "stale", fast}, acl: conn, run: (*respConn).cmdSelect},
-		{name: "client", arity: -2, acl: []string{"@slow", "@connection"}, run: (*respConn).cmdClient},
-		{name: "command", arity: -1, flags: []string{"loading", "stale"}, acl: []string{"@slow", "@connection"}, run: (*respConn).cmdCommand},
-		{name: "config", arity: -2, acl: []string{"@admin", "@slow"}, run: (*respConn).cmdConfig},
-		{name: "info", arity: -1, flags: []string{"loading", "stale"}, acl: []string{"@slow", "@dangerous"}, run: (*respConn).cmdInfo},
+		{name: "ping", arity: -1, flags: []string{fast}, acl: connACL, run: (*conn).cmdPing},
+		{name: "echo", arity: 2, flags: []string{fast}, acl: connACL, run: (*conn).cmdEcho},
+		{name: "hello", arity: -1, flags: []string{"noscript", "loading", "stale", fast, "no_auth"}, acl: connACL, noAuth: true, run: (*conn).cmdHello},
+		{name: "auth", arity: -2, flags: []string{"noscript", "loading", "stale", fast, "no_auth"}, acl: connACL, noAuth: true, run: (*conn).cmdAuth},
+		{name: "quit", arity: -1, flags: []string{"noscript", "loading", "stale", fast, "no_auth"}, acl: connACL, noAuth: true, run: (*conn).cmdQuit},
+		{name: "select", arity: 2, flags: []string{"loading", "stale", fast}, acl: connACL, run: (*conn).cmdSelect},
+		{name: "client", arity: -2, acl: []string{"@slow", "@connection"}, run: (*conn).cmdClient},
+		{name: "command", arity: -1, flags: []string{"loading", "stale"}, acl: []string{"@slow", "@connection"}, run: (*conn).cmdCommand},
+		{name: "config", arity: -2, acl: []string{"@admin", "@slow"}, run: (*conn).cmdConfig},
+		{name: "info", arity: -1, flags: []string{"loading", "stale"}, acl: []string{"@slow", "@dangerous"}, run: (*conn).cmdInfo},
 	}
-	t := &respCommands{byName: make(map[string]*respCommand, len(cmds)), sorted: cmds, unknown: calls.WithLabelValues("unknown")}
+	t := &commands{byName: make(map[string]*command, len(cmds)), sorted: cmds, unknown: calls.WithLabelValues("unknown")}
 	for _, c := range cmds {
 		c.calls = calls.WithLabelValues(c.name)
 		t.byName[c.name] = c
@@ -106,7 +106,7 @@ func newRespCommands(calls *prometheus.CounterVec) *respCommands {
 
 // lookup finds a command by name, in any case, lower-casing it into buf so
 // that the map lookup does not allocate.
-func (t *respCommands) lookup(name []byte, buf *[maxCommandName]byte) *respCommand {
+func (t *commands) lookup(name []byte, buf *[maxCommandName]byte) *command {
 	if len(name) > len(buf) {
 		return nil
 	}
@@ -190,34 +190,11 @@ func parseInt(b []byte) (int64, bool) {
 
 func is(arg []byte, word string) bool { return bytes.EqualFold(arg, []byte(word)) }
 
-// checkKey answers an error and returns false when key cannot be written.
-func (c *respConn) checkKey(key []byte) bool {
-	switch max := c.s.n.cfg.MaxKeySize; {
-	case len(key) == 0:
-		c.fail(errEmptyKey)
-	case len(key) > max:
-		c.fail("ERR key is too large (" + strconv.Itoa(len(key)) + " bytes, max-key-size " + strconv.Itoa(max) + ")")
-	default:
-		return true
-	}
-	return false
-}
-
-// checkValue answers an error and returns false when value is over the
-// limit.
-func (c *respConn) checkValue(value []byte) bool {
-	if max := c.s.n.cfg.MaxValueSize; len(value) > max {
-		c.fail("ERR string exceeds maximum allowed size (max-value-size " + strconv.Itoa(max) + ")")
-		return false
-	}
-	return true
-}
-
 // expireArg turns an expire argument into an absolute Unix ms time, or
 // answers "invalid expire time" and returns false. unit is 1000 for
 // seconds, 1 for ms; relative adds now. Like redis, it refuses values whose
 // conversion overflows, and (when positive is set, as for SET) values <= 0.
-func (c *respConn) expireArg(arg []byte, unit int64, relative, positive bool, name string) (int64, bool) {
+func (c *conn) expireArg(arg []byte, unit int64, relative, positive bool, name string) (int64, bool) {
 	v, ok := parseInt(arg)
 	if !ok {
 		c.fail(errNotInt)
@@ -242,7 +219,7 @@ func (c *respConn) expireArg(arg []byte, unit int64, relative, positive bool, na
 
 // expireOption parses EX s, PX ms, EXAT s or PXAT ms at args[i]; n is how
 // many arguments it took (0: not one of them).
-func (c *respConn) expireOption(args [][]byte, i int, name string) (expiry int64, n int, ok bool) {
+func (c *conn) expireOption(args [][]byte, i int, name string) (expiry int64, n int, ok bool) {
 	var unit int64
 	relative := false
 	switch a := args[i]; {
@@ -265,7 +242,7 @@ func (c *respConn) expireOption(args [][]byte, i int, name string) (expiry int64
 	return expiry, 2, ok
 }
 
-func (c *respConn) cmdGet(args [][]byte) {
+func (c *conn) cmdGet(args [][]byte) {
 	v, err := c.read("get", args[1])
 	switch {
 	case err != nil:
@@ -278,16 +255,16 @@ func (c *respConn) cmdGet(args [][]byte) {
 }
 
 // cmdSet is SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL].
-func (c *respConn) cmdSet(args [][]byte) {
-	w := store.Write{Op: store.OpSet, Key: args[1], Value: args[2]}
+func (c *conn) cmdSet(args [][]byte) {
+	w := kv.Write{Op: kv.OpSet, Key: args[1], Value: args[2]}
 	expiring := false
 	for i := 3; i < len(args); i++ {
 		a := args[i]
 		switch {
-		case is(a, "NX") && w.Cond != store.CondPresent:
-			w.Cond = store.CondAbsent
-		case is(a, "XX") && w.Cond != store.CondAbsent:
-			w.Cond = store.CondPresent
+		case is(a, "NX") && w.Cond != kv.CondPresent:
+			w.Cond = kv.CondAbsent
+		case is(a, "XX") && w.Cond != kv.CondAbsent:
+			w.Cond = kv.CondPresent
 		case is(a, "GET"):
 			w.WantOld = true
 		case is(a, "KEEPTTL") && !expiring:
@@ -308,50 +285,41 @@ func (c *respConn) cmdSet(args [][]byte) {
 			return
 		}
 	}
-	if !c.checkKey(w.Key) || !c.checkValue(w.Value) {
-		return
-	}
 	reply := replyOK
 	switch {
 	case w.WantOld:
 		reply = replyOld
-	case w.Cond != store.CondNone:
+	case w.Cond != kv.CondNone:
 		reply = replyOKOrNull
 	}
 	c.write("set", reply, w)
 }
 
 // cmdSetex is SETEX key seconds value and PSETEX key ms value.
-func (c *respConn) cmdSetex(args [][]byte) {
+func (c *conn) cmdSetex(args [][]byte) {
 	name, unit := "setex", int64(1000)
 	if is(args[0], "PSETEX") {
 		name, unit = "psetex", 1
 	}
 	expiry, ok := c.expireArg(args[2], unit, true, true, name)
-	if !ok || !c.checkKey(args[1]) || !c.checkValue(args[3]) {
+	if !ok {
 		return
 	}
-	c.write(name, replyOK, store.Write{Op: store.OpSet, Key: args[1], Value: args[3], Expiry: expiry})
+	c.write(name, replyOK, kv.Write{Op: kv.OpSet, Key: args[1], Value: args[3], Expiry: expiry})
 }
 
-func (c *respConn) cmdSetnx(args [][]byte) {
-	if !c.checkKey(args[1]) || !c.checkValue(args[2]) {
-		return
-	}
-	c.write("setnx", replyCount, store.Write{Op: store.OpSet, Key: args[1], Value: args[2], Cond: store.CondAbsent})
+func (c *conn) cmdSetnx(args [][]byte) {
+	c.write("setnx", replyCount, kv.Write{Op: kv.OpSet, Key: args[1], Value: args[2], Cond: kv.CondAbsent})
 }
 
-func (c *respConn) cmdGetdel(args [][]byte) {
-	if !c.checkKey(args[1]) {
-		return
-	}
-	c.write("getdel", replyOld, store.Write{Op: store.OpDel, Key: args[1], Cond: store.CondPresent, WantOld: true})
+func (c *conn) cmdGetdel(args [][]byte) {
+	c.write("getdel", replyOld, kv.Write{Op: kv.OpDel, Key: args[1], Cond: kv.CondPresent, WantOld: true})
 }
 
 // cmdGetex is GETEX key [EX s|PX ms|EXAT s|PXAT ms|PERSIST]. Without an
 // option it is a read.
-func (c *respConn) cmdGetex(args [][]byte) {
-	w := store.Write{Op: store.OpExpire, Key: args[1], WantOld: true}
+func (c *conn) cmdGetex(args [][]byte) {
+	w := kv.Write{Op: kv.OpExpire, Key: args[1], WantOld: true}
 	set := false
 	for i := 2; i < len(args); i++ {
 		if set {
@@ -360,7 +328,7 @@ func (c *respConn) cmdGetex(args [][]byte) {
 		}
 		set = true
 		if is(args[i], "PERSIST") {
-			w.Cond = store.CondHasExpiry
+			w.Cond = kv.CondHasExpiry
 			continue
 		}
 		expiry, n, ok := c.expireOption(args, i, "getex")
@@ -379,13 +347,10 @@ func (c *respConn) cmdGetex(args [][]byte) {
 		c.cmdGet(args)
 		return
 	}
-	if !c.checkKey(w.Key) {
-		return
-	}
 	c.write("getex", replyOld, w)
 }
 
-func (c *respConn) cmdMget(args [][]byte) {
+func (c *conn) cmdMget(args [][]byte) {
 	c.wr.AppendArray(len(args) - 1)
 	for _, key := range args[1:] {
 		v, err := c.read("mget", key)
@@ -393,7 +358,7 @@ func (c *respConn) cmdMget(args [][]byte) {
 		case err != nil:
 			// Mid-array an error reply would be an element; redis itself
 			// never fails here, so a failed read is a null.
-			c.errorText(err, "mget", c.newID())
+			c.errorText(err, nil, "mget", c.newID())
 			c.wr.AppendNull()
 		case !v.Found:
 			c.wr.AppendNull()
@@ -403,45 +368,53 @@ func (c *respConn) cmdMget(args [][]byte) {
 	}
 }
 
-func (c *respConn) cmdMset(args [][]byte) {
+func (c *conn) cmdMset(args [][]byte) {
 	if len(args)%2 == 0 {
 		c.fail(wrongArity("mset"))
 		return
 	}
+	// All or nothing: every pair is checked before any is queued.
 	for i := 1; i < len(args); i += 2 {
-		if !c.checkKey(args[i]) || !c.checkValue(args[i+1]) {
+		err := c.s.kv.CheckKey(args[i])
+		if err == nil {
+			err = c.s.kv.CheckValue(args[i+1])
+		}
+		if err != nil {
+			c.fail(c.errorText(err, args[i], "mset", reqid.ID{}))
 			return
 		}
 	}
 	rid := c.newID()
 	ridText := rid.String()
-	start := len(c.writes)
+	n := 0
 	for i := 1; i < len(args); i += 2 {
-		c.writes = append(c.writes, store.Write{Op: store.OpSet, Key: args[i], Value: args[i+1], ReqID: ridText})
+		if c.batch.Add(kv.Write{Op: kv.OpSet, Key: args[i], Value: args[i+1], ReqID: ridText}) == nil {
+			n++
+		}
 	}
-	c.pending = append(c.pending, respPending{reply: replyOK, n: len(c.writes) - start, name: "mset", rid: rid})
+	c.pending = append(c.pending, pendingReply{reply: replyOK, n: n, name: "mset", rid: rid})
 }
 
 // cmdDel is DEL and UNLINK: each key that shows a value gets a tombstone;
 // the reply counts them.
-func (c *respConn) cmdDel(args [][]byte) {
+func (c *conn) cmdDel(args [][]byte) {
 	name := "del"
 	if is(args[0], "UNLINK") {
 		name = "unlink"
 	}
 	rid := c.newID()
 	ridText := rid.String()
-	start := len(c.writes)
+	n := 0
 	for _, key := range args[1:] {
-		if len(key) == 0 || len(key) > c.s.n.cfg.MaxKeySize {
-			continue // cannot exist
+		// A key kv refuses cannot exist: there is nothing to delete.
+		if c.batch.Add(kv.Write{Op: kv.OpDel, Key: key, Cond: kv.CondPresent, ReqID: ridText}) == nil {
+			n++
 		}
-		c.writes = append(c.writes, store.Write{Op: store.OpDel, Key: key, Cond: store.CondPresent, ReqID: ridText})
 	}
-	c.pending = append(c.pending, respPending{reply: replyCount, n: len(c.writes) - start, name: name, rid: rid})
+	c.pending = append(c.pending, pendingReply{reply: replyCount, n: n, name: name, rid: rid})
 }
 
-func (c *respConn) cmdExists(args [][]byte) {
+func (c *conn) cmdExists(args [][]byte) {
 	n := 0
 	for _, key := range args[1:] {
 		v, err := c.read("exists", key)
@@ -456,7 +429,7 @@ func (c *respConn) cmdExists(args [][]byte) {
 	c.wr.AppendInt(int64(n))
 }
 
-func (c *respConn) cmdType(args [][]byte) {
+func (c *conn) cmdType(args [][]byte) {
 	v, err := c.read("type", args[1])
 	switch {
 	case err != nil:
@@ -470,7 +443,7 @@ func (c *respConn) cmdType(args [][]byte) {
 
 // cmdExpire is EXPIRE, PEXPIRE, EXPIREAT and PEXPIREAT key time
 // [NX|XX|GT|LT].
-func (c *respConn) cmdExpire(args [][]byte) {
+func (c *conn) cmdExpire(args [][]byte) {
 	var (
 		name     string
 		unit     int64 = 1000
@@ -511,36 +484,33 @@ func (c *respConn) cmdExpire(args [][]byte) {
 		return
 	}
 	expiry, ok := c.expireArg(args[2], unit, relative, false, name)
-	if !ok || !c.checkKey(args[1]) {
+	if !ok {
 		return
 	}
 	// The store takes expiry 0 for "none": a time at or before the epoch
 	// is simply past, which deletes the key.
-	w := store.Write{Op: store.OpExpire, Key: args[1], Expiry: max(expiry, 1)}
+	w := kv.Write{Op: kv.OpExpire, Key: args[1], Expiry: max(expiry, 1)}
 	switch {
 	case nx:
-		w.Cond = store.CondNoExpiry
+		w.Cond = kv.CondNoExpiry
 	case gt:
-		w.Cond = store.CondLaterExpiry // implies an expiry: XX adds nothing
+		w.Cond = kv.CondLaterExpiry // implies an expiry: XX adds nothing
 	case lt && xx:
-		w.Cond = store.CondEarlierExpiry | store.CondHasExpiry
+		w.Cond = kv.CondEarlierExpiry | kv.CondHasExpiry
 	case lt:
-		w.Cond = store.CondEarlierExpiry
+		w.Cond = kv.CondEarlierExpiry
 	case xx:
-		w.Cond = store.CondHasExpiry
+		w.Cond = kv.CondHasExpiry
 	}
 	c.write(name, replyCount, w)
 }
 
-func (c *respConn) cmdPersist(args [][]byte) {
-	if !c.checkKey(args[1]) {
-		return
-	}
-	c.write("persist", replyCount, store.Write{Op: store.OpExpire, Key: args[1], Cond: store.CondHasExpiry})
+func (c *conn) cmdPersist(args [][]byte) {
+	c.write("persist", replyCount, kv.Write{Op: kv.OpExpire, Key: args[1], Cond: kv.CondHasExpiry})
 }
 
 // cmdTTL is TTL and PTTL: -2 when nothing is visible, -1 without expiry.
-func (c *respConn) cmdTTL(args [][]byte) {
+func (c *conn) cmdTTL(args [][]byte) {
 	name, ms := "ttl", false
 	if is(args[0], "PTTL") {
 		name, ms = "pttl", true
@@ -563,7 +533,7 @@ func (c *respConn) cmdTTL(args [][]byte) {
 }
 
 // cmdIncr is INCR, DECR, INCRBY and DECRBY.
-func (c *respConn) cmdIncr(args [][]byte) {
+func (c *conn) cmdIncr(args [][]byte) {
 	var (
 		name  string
 		delta int64 = 1
@@ -590,13 +560,10 @@ func (c *respConn) cmdIncr(args [][]byte) {
 			delta = -d
 		}
 	}
-	if !c.checkKey(args[1]) {
-		return
-	}
-	c.write(name, replyCounter, store.Write{Op: store.OpIncr, Key: args[1], Delta: delta})
+	c.write(name, replyCounter, kv.Write{Op: kv.OpIncr, Key: args[1], Delta: delta})
 }
 
-func (c *respConn) cmdStrlen(args [][]byte) {
+func (c *conn) cmdStrlen(args [][]byte) {
 	v, err := c.read("strlen", args[1])
 	if err != nil {
 		c.readFail("strlen", err)
@@ -605,9 +572,6 @@ func (c *respConn) cmdStrlen(args [][]byte) {
 	c.wr.AppendInt(int64(len(v.Value)))
 }
 
-func (c *respConn) cmdAppend(args [][]byte) {
-	if !c.checkKey(args[1]) || !c.checkValue(args[2]) {
-		return
-	}
-	c.write("append", replyCounter, store.Write{Op: store.OpAppend, Key: args[1], Value: args[2]})
+func (c *conn) cmdAppend(args [][]byte) {
+	c.write("append", replyCounter, kv.Write{Op: kv.OpAppend, Key: args[1], Value: args[2]})
 }
