@@ -69,7 +69,12 @@ type Batch struct {
 	results []store.Result
 	out     []Result
 	now     time.Time // read once per batch, zero until asked
+	reads   uint32    // reads made through the batch, for sampling their latency
 }
+
+// readSample is how many of a connection's reads make one latency sample:
+// reading the clock twice costs more than a cached read itself.
+const readSample = 16
 
 // NewBatch returns an empty batch for one connection.
 func (s *Service) NewBatch() *Batch { return &Batch{s: s} }
@@ -114,6 +119,19 @@ func (b *Batch) Add(w Write) error {
 		Context: w.Context, Cond: store.Cond(w.Cond), KeepTTL: w.KeepTTL, WantOld: w.WantOld,
 	})
 	return nil
+}
+
+// Read is Service.Read for the batch's connection, which every read counts
+// but only one in readSample times. It does not apply the queued writes:
+// the caller does, when the read must see them.
+func (b *Batch) Read(ctx context.Context, key []byte, scope Scope) (crdt.View, crdt.Record, error) {
+	b.reads++
+	if b.reads%readSample == 0 {
+		return b.s.Read(ctx, key, scope)
+	}
+	v, r, err := b.s.read(ctx, key, scope)
+	b.s.metrics.observe(opGet, err)
+	return v, r, err
 }
 
 // Key is the key of the i-th queued write.

@@ -214,3 +214,31 @@ func gathered(t *testing.T, reg *prometheus.Registry) map[string]bool {
 	}
 	return out
 }
+
+func TestBatchReadCountsEveryReadAndSamplesLatency(t *testing.T) {
+	st, err := store.Open(store.Config{InMemory: true}, clock.Real(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	reg := prometheus.NewRegistry()
+	s, err := New(Config{}, Deps{Store: st, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := s.NewBatch()
+	for range 2 * readSample {
+		if _, _, err := b.Read(context.Background(), []byte("k"), ScopeLocal); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("read of a missing key: %v", err)
+		}
+	}
+	got := gathered(t, reg)
+	for _, want := range []string{
+		fmt.Sprintf(`upu_requests_total{op="get",result="not found"} %d`, 2*readSample),
+		`upu_request_seconds_count{op="get"} 2`,
+	} {
+		if !got[want] {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}

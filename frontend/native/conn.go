@@ -264,7 +264,7 @@ func (c *conn) get(f protocol.Frame) {
 		return
 	}
 	rid := c.s.kv.RequestID(req.ReqID, c.batchStart)
-	view, rec, err := c.s.kv.Read(context.Background(), req.Key, kv.Scope(req.Scope))
+	view, rec, err := c.batch.Read(context.Background(), req.Key, kv.Scope(req.Scope))
 	if err != nil {
 		c.failErr(f, rid, err)
 		c.logRequest(f.Opcode, rid, req.Key, err)

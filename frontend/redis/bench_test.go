@@ -3,11 +3,18 @@ package redis
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"io"
 	"net"
 	"strconv"
 	"sync"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/upu/upu/crdt"
+	"github.com/upu/upu/kv"
+	"github.com/upu/upu/store"
 )
 
 // BenchmarkRespPipeline drives the Redis listener with 8 connections
@@ -86,4 +93,61 @@ func skipReply(br *bufio.Reader) error {
 	}
 	_, err = io.CopyN(io.Discard, br, int64(n+2))
 	return err
+}
+
+// nullStore answers every read with one value and commits nothing, so
+// that a benchmark sees the front end's and kv's costs alone.
+type nullStore struct{ value []byte }
+
+func (s nullStore) Read([]byte) (crdt.View, crdt.Record, error) {
+	return crdt.View{Found: true, Value: s.value}, crdt.Record{}, nil
+}
+func (nullStore) ApplyBatch(_ context.Context, _ []store.Write, out []store.Result) {}
+func (nullStore) Scan(context.Context, []byte, int, func([]byte, crdt.Record) bool) error {
+	return nil
+}
+
+// BenchmarkConnProcess measures the server's own work per command, without
+// the network, a client or a store: a pipeline of 16 commands handed to
+// one connection's Process over a store that does nothing, its answers
+// flushed to nowhere. allocs/op is the front end's and kv's garbage per
+// command.
+func BenchmarkConnProcess(b *testing.B) {
+	for _, op := range []string{"SET", "GET"} {
+		b.Run(op, func(b *testing.B) {
+			s, _ := newServer(b, options{}, nil)
+			var err error
+			if s.kv, err = kv.New(kv.Config{}, kv.Deps{Store: nullStore{value: []byte("val")}, Registerer: prometheus.NewRegistry()}); err != nil {
+				b.Fatal(err)
+			}
+			c := newConn(s, s.logger.Component("resp"), pipeAddr{}, 1)
+			const depth = 16
+			var pipeline []byte
+			for i := range depth {
+				key := "key:" + strconv.Itoa(i)
+				if op == "SET" || i == 0 {
+					pipeline = append(pipeline, "*3\r\n$3\r\nSET\r\n$"+strconv.Itoa(len(key))+"\r\n"+key+"\r\n$3\r\nval\r\n"...)
+				}
+			}
+			if op == "GET" {
+				c.ReadOnce(bytes.NewReader(pipeline))
+				c.Process()
+				c.Flush(io.Discard)
+				pipeline = pipeline[:0]
+				for i := range depth {
+					key := "key:" + strconv.Itoa(i)
+					pipeline = append(pipeline, "*2\r\n$3\r\nGET\r\n$"+strconv.Itoa(len(key))+"\r\n"+key+"\r\n"...)
+				}
+			}
+			r := bytes.NewReader(pipeline)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i += depth {
+				r.Reset(pipeline)
+				c.ReadOnce(r)
+				c.Process()
+				c.Flush(io.Discard)
+			}
+		})
+	}
 }

@@ -30,7 +30,7 @@ type options struct {
 	ClientToken                        string
 }
 
-// testServer is a Redis-protocol server over an in-memory store, under the
+// testServer is a Redis-protocol server over a store of its own, under the
 // names a node gives its parts.
 type testServer struct {
 	resp *Server
@@ -48,15 +48,15 @@ func (f fakeNode) Info() Info {
 	return Info{NodeID: f.id.String(), Domain: "default", Version: "test", Started: time.Now(), Addr: "127.0.0.1:7700", Applied: "{}"}
 }
 
-// newServer makes a server over an in-memory store; a nil clk is the real
-// clock.
+// newServer makes a server over a store in a temporary directory, as a
+// node's; a nil clk is the real clock.
 func newServer(t testing.TB, o options, clk clock.Clock) (*Server, crdt.NodeID) {
 	t.Helper()
 	if clk == nil {
 		clk = clock.Real()
 	}
 	const id = crdt.NodeID(0x5e1f)
-	st, err := store.Open(store.Config{InMemory: true, NodeID: id, MaxKeySize: o.MaxKeySize, MaxValueSize: o.MaxValueSize}, clk, nil)
+	st, err := store.Open(store.Config{Dir: t.TempDir(), MaxKeySize: o.MaxKeySize, MaxValueSize: o.MaxValueSize}, clk, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
