@@ -9,6 +9,8 @@
 // to its wire codes in one place (KindOf).
 //
 // A Batch belongs to one connection: writes queued on it reach the store
-// as one ApplyBatch, with one clock reading, and a read on the same
-// connection applies the queued writes first, so that it sees them.
+// as one ApplyBatch, with one clock reading, and the connection's reads go
+// through it too (Batch.Read), counted each and timed one in 16 so that
+// the clock is not read twice per cached read. A connection applies its
+// queued writes before a read, so that the read sees them.
 package kv

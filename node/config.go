@@ -95,8 +95,8 @@ const (
 	DefaultIdleTimeout       = 30 * time.Second
 	DefaultHandshakeTimeout  = 10 * time.Second
 	DefaultShutdownTimeout   = 10 * time.Second
-	DefaultMaxKeySize        = 1 << 10
-	DefaultMaxValueSize      = 1 << 20
+	DefaultMaxKeySize        = kv.DefaultMaxKeySize
+	DefaultMaxValueSize      = kv.DefaultMaxValueSize
 	DefaultMaxConns          = 10000
 	DefaultSyncInterval      = time.Second
 	DefaultTombstoneHorizon  = 24 * time.Hour
