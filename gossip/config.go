@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/serf/serf"
 
 	"github.com/upu/upu/crdt"
+	"github.com/upu/upu/internal/confcheck"
 )
 
 // Config says how a node takes part in its domain's gossip. The zero value
@@ -153,10 +154,8 @@ func (c Config) withDefaults() Config {
 // ProtoAddr, which are required.
 func (c Config) Validate() error {
 	c = c.withDefaults()
-	var problems []error
-	bad := func(field string, v any, why string) {
-		problems = append(problems, fmt.Errorf("%s %q: %s", field, fmt.Sprint(v), why))
-	}
+	var l confcheck.List
+	bad := l.Add
 	if _, _, err := splitIPPort(c.BindAddr); err != nil {
 		bad("BindAddr", c.BindAddr, err.Error())
 	}
@@ -196,10 +195,7 @@ func (c Config) Validate() error {
 	if c.ProbeTimeout >= c.ProbeInterval {
 		bad("ProbeTimeout", c.ProbeTimeout, fmt.Sprintf("must be less than ProbeInterval (%v)", c.ProbeInterval))
 	}
-	if len(problems) == 0 {
-		return nil
-	}
-	return fmt.Errorf("%w: %w", ErrInvalidConfig, errors.Join(problems...))
+	return l.Err(ErrInvalidConfig)
 }
 
 // checkDialable accepts a host:port that a peer can dial: a host that is

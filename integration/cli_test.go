@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -65,6 +67,70 @@ func TestCLITTL(t *testing.T) {
 			t.Fatal("value with a 1s TTL still readable after 10s")
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestCLILargeValues: a value too long for an argument list goes in from
+// standard input or a file, and comes back whole.
+func TestCLILargeValues(t *testing.T) {
+	n := startNode(t, t.TempDir(), "127.0.0.1:0")
+	big := strings.Repeat("0123456789abcdef", 40<<10) // 640 KiB: past what execve takes in one argument
+	if _, errs, code := cliWithInput(t, n.addr, strings.NewReader(big), "set", "from-stdin", "-", "--ttl", "1h"); code != 0 {
+		t.Fatalf("set from stdin: exit %d: %s", code, errs)
+	}
+	file := filepath.Join(t.TempDir(), "value")
+	if err := os.WriteFile(file, []byte(big[:300<<10]), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustCLI(t, n.addr, "set", "from-file", "--value-file", file)
+	for key, want := range map[string]string{"from-stdin": big, "from-file": big[:300<<10]} {
+		if got := mustCLI(t, n.addr, "get", key); got != want {
+			t.Fatalf("get %s: %d bytes, want %d", key, len(got), len(want))
+		}
+	}
+	if _, errs, code := cli(t, n.addr, "set", "k", "v", "--value-file", file); code != 2 || !strings.Contains(errs, "give one of them") {
+		t.Fatalf("set with a value and --value-file: exit %d, stderr %q", code, errs)
+	}
+}
+
+// TestCLIJSON: every admin command takes --json and prints one JSON
+// document.
+func TestCLIJSON(t *testing.T) {
+	n := startNode(t, t.TempDir(), "127.0.0.1:0")
+	for _, args := range [][]string{{"status"}, {"members"}, {"digest"}, {"log-level"}, {"log-level", "debug"}} {
+		out := mustCLI(t, n.addr, append(args, "--json")...)
+		var doc map[string]any
+		if err := json.Unmarshal([]byte(out), &doc); err != nil || len(doc) == 0 {
+			t.Errorf("%v --json printed %q: %v", args, out, err)
+		}
+	}
+	var lvl struct{ Level string }
+	if err := json.Unmarshal([]byte(mustCLI(t, n.addr, "log-level", "--json")), &lvl); err != nil || lvl.Level != "debug" {
+		t.Fatalf("log-level --json after setting debug: %+v, %v", lvl, err)
+	}
+}
+
+// TestCLICompletion: what the completion scripts ask the binary for is the
+// commands and flags that may come next.
+func TestCLICompletion(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--generate-bash-completion"}, []string{"serve", "status", "completion"}},
+		{[]string{"reqid", "--generate-bash-completion"}, []string{"decode"}},
+		{[]string{"get", "--s", "--generate-bash-completion"}, []string{"--scope"}},
+	} {
+		out, err := exec.Command(bin, tt.args...).Output()
+		if err != nil {
+			t.Fatalf("upu %v: %v", tt.args, err)
+		}
+		got := strings.Fields(string(out))
+		for _, w := range tt.want {
+			if !slices.Contains(got, w) {
+				t.Errorf("upu %v offers %v, lacking %q", tt.args, got, w)
+			}
+		}
 	}
 }
 

@@ -152,9 +152,16 @@ func (n *node) stop() {
 // exit code.
 func cli(t *testing.T, addr string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	return cliWithInput(t, addr, nil, args...)
+}
+
+// cliWithInput is cli with stdin as the command's standard input.
+func cliWithInput(t *testing.T, addr string, stdin io.Reader, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, append([]string{"--nodes", addr}, args...)...)
+	cmd.Stdin = stdin
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

@@ -7,8 +7,12 @@ import (
 	"time"
 
 	"github.com/upu/upu/crdt"
+	"github.com/upu/upu/internal/confcheck"
 	"github.com/upu/upu/store"
 )
+
+// ErrInvalidConfig is wrapped by every problem Config.Validate reports.
+var ErrInvalidConfig = errors.New("upu: invalid kv config")
 
 // MaxKeySizeLimit is the largest Config.MaxKeySize: what the store can hold.
 // MaxValueSizeLimit is the largest Config.MaxValueSize, below the store's
@@ -16,12 +20,6 @@ import (
 const (
 	MaxKeySizeLimit   = store.MaxKeySizeLimit
 	MaxValueSizeLimit = min(64<<20, store.MaxValueSizeLimit)
-)
-
-// The default limits, which the node's configuration takes as its own.
-const (
-	DefaultMaxKeySize   = 1 << 10
-	DefaultMaxValueSize = 1 << 20
 )
 
 // Config configures a Service. Zero fields take their defaults.
@@ -36,9 +34,11 @@ type Config struct {
 	NodeID crdt.NodeID
 }
 
-// DefaultConfig returns the defaults.
+// DefaultConfig returns the defaults: the store's limits, so that the two
+// agree unless told otherwise.
 func DefaultConfig() Config {
-	return Config{MaxKeySize: DefaultMaxKeySize, MaxValueSize: DefaultMaxValueSize, WriteTimeout: 30 * time.Second}
+	sd := store.DefaultConfig()
+	return Config{MaxKeySize: sd.MaxKeySize, MaxValueSize: sd.MaxValueSize, WriteTimeout: 30 * time.Second}
 }
 
 func (c Config) withDefaults() Config {
@@ -51,15 +51,15 @@ func (c Config) withDefaults() Config {
 
 // Validate reports every invalid field. Zero fields are valid (defaults).
 func (c Config) Validate() error {
-	var errs []error
+	var l confcheck.List
 	if c.MaxKeySize < 0 || c.MaxKeySize > MaxKeySizeLimit {
-		errs = append(errs, fmt.Errorf("kv: MaxKeySize=%d: must be between 1 and %d", c.MaxKeySize, MaxKeySizeLimit))
+		l.Add("MaxKeySize", c.MaxKeySize, fmt.Sprintf("must be between 1 and %d", MaxKeySizeLimit))
 	}
 	if c.MaxValueSize < 0 || c.MaxValueSize > MaxValueSizeLimit {
-		errs = append(errs, fmt.Errorf("kv: MaxValueSize=%d: must be between 1 and %d", c.MaxValueSize, MaxValueSizeLimit))
+		l.Add("MaxValueSize", c.MaxValueSize, fmt.Sprintf("must be between 1 and %d", MaxValueSizeLimit))
 	}
 	if c.WriteTimeout < 0 {
-		errs = append(errs, fmt.Errorf("kv: WriteTimeout=%v: must not be negative", c.WriteTimeout))
+		l.Add("WriteTimeout", c.WriteTimeout, "must not be negative")
 	}
-	return errors.Join(errs...)
+	return l.Err(ErrInvalidConfig)
 }

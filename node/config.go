@@ -7,12 +7,21 @@ import (
 	"net"
 	"time"
 
+	"github.com/upu/upu/crdt"
+	"github.com/upu/upu/gossip"
+	"github.com/upu/upu/internal/confcheck"
 	"github.com/upu/upu/internal/logging"
 	"github.com/upu/upu/kv"
+	"github.com/upu/upu/peer"
+	"github.com/upu/upu/replication"
+	"github.com/upu/upu/store"
 )
 
 // Config is everything a node needs to run. The zero value of any field means
-// its default; DefaultConfig spells the defaults out.
+// its default; DefaultConfig spells the defaults out. Each subsystem's own
+// Config is embedded whole (as serf embeds memberlist's), so that every knob
+// it has can be set here; the node fills in the fields that it owns, named in
+// each field's comment.
 type Config struct {
 	// DataDir holds the Badger store and the node ID.
 	DataDir string
@@ -27,17 +36,6 @@ type Config struct {
 	HTTPAddr string
 	// RespAddr, when set, serves the Redis protocol (RESP2 and RESP3).
 	RespAddr string
-
-	// GossipAddr is the gossip listener (UDP and TCP), IP:port; port 0
-	// picks one.
-	GossipAddr string
-	// Join lists gossip addresses (host:port) of members to join at
-	// start-up, retried with backoff until one answers. Empty: the node
-	// starts a domain of its own, which others may join.
-	Join []string
-	// GossipKeyFile names a serf keyring file (base64 AES keys); when set,
-	// gossip is encrypted and only members holding a key can join.
-	GossipKeyFile string
 	// Standalone runs the node without gossip and replication, a domain of
 	// one that nobody can join (unit tests). `upu serve` always gossips.
 	Standalone bool
@@ -53,28 +51,9 @@ type Config struct {
 	HandshakeTimeout time.Duration
 	// ShutdownTimeout bounds how long Close waits for in-flight requests.
 	ShutdownTimeout time.Duration
-
-	// MaxKeySize and MaxValueSize bound keys and values in bytes.
-	MaxKeySize   int
-	MaxValueSize int
 	// MaxConns caps concurrent client connections; more are refused with an
 	// error frame.
 	MaxConns int
-
-	// SyncWrites fsyncs every commit (commits are grouped). Off, the store
-	// fsyncs every SyncInterval; either way an acknowledged write survives a
-	// crash of the process.
-	SyncWrites   bool
-	SyncInterval time.Duration
-
-	// TombstoneHorizon is how long a deleted or expired key keeps its
-	// causal context when the domain cannot tell that every member has seen
-	// the delete (a member is down). A member away longer than this resyncs
-	// from its peers when it comes back.
-	TombstoneHorizon time.Duration
-	// MaxLogEntries bounds the replication log kept per origin; a member
-	// further behind than this is repaired by a digest sync instead.
-	MaxLogEntries int64
 
 	// Tokens separate roles (DESIGN.md section 9). An empty token lets any
 	// connection take the role, except that the admin role is never open
@@ -83,10 +62,34 @@ type Config struct {
 	PeerToken   string
 	AdminToken  string
 
+	// Store tunes the Badger store: sync policy, key and value limits,
+	// tombstone horizon, log length, caches. Its MaxKeySize and MaxValueSize
+	// are the limits every front end enforces. The node sets Dir, InMemory
+	// and NodeID from DataDir, InMemory and the node's ID.
+	Store store.Config
+	// Gossip tunes membership: BindAddr is the gossip listener (IP:port;
+	// port 0 picks one), Join the members to join at start-up (retried with
+	// backoff until one answers; empty starts a domain of its own),
+	// KeyringFile a serf keyring that encrypts gossip, and the rest failure
+	// detection. The node sets Domain, NodeID and ProtoAddr.
+	Gossip gossip.Config
+	// Peer tunes the links between nodes: dial and write timeouts,
+	// keepalive and the silence after which a link is dead, redial backoff,
+	// message and stream bounds. The node sets Self, and Token to PeerToken.
+	Peer peer.Config
+	// Replication tunes the ring: ticks, batches, queues, digest buckets.
+	// The node sets Self, and ResyncAfter to the store's tombstone horizon.
+	Replication replication.Config
+
 	Log logging.Config
+
+	// ConfigFile names the file these settings were read from, if any. The
+	// node never reads it; it reports it in the start-up line.
+	ConfigFile string
 }
 
-// Defaults.
+// Defaults of the node's own fields; the subsystems' are in their
+// DefaultConfig.
 const (
 	DefaultAddr              = "127.0.0.1:7700"
 	DefaultDataDir           = "./upu-data"
@@ -95,12 +98,7 @@ const (
 	DefaultIdleTimeout       = 30 * time.Second
 	DefaultHandshakeTimeout  = 10 * time.Second
 	DefaultShutdownTimeout   = 10 * time.Second
-	DefaultMaxKeySize        = kv.DefaultMaxKeySize
-	DefaultMaxValueSize      = kv.DefaultMaxValueSize
 	DefaultMaxConns          = 10000
-	DefaultSyncInterval      = time.Second
-	DefaultTombstoneHorizon  = 24 * time.Hour
-	DefaultMaxLogEntries     = 1_000_000
 )
 
 // DefaultConfig returns the configuration `upu serve` runs with when no flag
@@ -110,97 +108,205 @@ func DefaultConfig() Config {
 		DataDir:           DefaultDataDir,
 		Addr:              DefaultAddr,
 		Domain:            DefaultDomain,
-		GossipAddr:        DefaultGossipAddr,
 		HeartbeatInterval: DefaultHeartbeatInterval,
 		IdleTimeout:       DefaultIdleTimeout,
 		HandshakeTimeout:  DefaultHandshakeTimeout,
 		ShutdownTimeout:   DefaultShutdownTimeout,
-		MaxKeySize:        DefaultMaxKeySize,
-		MaxValueSize:      DefaultMaxValueSize,
 		MaxConns:          DefaultMaxConns,
-		SyncInterval:      DefaultSyncInterval,
-		TombstoneHorizon:  DefaultTombstoneHorizon,
-		MaxLogEntries:     DefaultMaxLogEntries,
+		Store:             store.DefaultConfig(),
+		Gossip:            gossip.DefaultConfig(),
+		Peer:              peer.DefaultConfig(),
+		Replication:       replication.DefaultConfig(),
 		Log:               logging.DefaultConfig(),
 	}
 }
 
-// withDefaults fills zero fields from DefaultConfig.
+// withDefaults fills zero fields from DefaultConfig: the node's own, and
+// those of the subsystems' that the node reads itself. The subsystems fill
+// the rest when they start.
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
 	c.DataDir = cmp.Or(c.DataDir, d.DataDir)
 	c.Addr = cmp.Or(c.Addr, d.Addr)
 	c.Domain = cmp.Or(c.Domain, d.Domain)
-	c.GossipAddr = cmp.Or(c.GossipAddr, d.GossipAddr)
 	c.HeartbeatInterval = cmp.Or(c.HeartbeatInterval, d.HeartbeatInterval)
 	c.IdleTimeout = cmp.Or(c.IdleTimeout, d.IdleTimeout)
 	c.HandshakeTimeout = cmp.Or(c.HandshakeTimeout, d.HandshakeTimeout)
 	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, d.ShutdownTimeout)
-	c.MaxKeySize = cmp.Or(c.MaxKeySize, d.MaxKeySize)
-	c.MaxValueSize = cmp.Or(c.MaxValueSize, d.MaxValueSize)
 	c.MaxConns = cmp.Or(c.MaxConns, d.MaxConns)
-	c.SyncInterval = cmp.Or(c.SyncInterval, d.SyncInterval)
-	c.TombstoneHorizon = cmp.Or(c.TombstoneHorizon, d.TombstoneHorizon)
-	c.MaxLogEntries = cmp.Or(c.MaxLogEntries, d.MaxLogEntries)
+	c.Store.MaxKeySize = cmp.Or(c.Store.MaxKeySize, d.Store.MaxKeySize)
+	c.Store.MaxValueSize = cmp.Or(c.Store.MaxValueSize, d.Store.MaxValueSize)
+	c.Store.SyncInterval = cmp.Or(c.Store.SyncInterval, d.Store.SyncInterval)
+	c.Store.TombstoneHorizon = cmp.Or(c.Store.TombstoneHorizon, d.Store.TombstoneHorizon)
+	c.Store.MaxLogEntries = cmp.Or(c.Store.MaxLogEntries, d.Store.MaxLogEntries)
+	c.Gossip.BindAddr = cmp.Or(c.Gossip.BindAddr, d.Gossip.BindAddr)
 	return c
+}
+
+// storeConfig is the store's configuration: Store with the fields the node
+// owns filled in.
+func (c Config) storeConfig(id crdt.NodeID) store.Config {
+	sc := c.Store
+	sc.Dir, sc.InMemory = c.DataDir, c.InMemory
+	if c.InMemory {
+		sc.Dir, sc.NodeID = "", id
+	}
+	return sc
+}
+
+// kvConfig is the data service's configuration: the store's limits, and
+// a batch may wait for its commit as long as a connection may idle.
+func (c Config) kvConfig() kv.Config {
+	return kv.Config{MaxKeySize: c.Store.MaxKeySize, MaxValueSize: c.Store.MaxValueSize, WriteTimeout: c.IdleTimeout}
+}
+
+// gossipConfig is gossip's configuration: Gossip with the fields the node
+// owns filled in.
+func (c Config) gossipConfig(id crdt.NodeID, protoAddr string) gossip.Config {
+	gc := c.Gossip
+	gc.Domain, gc.NodeID, gc.ProtoAddr = c.Domain, id.String(), protoAddr
+	return gc
+}
+
+// peerConfig is the peer links' configuration: Peer with the fields the
+// node owns filled in.
+func (c Config) peerConfig(id crdt.NodeID) peer.Config {
+	pc := c.Peer
+	pc.Self, pc.Token = id.String(), c.PeerToken
+	return pc
+}
+
+// replicationConfig is replication's configuration: Replication with the
+// fields the node owns filled in.
+func (c Config) replicationConfig(id crdt.NodeID) replication.Config {
+	rc := c.Replication
+	rc.Self, rc.ResyncAfter = id, c.Store.TombstoneHorizon
+	return rc
 }
 
 // ErrConfig is wrapped by every configuration error.
 var ErrConfig = errors.New("upu: invalid config")
 
 // Validate reports every problem in the configuration at once, after
-// defaults are applied.
+// defaults are applied: one error per problem, each wrapping ErrConfig and
+// naming the field by its `upu serve` flag, or by its path in Config
+// (store.MemTableSize) for a field that has no flag.
 func (c Config) Validate() error {
 	c = c.withDefaults()
-	var errs []error
-	bad := func(field string, v any, why string) {
-		errs = append(errs, fmt.Errorf("%w: %s=%v: %s", ErrConfig, field, v, why))
-	}
+	var l confcheck.List
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-		bad("addr", c.Addr, "want host:port")
+		l.Add("addr", c.Addr, "want host:port")
 	}
 	if c.HTTPAddr != "" {
 		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
-			bad("http-addr", c.HTTPAddr, "want host:port")
+			l.Add("http-addr", c.HTTPAddr, "want host:port")
 		}
 	}
 	if c.RespAddr != "" {
 		if _, _, err := net.SplitHostPort(c.RespAddr); err != nil {
-			bad("resp-addr", c.RespAddr, "want host:port")
+			l.Add("resp-addr", c.RespAddr, "want host:port")
 		}
 	}
 	if c.HeartbeatInterval < 0 {
-		bad("heartbeat-interval", c.HeartbeatInterval, "must be positive")
+		l.Add("heartbeat-interval", c.HeartbeatInterval, "must be positive")
 	}
 	if c.IdleTimeout < 2*c.HeartbeatInterval {
-		bad("idle-timeout", c.IdleTimeout, fmt.Sprintf("must be at least twice the heartbeat interval (%s)", c.HeartbeatInterval))
+		l.Add("idle-timeout", c.IdleTimeout, fmt.Sprintf("must be at least twice the heartbeat interval (%s)", c.HeartbeatInterval))
 	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"handshake-timeout", c.HandshakeTimeout}, {"shutdown-timeout", c.ShutdownTimeout}, {"sync-interval", c.SyncInterval}, {"tombstone-horizon", c.TombstoneHorizon}} {
+	}{{"handshake-timeout", c.HandshakeTimeout}, {"shutdown-timeout", c.ShutdownTimeout}} {
 		if d.v < 0 {
-			bad(d.name, d.v, "must be positive")
+			l.Add(d.name, d.v, "must be positive")
 		}
 	}
-	if c.MaxKeySize < 0 || c.MaxKeySize > kv.MaxKeySizeLimit {
-		bad("max-key-size", c.MaxKeySize, fmt.Sprintf("must be between 1 and %d", kv.MaxKeySizeLimit))
-	}
-	if c.MaxValueSize < 0 || c.MaxValueSize > kv.MaxValueSizeLimit {
-		bad("max-value-size", c.MaxValueSize, fmt.Sprintf("must be between 1 and %d", kv.MaxValueSizeLimit))
-	}
 	if c.MaxConns < 0 {
-		bad("max-conns", c.MaxConns, "must be positive")
-	}
-	if c.MaxLogEntries < 0 {
-		bad("max-log-entries", c.MaxLogEntries, "must be positive")
+		l.Add("max-conns", c.MaxConns, "must be positive")
 	}
 	if c.Domain == "" || len(c.Domain) > 128 {
-		bad("domain", c.Domain, "must be 1 to 128 characters")
+		l.Add("domain", c.Domain, "must be 1 to 128 characters")
 	}
-	errs = append(errs, c.validateDomain()...)
-	if err := c.Log.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("%w: log: %w", ErrConfig, err))
+	c.validateDomain(&l)
+	// The subsystems check their own fields; a stand-in ID and address take
+	// the place of what the node fills in at start.
+	const standInID = crdt.NodeID(1)
+	type subsystem struct {
+		name string
+		err  error
 	}
-	return errors.Join(errs...)
+	subs := []subsystem{
+		{"store", c.storeConfig(standInID).Validate()},
+		{"kv", c.kvConfig().Validate()},
+		{"log", c.Log.Validate()},
+	}
+	if !c.Standalone {
+		subs = append(subs,
+			subsystem{"gossip", c.gossipConfig(standInID, "127.0.0.1:1").Validate()},
+			subsystem{"peer", c.peerConfig(standInID).Validate()},
+			subsystem{"replication", c.replicationConfig(standInID).Validate()})
+	}
+	var errs []error
+	for _, sub := range subs {
+		fields := confcheck.Fields(sub.err)
+		if sub.err != nil && len(fields) == 0 {
+			errs = append(errs, fmt.Errorf("%w: %s: %w", ErrConfig, sub.name, sub.err))
+		}
+		for _, fe := range fields {
+			// A field the node fills from another is named once, by the
+			// one the operator set.
+			if name := flagName(sub.name, fe.Field); !l.Has(name) {
+				l.Add(name, fe.Value, fe.Reason)
+			}
+		}
+	}
+	return errors.Join(append([]error{l.Err(ErrConfig)}, errs...)...)
+}
+
+// flagName names a subsystem's field the way an operator sets it: by its
+// `upu serve` flag, or else by its path in Config.
+func flagName(sub, field string) string {
+	switch sub + "." + field {
+	case "store.Dir":
+		return "data-dir"
+	case "store.SyncInterval":
+		return "sync-interval"
+	case "store.MaxKeySize", "kv.MaxKeySize":
+		return "max-key-size"
+	case "store.MaxValueSize", "kv.MaxValueSize":
+		return "max-value-size"
+	case "kv.WriteTimeout":
+		return "idle-timeout"
+	case "store.TombstoneHorizon", "replication.ResyncAfter":
+		return "tombstone-horizon"
+	case "store.MaxLogEntries":
+		return "max-log-entries"
+	case "gossip.BindAddr":
+		return "gossip-addr"
+	case "gossip.Join":
+		return "join"
+	case "gossip.KeyringFile":
+		return "gossip-key-file"
+	case "gossip.Domain":
+		return "domain"
+	case "log.Level":
+		return "log-level"
+	case "log.Format":
+		return "log-format"
+	case "log.Dir":
+		return "log-dir"
+	case "log.SlowThreshold":
+		return "slow-threshold"
+	case "log.Quiet":
+		return "quiet"
+	case "log.MaxSizeMB":
+		return "log-max-size-mb"
+	case "log.RotateEvery":
+		return "log-rotate-every"
+	case "log.MaxAgeDays":
+		return "log-max-age-days"
+	case "log.MaxBackups":
+		return "log-max-backups"
+	}
+	return sub + "." + field
 }

@@ -10,82 +10,75 @@ import (
 	"time"
 
 	"github.com/upu/upu/gossip"
+	"github.com/upu/upu/internal/confcheck"
+	"github.com/upu/upu/peer"
 	"github.com/upu/upu/protocol"
 	"github.com/upu/upu/replication"
 )
 
-// domain is the node's part in its domain: gossip membership, the transport
-// to peers and the replicator that ships the store's log around the ring.
+// domain is the node's part in its domain: gossip membership, the links
+// to peers and the replicator that ships the store's log around the ring
+// over them.
 type domain struct {
 	gossip *gossip.Gossip
-	tr     *replication.TCPTransport
+	links  *peer.Pool
 	repl   *replication.Replicator
 
 	cancelJoin context.CancelFunc
 	joinDone   chan struct{} // closed when the join goroutine has returned
 }
 
-// DefaultGossipAddr is where a node gossips unless told otherwise.
-const DefaultGossipAddr = gossip.DefaultBindAddr
-
 // leaveTimeout bounds how long Close waits for a graceful leave before it
 // goes on closing; gossip.Close still waits for serf's own bounded leave.
 const leaveTimeout = 5 * time.Second
 
 // validateDomain checks the gossip settings; a standalone node has none.
-func (c Config) validateDomain() []error {
+func (c Config) validateDomain(l *confcheck.List) {
 	if c.Standalone {
-		return nil
+		return
 	}
-	var errs []error
-	bad := func(field string, v any, why string) {
-		errs = append(errs, fmt.Errorf("%w: %s=%v: %s", ErrConfig, field, v, why))
+	if host, _, err := net.SplitHostPort(c.Gossip.BindAddr); err != nil || net.ParseIP(host) == nil {
+		l.Add("gossip-addr", c.Gossip.BindAddr, "want IP:port (gossip binds an IP address)")
 	}
-	if host, _, err := net.SplitHostPort(c.GossipAddr); err != nil || net.ParseIP(host) == nil {
-		bad("gossip-addr", c.GossipAddr, "want IP:port (gossip binds an IP address)")
-	}
-	for _, j := range c.Join {
+	for _, j := range c.Gossip.Join {
 		if _, _, err := net.SplitHostPort(j); err != nil {
-			bad("join", j, "want host:port")
+			l.Add("join", j, "want host:port")
 		}
 	}
-	return errs
 }
 
 // startDomain starts gossip on Config.GossipAddr, publishing proto (the
-// bound protocol address) for peers to dial, then the transport and the
+// bound protocol address) for peers to dial, then the peer links and the
 // replicator, and joins Config.Join in the background. On an error nothing
 // is left running.
 func (n *Node) startDomain(proto net.Addr) error {
 	if n.cfg.Standalone {
 		return nil
 	}
-	adv, err := dialableAddr(proto, n.cfg.GossipAddr)
+	adv, err := dialableAddr(proto, n.cfg.Gossip.BindAddr)
 	if err != nil {
 		return err
 	}
-	g, err := gossip.New(gossip.Config{
-		BindAddr:    n.cfg.GossipAddr,
-		Domain:      n.cfg.Domain,
-		NodeID:      n.id.String(),
-		ProtoAddr:   adv,
-		KeyringFile: n.cfg.GossipKeyFile,
-		Join:        n.cfg.Join,
-	}, n.logger)
+	g, err := gossip.New(n.cfg.gossipConfig(n.id, adv), n.logger)
 	if err != nil {
 		return err // gossip's errors name it
 	}
-	tr := replication.NewTCPTransport(replication.TCPConfig{Self: n.id, Token: n.cfg.PeerToken})
-	repl, err := replication.New(replication.Config{Self: n.id, ResyncAfter: n.cfg.TombstoneHorizon}, n.store, g, tr, n.clk, n.logger.Component("replication"))
+	links, err := peer.New(n.cfg.peerConfig(n.id), peer.Deps{Clock: n.clk, Log: n.logger.Component("peer")})
 	if err != nil {
-		tr.Close()
 		return errors.Join(err, g.Close())
 	}
-	d := &domain{gossip: g, tr: tr, repl: repl, cancelJoin: func() {}, joinDone: make(chan struct{})}
+	rlog := n.logger.Component("replication")
+	tr := replication.NewLinkTransport(links, rlog)
+	repl, err := replication.New(n.cfg.replicationConfig(n.id), n.store, g, tr, n.clk, rlog)
+	if err != nil {
+		return errors.Join(err, links.Close(), g.Close())
+	}
+	tr.Serve(repl)
+	d := &domain{gossip: g, links: links, repl: repl, cancelJoin: func() {}, joinDone: make(chan struct{})}
 	n.domain = d
-	n.peers = repl
+	n.links = links
 	n.repl.p.Store(repl)
-	if len(n.cfg.Join) == 0 {
+	if len(n.cfg.Gossip.Join) == 0 {
 		close(d.joinDone)
 		return nil
 	}
@@ -119,12 +112,11 @@ func (n *Node) stopDomain(ctx context.Context) error {
 		cancel()
 	}
 	n.repl.p.Store(nil)
-	// The transport first: its connections honour deadlines, not contexts,
-	// so closing them is what ends at once a send that waits on a silent
-	// peer, which the replicator's Close would otherwise wait for.
-	trErr := d.tr.Close()
+	// The links first: closing them ends at once a send that waits on a
+	// silent peer, which the replicator's Close would otherwise wait for.
+	linksErr := d.links.Close()
 	replErr := d.repl.Close()
-	return errors.Join(trErr, replErr, d.gossip.Close())
+	return errors.Join(linksErr, replErr, d.gossip.Close())
 }
 
 // dialableAddr returns the protocol address peers should dial: the bound
@@ -167,7 +159,7 @@ func (n *Node) GossipAddr() net.Addr {
 }
 
 // joinList is Config.Join as one string, for the start-up line.
-func (n *Node) joinList() string { return strings.Join(n.cfg.Join, ",") }
+func (n *Node) joinList() string { return strings.Join(n.cfg.Gossip.Join, ",") }
 
 // gossipEncrypted reports whether gossip runs encrypted.
 func (n *Node) gossipEncrypted() bool {

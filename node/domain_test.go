@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/upu/upu/client"
+	"github.com/upu/upu/gossip"
 	"github.com/upu/upu/protocol"
 )
 
@@ -18,9 +19,9 @@ import (
 // the members given.
 func startMember(t *testing.T, cfg Config, join ...*Node) *Node {
 	t.Helper()
-	cfg.GossipAddr = "127.0.0.1:0"
+	cfg.Gossip.BindAddr = "127.0.0.1:0"
 	for _, j := range join {
-		cfg.Join = append(cfg.Join, j.GossipAddr().String())
+		cfg.Gossip.Join = append(cfg.Gossip.Join, j.GossipAddr().String())
 	}
 	return startNode(t, cfg)
 }
@@ -216,11 +217,11 @@ func TestDomainConfig(t *testing.T) {
 		want string // in the error; "" for valid
 	}{
 		{"defaults", Config{}, ""},
-		{"ephemeral port", Config{GossipAddr: "127.0.0.1:0", Join: []string{"10.0.0.1:7946", "host.example:7946"}}, ""},
-		{"host name", Config{GossipAddr: "localhost:7946"}, "gossip-addr"},
-		{"no port", Config{GossipAddr: "127.0.0.1"}, "gossip-addr"},
-		{"bad join", Config{Join: []string{"10.0.0.1"}}, "join"},
-		{"standalone ignores gossip", Config{Standalone: true, GossipAddr: "nowhere"}, ""},
+		{"ephemeral port", Config{Gossip: gossip.Config{BindAddr: "127.0.0.1:0", Join: []string{"10.0.0.1:7946", "host.example:7946"}}}, ""},
+		{"host name", Config{Gossip: gossip.Config{BindAddr: "localhost:7946"}}, "gossip-addr"},
+		{"no port", Config{Gossip: gossip.Config{BindAddr: "127.0.0.1"}}, "gossip-addr"},
+		{"bad join", Config{Gossip: gossip.Config{Join: []string{"10.0.0.1"}}}, "join"},
+		{"standalone ignores gossip", Config{Standalone: true, Gossip: gossip.Config{BindAddr: "nowhere"}}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -261,9 +262,9 @@ func TestDialableAddr(t *testing.T) {
 // writes through one node's listener is read through the others'.
 func TestRespDomainReplicates(t *testing.T) {
 	member := func(join ...*Node) *Node {
-		cfg := Config{Domain: "dc1", GossipAddr: "127.0.0.1:0"}
+		cfg := Config{Domain: "dc1", Gossip: gossip.Config{BindAddr: "127.0.0.1:0"}}
 		for _, j := range join {
-			cfg.Join = append(cfg.Join, j.GossipAddr().String())
+			cfg.Gossip.Join = append(cfg.Gossip.Join, j.GossipAddr().String())
 		}
 		return startRespNode(t, cfg)
 	}

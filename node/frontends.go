@@ -24,7 +24,7 @@ func (n *Node) startFrontends(ln net.Listener) error {
 		HeartbeatInterval: cfg.HeartbeatInterval, IdleTimeout: cfg.IdleTimeout, HandshakeTimeout: cfg.HandshakeTimeout,
 		MaxConns:    cfg.MaxConns,
 		ClientToken: cfg.ClientToken, PeerToken: cfg.PeerToken, AdminToken: cfg.AdminToken,
-	}, native.Deps{KV: n.kv, Admin: nodeAdmin{n}, Logger: n.logger, Inbox: n.peers, Registerer: n.reg})
+	}, native.Deps{KV: n.kv, Admin: nodeAdmin{n}, Logger: n.logger, Links: n.links, Registerer: n.reg})
 	if err != nil {
 		ln.Close()
 		return err
@@ -145,7 +145,7 @@ func (a nodeAdmin) Info() redis.Info {
 	n := a.n
 	info := redis.Info{
 		NodeID: n.id.String(), Domain: n.cfg.Domain, Version: Version, Started: n.started,
-		Addr: n.Addr().String(), DataDir: n.cfg.DataDir, SyncWrites: n.cfg.SyncWrites,
+		Addr: n.Addr().String(), DataDir: n.cfg.DataDir, SyncWrites: n.cfg.Store.SyncWrites,
 		LogEntries: n.store.LogLen(), Applied: n.store.Applied().String(),
 	}
 	if n.srv != nil {

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -36,11 +37,11 @@ type Node struct {
 	started time.Time
 	reg     *prometheus.Registry // every metric of the node, served by http
 
-	srv    *native.Server // nil until Start
-	http   *httpd.Server  // nil unless Config.HTTPAddr is set
-	peers  peerInbox      // nil while the node does not replicate
-	resp   *redis.Server  // nil unless Config.RespAddr is set
-	domain *domain        // nil when Config.Standalone
+	srv    *native.Server      // nil until Start
+	http   *httpd.Server       // nil unless Config.HTTPAddr is set
+	links  native.LinkAcceptor // nil while the node does not replicate
+	resp   *redis.Server       // nil unless Config.RespAddr is set
+	domain *domain             // nil when Config.Standalone
 	repl   replHook
 
 	closeOnce sync.Once
@@ -65,18 +66,7 @@ func New(cfg Config, clk clock.Clock) (*Node, error) {
 		return nil, fmt.Errorf("upu: logging: %w", err)
 	}
 	n := &Node{cfg: cfg, clk: clk, logger: logger, log: logger.Component("node"), id: id, started: clk.Now()}
-	scfg := store.DefaultConfig()
-	scfg.Dir = cfg.DataDir
-	scfg.InMemory = cfg.InMemory
-	if cfg.InMemory {
-		scfg.Dir, scfg.NodeID = "", id
-	}
-	scfg.SyncWrites = cfg.SyncWrites
-	scfg.SyncInterval = cfg.SyncInterval
-	scfg.MaxKeySize = cfg.MaxKeySize
-	scfg.MaxValueSize = cfg.MaxValueSize
-	scfg.TombstoneHorizon = cfg.TombstoneHorizon
-	scfg.MaxLogEntries = cfg.MaxLogEntries
+	scfg := cfg.storeConfig(id)
 	scfg.OnAppend = n.repl.notify
 	n.store, err = store.Open(scfg, clk, logger.Component("store"))
 	if err != nil {
@@ -84,8 +74,9 @@ func New(cfg Config, clk clock.Clock) (*Node, error) {
 		return nil, err
 	}
 	n.reg = prometheus.NewRegistry()
-	n.kv, err = kv.New(kv.Config{MaxKeySize: cfg.MaxKeySize, MaxValueSize: cfg.MaxValueSize, WriteTimeout: cfg.IdleTimeout, NodeID: id},
-		kv.Deps{Store: n.store, Clock: clk, Registerer: n.reg})
+	kcfg := cfg.kvConfig()
+	kcfg.NodeID = id
+	n.kv, err = kv.New(kcfg, kv.Deps{Store: n.store, Clock: clk, Registerer: n.reg})
 	if err != nil {
 		n.store.Close()
 		logger.Close()
@@ -184,19 +175,36 @@ func (n *Node) effectiveConfig() logrus.Fields {
 		"idle_timeout":       c.IdleTimeout.String(),
 		"handshake_timeout":  c.HandshakeTimeout.String(),
 		"shutdown_timeout":   c.ShutdownTimeout.String(),
-		"max_key_size":       c.MaxKeySize,
-		"max_value_size":     c.MaxValueSize,
+		"max_key_size":       c.Store.MaxKeySize,
+		"max_value_size":     c.Store.MaxValueSize,
 		"max_conns":          c.MaxConns,
-		"sync_writes":        c.SyncWrites,
-		"sync_interval":      c.SyncInterval.String(),
+		"sync_writes":        c.Store.SyncWrites,
+		"sync_interval":      c.Store.SyncInterval.String(),
+		"tombstone_horizon":  c.Store.TombstoneHorizon.String(),
+		"max_log_entries":    c.Store.MaxLogEntries,
 		"client_token_set":   set(c.ClientToken),
 		"peer_token_set":     set(c.PeerToken),
 		"admin_token_set":    set(c.AdminToken),
 		"log_level":          n.logger.Level(),
 		"log_format":         c.Log.Format,
 		"log_dir":            c.Log.Dir,
+		"log_quiet":          c.Log.Quiet,
+		"log_rotation":       n.logRotation(),
+		"config_file":        c.ConfigFile,
+		"gossip_key_file":    c.Gossip.KeyringFile,
 		"slow_threshold":     n.logger.SlowThreshold().String(),
 	}
+}
+
+// logRotation sums up the log files' rotation for the start-up line.
+func (n *Node) logRotation() string {
+	if n.cfg.Log.Dir == "" {
+		return ""
+	}
+	d := logging.DefaultConfig()
+	l := n.cfg.Log
+	return fmt.Sprintf("%dMB/%s, kept %d days, %d files",
+		cmp.Or(l.MaxSizeMB, d.MaxSizeMB), cmp.Or(l.RotateEvery, d.RotateEvery), cmp.Or(l.MaxAgeDays, d.MaxAgeDays), cmp.Or(l.MaxBackups, d.MaxBackups))
 }
 
 func addrString(a net.Addr) string {

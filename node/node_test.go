@@ -32,7 +32,7 @@ func startNodeClock(t testing.TB, cfg Config, clk clock.Clock) *Node {
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:0"
 	}
-	if cfg.GossipAddr == "" {
+	if cfg.Gossip.BindAddr == "" {
 		cfg.Standalone = true // a test that gossips says where
 	}
 	if cfg.Log == (logging.Config{}) {

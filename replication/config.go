@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/upu/upu/crdt"
+	"github.com/upu/upu/internal/confcheck"
 )
 
 // Config tunes replication. The zero value of each field means its default
@@ -109,10 +110,8 @@ func (c Config) withDefaults() Config {
 // Validate reports every problem with c in one error wrapping
 // ErrInvalidConfig. Zero fields are valid, except Self.
 func (c Config) Validate() error {
-	var problems []error
-	bad := func(field string, v any, why string) {
-		problems = append(problems, fmt.Errorf("%s %v: %s", field, v, why))
-	}
+	var l confcheck.List
+	bad := l.Add
 	if c.Self == 0 {
 		bad("Self", c.Self, "is required")
 	}
@@ -145,8 +144,5 @@ func (c Config) Validate() error {
 	if c.MaxBatchEntries > maxItems {
 		bad("MaxBatchEntries", c.MaxBatchEntries, fmt.Sprintf("is over %d, the most a message may hold", maxItems))
 	}
-	if len(problems) == 0 {
-		return nil
-	}
-	return fmt.Errorf("%w: %w", ErrInvalidConfig, errors.Join(problems...))
+	return l.Err(ErrInvalidConfig)
 }

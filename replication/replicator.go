@@ -32,13 +32,15 @@ type MemberSource interface {
 	Subscribe() (<-chan struct{}, func())
 }
 
-// Transport delivers messages to peers. Send may block (dialing, a full
-// socket buffer), but must return once ctx ends: Close waits for it. The
-// Replicator calls it from one goroutine per peer, so a slow or dead peer
-// delays only its own messages.
+// Transport delivers messages to peers; LinkTransport is the one a node
+// uses. Send may block (dialing, a full socket buffer), but must return
+// once ctx ends: Close waits for it. The Replicator calls it from one
+// goroutine per peer, so a slow or dead peer delays only its own messages.
 // An error just counts: the Machine retransmits what goes unacknowledged.
-// The receiving side hands each message to Replicator.Deliver with the
-// sender's node ID from the connection's handshake.
+// A Peer with no Addr is one that cannot be dialed: the transport reaches
+// it over a link it opened, if any. The receiving side hands each message
+// to Replicator.Deliver with the sender's node ID from its link's
+// handshake.
 type Transport interface {
 	Send(ctx context.Context, to Peer, msg Message) error
 }

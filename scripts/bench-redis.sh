@@ -7,6 +7,11 @@
 #
 #   scripts/bench-redis.sh               # 200k requests per test, 1 round
 #   REQUESTS=100000 ROUNDS=3 scripts/bench-redis.sh
+#   BASE=main~5 scripts/bench-redis.sh   # also a node built from that revision
+#
+# With BASE, a second node built from that git revision runs beside the
+# first, measured in the same rounds, so that a change is judged against
+# the code before it under the same load.
 #
 # Needs redis-server and redis-benchmark (apt-get install redis-server
 # redis-tools). Everything it starts listens on 127.0.0.1 and is stopped by
@@ -40,22 +45,33 @@ wait_port() {
 }
 
 go build -o "$work/upu" ./cmd/upu
+BASE="${BASE:-}"
+if [[ -n "$BASE" ]]; then
+	mkdir "$work/base-src"
+	git archive "$BASE" | tar -x -C "$work/base-src"
+	(cd "$work/base-src" && go build -o "$work/upu-base" ./cmd/upu)
+fi
 
 redis_port="$(free_port)"
 redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$work" --appendonly yes \
 	--appendfsync everysec --save '' --daemonize no --logfile "$work/redis.log" &
 pids+=($!)
 
-upu_addr_port="$(free_port)"
-upu_gossip_port="$(free_port)"
+# start_node BINARY NAME RESP_PORT: a node serving RESP on that port.
+start_node() {
+	"$1" serve --data-dir "$work/$2-data" --addr "127.0.0.1:$(free_port)" \
+		--gossip-addr "127.0.0.1:$(free_port)" --resp-addr "127.0.0.1:$3" \
+		>"$work/$2.log" 2>&1 &
+	pids+=($!)
+	wait_port "$3"
+}
 upu_resp_port="$(free_port)"
-"$work/upu" serve --data-dir "$work/upu-data" --addr "127.0.0.1:$upu_addr_port" \
-	--gossip-addr "127.0.0.1:$upu_gossip_port" --resp-addr "127.0.0.1:$upu_resp_port" \
-	>"$work/upu.log" 2>&1 &
-pids+=($!)
-
+start_node "$work/upu" upu "$upu_resp_port"
+if [[ -n "$BASE" ]]; then
+	base_resp_port="$(free_port)"
+	start_node "$work/upu-base" base "$base_resp_port"
+fi
 wait_port "$redis_port"
-wait_port "$upu_resp_port"
 
 # rps PORT TEST PIPELINE: requests per second of one redis-benchmark test.
 rps() {
@@ -63,13 +79,23 @@ rps() {
 		-t "$2" -P "$3" --csv 2>/dev/null | awk -F'"' 'NR>1 && $2 != "" {print $4; exit}'
 }
 
-printf '%-10s %12s %12s %8s\n' test upu redis ratio
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
+if [[ -n "$BASE" ]]; then
+	printf '%-10s %12s %12s %12s %10s %10s\n' test upu base redis upu/redis base/redis
+else
+	printf '%-10s %12s %12s %8s\n' test upu redis ratio
+fi
 for round in $(seq 1 "$ROUNDS"); do
 	for p in 1 16; do
 		for t in set get; do
 			u="$(rps "$upu_resp_port" "$t" "$p")"
 			r="$(rps "$redis_port" "$t" "$p")"
-			printf '%-10s %12.0f %12.0f %8.2f\n' "${t^^} -P $p" "$u" "$r" "$(awk -v u="$u" -v r="$r" 'BEGIN{print u/r}')"
+			if [[ -n "$BASE" ]]; then
+				b="$(rps "$base_resp_port" "$t" "$p")"
+				printf '%-10s %12.0f %12.0f %12.0f %10s %10s\n' "${t^^} -P $p" "$u" "$b" "$r" "$(ratio "$u" "$r")" "$(ratio "$b" "$r")"
+			else
+				printf '%-10s %12.0f %12.0f %8s\n' "${t^^} -P $p" "$u" "$r" "$(ratio "$u" "$r")"
+			fi
 		done
 	done
 	[[ "$ROUNDS" -gt 1 && "$round" -lt "$ROUNDS" ]] && echo

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/upu/upu/crdt"
+	"github.com/upu/upu/internal/confcheck"
 )
 
 // Config configures a Store. The zero value of every field means its
@@ -59,6 +60,9 @@ type Config struct {
 // MaxValueSize a store can hold: every layer above takes its limits from
 // these. The key limit leaves room under Badger's 65000-byte key limit for
 // the longest prefix ('x' + 8-byte time) and Badger's 8-byte version.
+// ErrInvalidConfig is wrapped by every problem Config.Validate reports.
+var ErrInvalidConfig = errors.New("upu: invalid store config")
+
 const (
 	MaxKeySizeLimit   = 60000
 	MaxValueSizeLimit = 256 << 20
@@ -107,25 +111,43 @@ func (c Config) withDefaults() Config {
 // Validate reports the first invalid field. Zero fields are valid (they
 // mean the default).
 func (c Config) Validate() error {
+	var l confcheck.List
 	switch {
 	case c.InMemory && c.Dir != "":
-		return errors.New("store: Dir must be empty when InMemory")
+		l.Add("Dir", c.Dir, "must be empty when InMemory")
 	case !c.InMemory && c.Dir == "":
-		return errors.New("store: Dir is required")
-	case c.SyncInterval < 0, c.PurgeInterval < 0, c.TombstoneHorizon < 0:
-		return errors.New("store: intervals must not be negative")
-	case c.MaxKeySize < 0 || c.MaxKeySize > MaxKeySizeLimit:
-		return fmt.Errorf("store: MaxKeySize must be in [1, %d]", MaxKeySizeLimit)
-	case c.MaxValueSize < 0 || c.MaxValueSize > MaxValueSizeLimit:
-		return fmt.Errorf("store: MaxValueSize must be in [1, %d]", MaxValueSizeLimit)
-	case c.MaxBatch < 0:
-		return errors.New("store: MaxBatch must not be negative")
-	case c.MaxLogEntries < 0:
-		return errors.New("store: MaxLogEntries must not be negative")
-	case c.MemTableSize != 0 && c.MemTableSize < minMemTableSize:
-		return fmt.Errorf("store: MemTableSize must be at least %d", minMemTableSize)
-	case c.BlockCacheSize < 0 || c.IndexCacheSize < 0 || c.RecordCacheSize < 0:
-		return errors.New("store: cache sizes must not be negative")
+		l.Add("Dir", c.Dir, "is required")
 	}
-	return nil
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"SyncInterval", c.SyncInterval}, {"PurgeInterval", c.PurgeInterval}, {"TombstoneHorizon", c.TombstoneHorizon}} {
+		if d.v < 0 {
+			l.Add(d.name, d.v, "must not be negative")
+		}
+	}
+	if c.MaxKeySize < 0 || c.MaxKeySize > MaxKeySizeLimit {
+		l.Add("MaxKeySize", c.MaxKeySize, fmt.Sprintf("must be between 1 and %d", MaxKeySizeLimit))
+	}
+	if c.MaxValueSize < 0 || c.MaxValueSize > MaxValueSizeLimit {
+		l.Add("MaxValueSize", c.MaxValueSize, fmt.Sprintf("must be between 1 and %d", MaxValueSizeLimit))
+	}
+	if c.MaxBatch < 0 {
+		l.Add("MaxBatch", c.MaxBatch, "must not be negative")
+	}
+	if c.MaxLogEntries < 0 {
+		l.Add("MaxLogEntries", c.MaxLogEntries, "must not be negative")
+	}
+	if c.MemTableSize != 0 && c.MemTableSize < minMemTableSize {
+		l.Add("MemTableSize", c.MemTableSize, fmt.Sprintf("must be at least %d", minMemTableSize))
+	}
+	for _, sz := range []struct {
+		name string
+		v    int64
+	}{{"BlockCacheSize", c.BlockCacheSize}, {"IndexCacheSize", c.IndexCacheSize}, {"RecordCacheSize", c.RecordCacheSize}} {
+		if sz.v < 0 {
+			l.Add(sz.name, sz.v, "must not be negative")
+		}
+	}
+	return l.Err(ErrInvalidConfig)
 }

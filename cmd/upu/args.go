@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -9,21 +11,24 @@ import (
 // interspersed reorders a command line so that a command's flags may follow
 // its arguments, as the contract writes them (`upu set KEY VALUE --ttl 30s`):
 // urfave/cli v2 stops reading flags at the first argument, so flags found
-// after it are moved in front of the arguments. A "--" ends flag handling.
-func interspersed(app *cli.App, args []string) []string {
+// after it are moved in front of the arguments, and global flags (--nodes,
+// --timeout, --token) given after the command are moved in front of it. A
+// "--" ends flag handling. A flag that needs a value and is last has none:
+// that is a usage error, rather than the flag's taking an argument's place.
+func interspersed(app *cli.App, args []string) ([]string, error) {
 	if len(args) < 2 {
-		return args
+		return args, nil
 	}
-	out := []string{args[0]}
+	var global, path []string
 	cmds, flags := app.Commands, app.Flags
 	i := 1
 	// Global flags, then the command path (subcommands included).
 	for i < len(args) {
 		a := args[i]
 		if strings.HasPrefix(a, "-") {
-			out = append(out, a)
+			global = append(global, a)
 			if takesValue(flags, a) && i+1 < len(args) {
-				out = append(out, args[i+1])
+				global = append(global, args[i+1])
 				i++
 			}
 			i++
@@ -33,12 +38,15 @@ func interspersed(app *cli.App, args []string) []string {
 		if cmd == nil {
 			break
 		}
-		out = append(out, a)
+		path = append(path, a)
 		cmds, flags = cmd.Subcommands, cmd.Flags
 		i++
 		if len(cmds) == 0 {
 			break
 		}
+	}
+	if len(path) == 0 {
+		return args, nil // no command: the app names what it does not know
 	}
 	var front, positional []string
 	for ; i < len(args); i++ {
@@ -47,18 +55,30 @@ func interspersed(app *cli.App, args []string) []string {
 		case a == "--":
 			positional = append(positional, args[i:]...)
 			i = len(args)
-		case strings.HasPrefix(a, "-") && len(a) > 1 && isFlag(flags, a):
-			front = append(front, a)
-			if takesValue(flags, a) && i+1 < len(args) {
-				front = append(front, args[i+1])
+		case looksLikeFlag(a):
+			// Unknown ones too, so that the flag parser names them
+			// instead of their passing as arguments.
+			to := &front
+			set := flags
+			if lookupFlag(flags, a) == nil && lookupFlag(app.Flags, a) != nil {
+				to, set = &global, app.Flags
+			}
+			*to = append(*to, a)
+			if takesValue(set, a) {
+				if i+1 == len(args) {
+					return nil, fmt.Errorf("%w: %s needs a value", ErrUsage, a)
+				}
+				*to = append(*to, args[i+1])
 				i++
 			}
 		default:
 			positional = append(positional, a)
 		}
 	}
+	out := append([]string{args[0]}, global...)
+	out = append(out, path...)
 	out = append(out, front...)
-	return append(out, positional...)
+	return append(out, positional...), nil
 }
 
 func findCommand(cmds []*cli.Command, name string) *cli.Command {
@@ -86,9 +106,16 @@ func lookupFlag(flags []cli.Flag, arg string) cli.Flag {
 	return nil
 }
 
-// isFlag reports whether arg names one of flags; a negative number such as
-// `upu incr k -5` is an argument, not a flag.
-func isFlag(flags []cli.Flag, arg string) bool { return lookupFlag(flags, arg) != nil }
+// looksLikeFlag reports whether arg is written as a flag. A negative
+// number (`upu incr k -5`) and "-" (standard input) are arguments; a value
+// that starts with a dash goes after "--".
+func looksLikeFlag(arg string) bool {
+	if len(arg) < 2 || arg[0] != '-' {
+		return false
+	}
+	_, err := strconv.ParseFloat(arg, 64)
+	return err != nil
+}
 
 // takesValue reports whether arg is a flag whose value is the next argument.
 func takesValue(flags []cli.Flag, arg string) bool {

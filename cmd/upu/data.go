@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"os"
 	"strconv"
 	"time"
 
@@ -37,7 +39,7 @@ func withClient(c *cli.Context, role protocol.Role, fn func(ctx context.Context,
 
 func args(c *cli.Context, min, max int, usage string) error {
 	if n := c.NArg(); n < min || n > max {
-		return fmt.Errorf("usage: upu %s %s", c.Command.Name, usage)
+		return fmt.Errorf("%w: %s %s", ErrUsage, commandPath(c), usage)
 	}
 	return nil
 }
@@ -45,26 +47,59 @@ func args(c *cli.Context, min, max int, usage string) error {
 func setCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "set",
-		Usage:     "write a value",
-		ArgsUsage: "KEY VALUE",
-		Flags:     []cli.Flag{&cli.DurationFlag{Name: "ttl", Usage: "expire the value after this long (e.g. 30s)"}},
+		Usage:     "write a value: given as an argument, `-` for standard input, or --value-file",
+		ArgsUsage: "KEY [VALUE|-]",
+		Flags: []cli.Flag{
+			&cli.DurationFlag{Name: "ttl", Usage: "expire the value after this long (e.g. 30s)"},
+			&cli.StringFlag{Name: "value-file", Usage: "read the value from `FILE` (for values too long for an argument)"},
+		},
 		Action: func(c *cli.Context) error {
-			if err := args(c, 2, 2, "KEY VALUE [--ttl 30s]"); err != nil {
+			const usage = "KEY VALUE|- [--ttl 30s], or KEY --value-file FILE"
+			if err := args(c, 1, 2, usage); err != nil {
 				return err
 			}
 			if c.Duration("ttl") < 0 {
-				return fmt.Errorf("--ttl must not be negative")
+				return fmt.Errorf("%w: --ttl must not be negative", ErrUsage)
+			}
+			value, err := setValue(c, usage)
+			if err != nil {
+				return err
 			}
 			return withClient(c, protocol.RoleClient, func(ctx context.Context, cl *client.Client) error {
 				var opts []client.SetOption
 				if ttl := c.Duration("ttl"); ttl > 0 {
 					opts = append(opts, client.WithTTL(ttl))
 				}
-				_, err := cl.Set(ctx, []byte(c.Args().Get(0)), []byte(c.Args().Get(1)), opts...)
+				_, err := cl.Set(ctx, []byte(c.Args().Get(0)), value, opts...)
 				return err
 			})
 		},
 	}
+}
+
+// setValue is the value of a set: its second argument, standard input
+// read whole for "-", or the file of --value-file; exactly one of them.
+func setValue(c *cli.Context, usage string) ([]byte, error) {
+	file := c.String("value-file")
+	switch {
+	case c.NArg() == 2 && file != "":
+		return nil, fmt.Errorf("%w: a value and --value-file: give one of them", ErrUsage)
+	case file != "":
+		v, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("--value-file: %w", err)
+		}
+		return v, nil
+	case c.NArg() < 2:
+		return nil, fmt.Errorf("%w: %s %s", ErrUsage, commandPath(c), usage)
+	case c.Args().Get(1) == "-":
+		v, err := io.ReadAll(c.App.Reader)
+		if err != nil {
+			return nil, fmt.Errorf("reading the value from standard input: %w", err)
+		}
+		return v, nil
+	}
+	return []byte(c.Args().Get(1)), nil
 }
 
 func getCommand() *cli.Command {
@@ -72,7 +107,7 @@ func getCommand() *cli.Command {
 		Name:      "get",
 		Usage:     "print a value; a missing key prints `not found` on stderr and exits 1",
 		ArgsUsage: "KEY",
-		Flags:     []cli.Flag{&cli.StringFlag{Name: "scope", Value: "local", Usage: "local, up (ask the parent domain on a miss) or root"}},
+		Flags:     []cli.Flag{&cli.StringFlag{Name: "scope", Value: "local", Usage: "local; up and root (ask the parent or root domain) are planned and refused until the cascade lands"}},
 		Action: func(c *cli.Context) error {
 			if err := args(c, 1, 1, "KEY [--scope local|up|root]"); err != nil {
 				return err
@@ -156,7 +191,7 @@ func statusCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "status",
 		Usage: "show a node's ID, domain, keys, log and applied version vector",
-		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print one JSON document"}},
+		Flags: []cli.Flag{jsonFlag()},
 		Action: func(c *cli.Context) error {
 			return withClient(c, protocol.RoleClient, func(ctx context.Context, cl *client.Client) error {
 				st, err := cl.Status(ctx)
@@ -228,11 +263,17 @@ func digestCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "digest",
 		Usage: "print a hex digest of the node's live data (key, winning value, expiry)",
+		Flags: []cli.Flag{jsonFlag()},
 		Action: func(c *cli.Context) error {
 			return withClient(c, protocol.RoleClient, func(ctx context.Context, cl *client.Client) error {
 				d, err := cl.Digest(ctx)
 				if err != nil {
 					return err
+				}
+				if c.Bool("json") {
+					return json.NewEncoder(c.App.Writer).Encode(struct {
+						Digest string `json:"digest"`
+					}{d.Digest})
 				}
 				_, err = fmt.Fprintln(c.App.Writer, d.Digest)
 				return err
@@ -244,10 +285,11 @@ func digestCommand() *cli.Command {
 func logLevelCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "log-level",
-		Usage:     "print a node's log level, or change it at run time",
+		Usage:     "print a node's log level, or change it at run time (" + logLevels + ")",
 		ArgsUsage: "[LEVEL]",
+		Flags:     []cli.Flag{jsonFlag()},
 		Action: func(c *cli.Context) error {
-			if err := args(c, 0, 1, "[debug|info|warn|error]"); err != nil {
+			if err := args(c, 0, 1, "[LEVEL]: one of "+logLevels); err != nil {
 				return err
 			}
 			return withClient(c, protocol.RoleAdmin, func(ctx context.Context, cl *client.Client) error {
@@ -255,12 +297,24 @@ func logLevelCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
+				if c.Bool("json") {
+					return json.NewEncoder(c.App.Writer).Encode(struct {
+						Level string `json:"level"`
+					}{lvl})
+				}
 				_, err = fmt.Fprintln(c.App.Writer, lvl)
 				return err
 			})
 		},
 	}
 }
+
+// logLevels are the level names a node takes, as the logging package
+// accepts them ("warning" is taken for "warn" too).
+const logLevels = "debug, info, warn, error, fatal"
+
+// jsonFlag is --json of every admin command.
+func jsonFlag() cli.Flag { return &cli.BoolFlag{Name: "json", Usage: "print one JSON document"} }
 
 func reqidCommand() *cli.Command {
 	return &cli.Command{

@@ -26,15 +26,23 @@ const (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args, os.Stdout, os.Stderr)
+	code := run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
 
 // run executes one command line and returns the process exit code.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	app := newApp(stdout, stderr)
-	err := app.RunContext(ctx, interspersed(app, args))
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	app := newApp(stdin, stdout, stderr)
+	var err error
+	// A completion request is answered from the line as typed: its flag
+	// must stay last, where urfave/cli looks for it.
+	if len(args) == 0 || args[len(args)-1] != "--generate-bash-completion" {
+		args, err = interspersed(app, args)
+	}
+	if err == nil {
+		err = app.RunContext(ctx, args)
+	}
 	switch {
 	case err == nil:
 		return 0
@@ -47,8 +55,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-func newApp(stdout, stderr io.Writer) *cli.App {
-	return &cli.App{
+func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
+	return withUsageErrors(&cli.App{
+		Reader:               stdin,
 		Name:                 "upu",
 		Usage:                "a masterless, replicated cache and key-value node",
 		Writer:               stdout,
@@ -64,9 +73,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			serveCommand(),
 			setCommand(), getCommand(), delCommand(), incrCommand("incr", 1), incrCommand("decr", -1),
-			statusCommand(), membersCommand(), digestCommand(), logLevelCommand(), reqidCommand(), benchCommand(),
+			statusCommand(), membersCommand(), digestCommand(), logLevelCommand(), reqidCommand(), benchCommand(), completionCommand(),
 		},
-	}
+	})
 }
 
 // oneLine keeps an error message on one line, as scripts expect: the lines

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -30,8 +31,8 @@ func TestOneLine(t *testing.T) {
 // prefixed once, with exit status 2, before anything is opened.
 func TestServeBadConfig(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), []string{"upu", "serve", "--data-dir", t.TempDir(), "--tombstone-horizon", "-1s", "--max-log-entries", "-5"}, &stdout, &stderr)
-	want := "upu: invalid config: tombstone-horizon=-1s: must be positive; invalid config: max-log-entries=-5: must be positive\n"
+	code := run(context.Background(), []string{"upu", "serve", "--data-dir", t.TempDir(), "--tombstone-horizon", "-1s", "--max-log-entries", "-5"}, strings.NewReader(""), &stdout, &stderr)
+	want := "upu: invalid config: tombstone-horizon=-1s: must not be negative; invalid config: max-log-entries=-5: must not be negative\n"
 	if code != exitFailure || stderr.String() != want {
 		t.Fatalf("exit %d, stderr %q; want %d, %q", code, stderr.String(), exitFailure, want)
 	}

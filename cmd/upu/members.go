@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
 
@@ -16,7 +17,7 @@ func membersCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "members",
 		Usage: "list the members of a node's domain: ID, domain, protocol address, gossip address, state",
-		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print one JSON document"}},
+		Flags: []cli.Flag{jsonFlag()},
 		Action: func(c *cli.Context) error {
 			return withClient(c, protocol.RoleClient, func(ctx context.Context, cl *client.Client) error {
 				ms, err := cl.Members(ctx)
@@ -32,8 +33,9 @@ func membersCommand() *cli.Command {
 	}
 }
 
-// printMembers writes one line per member, five fields separated by one
-// space; an empty field (a node that does not gossip) prints as "-".
+// printMembers writes a header and one line per member, in aligned
+// columns; an empty field (a node that does not gossip) prints as "-".
+// Scripts read `members --json` instead.
 func printMembers(w io.Writer, ms []protocol.Member) error {
 	dash := func(s string) string {
 		if s == "" {
@@ -41,12 +43,12 @@ func printMembers(w io.Writer, ms []protocol.Member) error {
 		}
 		return s
 	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tDOMAIN\tADDR\tGOSSIP ADDR\tSTATE")
 	for _, m := range ms {
-		if _, err := fmt.Fprintln(w, m.NodeID, m.Domain, dash(m.Addr), dash(m.GossipAddr), m.State); err != nil {
-			return err
-		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.NodeID, m.Domain, dash(m.Addr), dash(m.GossipAddr), m.State)
 	}
-	return nil
+	return tw.Flush()
 }
 
 type membersDoc struct {

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/urfave/cli/v2"
 	"github.com/urfave/cli/v2/altsrc"
@@ -18,29 +19,34 @@ func serveFlags() []cli.Flag {
 		&cli.StringFlag{Name: "config", Usage: "YAML `FILE` with any of these flags as keys"},
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "data-dir", Value: d.DataDir, Usage: "where the node keeps its data and node ID"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "addr", Value: d.Addr, Usage: "binary protocol listener"}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "gossip-addr", Value: d.GossipAddr, Usage: "gossip listener, `IP:PORT` (UDP and TCP); port 0 picks one"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "gossip-addr", Value: d.Gossip.BindAddr, Usage: "gossip listener, `IP:PORT` (UDP and TCP); port 0 picks one"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "domain", Value: d.Domain, Usage: "the domain (data center) this node belongs to"}),
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "join", Usage: "gossip addresses of members to join, `HOST:PORT[,...]`; retried until one answers"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "gossip-key-file", Usage: "serf keyring `FILE` (base64 AES keys): encrypts gossip; only members with a key can join"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "resp-addr", Usage: "Redis protocol listener (off unless set)"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "http-addr", Usage: "metrics and health listener (off unless set)"}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "sync", Usage: "fsync every commit (grouped) instead of every sync-interval"}),
-		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "sync-interval", Value: d.SyncInterval, Usage: "fsync period when --sync is off"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "sync-interval", Value: d.Store.SyncInterval, Usage: "fsync period when --sync is off"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "heartbeat-interval", Value: d.HeartbeatInterval, Usage: "announced to clients: send a frame at least this often"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "idle-timeout", Value: d.IdleTimeout, Usage: "announced to clients: silent connections are closed after this"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "handshake-timeout", Value: d.HandshakeTimeout, Usage: "a new connection that has not completed its hello by then is closed"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "shutdown-timeout", Value: d.ShutdownTimeout, Usage: "how long shutdown waits for requests in flight"}),
-		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-key-size", Value: d.MaxKeySize, Usage: "largest key in bytes"}),
-		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-value-size", Value: d.MaxValueSize, Usage: "largest value in bytes"}),
-		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "tombstone-horizon", Value: d.TombstoneHorizon, Usage: "how long a delete is remembered while a member is down; a member away longer resyncs"}),
-		altsrc.NewInt64Flag(&cli.Int64Flag{Name: "max-log-entries", Value: d.MaxLogEntries, Usage: "replication log kept per origin; members further behind get a digest sync"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-key-size", Value: d.Store.MaxKeySize, Usage: "largest key in bytes"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-value-size", Value: d.Store.MaxValueSize, Usage: "largest value in bytes"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "tombstone-horizon", Value: d.Store.TombstoneHorizon, Usage: "how long a delete is remembered while a member is down; a member away longer resyncs"}),
+		altsrc.NewInt64Flag(&cli.Int64Flag{Name: "max-log-entries", Value: d.Store.MaxLogEntries, Usage: "replication log kept per origin; members further behind get a digest sync"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-conns", Value: d.MaxConns, Usage: "most concurrent client connections"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "client-token", EnvVars: []string{"UPU_CLIENT_TOKEN"}, Usage: "token clients must present (open if empty)"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "peer-token", EnvVars: []string{"UPU_PEER_TOKEN"}, Usage: "token peers must present"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "admin-token", EnvVars: []string{"UPU_ADMIN_TOKEN"}, Usage: "token admin commands must present"}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-level", Value: d.Log.Level, Usage: "debug, info, warn, error"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-level", Value: d.Log.Level, Usage: logLevels}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-format", Value: d.Log.Format, Usage: "text (logfmt) or json"}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-dir", Usage: "also write upu.log, upu-error.log and upu-audit.log here, rotated"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-dir", Usage: "write upu.log, error.log (warn and above) and audit.log (admin changes) here, rotated; stderr still gets the log unless --quiet"}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "quiet", Usage: "with --log-dir, keep the log off stderr"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "log-max-size-mb", Value: d.Log.MaxSizeMB, Usage: "rotate a log file when it would pass this size"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "log-rotate-every", Value: d.Log.RotateEvery, Usage: "also rotate a log file that is not empty this often"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "log-max-age-days", Value: d.Log.MaxAgeDays, Usage: "remove rotated log files older than this"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "log-max-backups", Value: d.Log.MaxBackups, Usage: "keep at most this many rotated files per log"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "slow-threshold", Value: d.Log.SlowThreshold, Usage: "requests slower than this are logged at WARN"}),
 	}
 }
@@ -51,44 +57,58 @@ func serveCommand() *cli.Command {
 		Name:   "serve",
 		Usage:  "run a node until SIGINT or SIGTERM",
 		Flags:  flags,
-		Before: altsrc.InitInputSourceWithContext(flags, configSource),
+		Before: loadConfigFile(flags),
 		Action: serve,
 	}
 }
 
-// configSource reads --config when given; without it flags stand alone.
-func configSource(c *cli.Context) (altsrc.InputSourceContext, error) {
-	if c.String("config") == "" {
-		return &altsrc.MapInputSource{}, nil
+// loadConfigFile applies the YAML file named by --config, if any, to the
+// flags not set on the command line, once checkConfigFile has found no
+// problem in it.
+func loadConfigFile(flags []cli.Flag) cli.BeforeFunc {
+	return func(c *cli.Context) error {
+		path := c.String("config")
+		if path == "" {
+			return nil
+		}
+		if err := checkConfigFile(path, flags); err != nil {
+			return err
+		}
+		src, err := altsrc.NewYamlSourceFromFile(path)
+		if err != nil {
+			return fmt.Errorf("%w: config file %s: %w", node.ErrConfig, path, err)
+		}
+		return altsrc.ApplyInputSourceValues(c, src, flags)
 	}
-	src, err := altsrc.NewYamlSourceFromFile(c.String("config"))
-	if err != nil {
-		return nil, fmt.Errorf("config file: %w", err)
-	}
-	return src, nil
 }
 
 func serve(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return fmt.Errorf("%w: serve takes no arguments, got %q; flags start with --", ErrUsage, c.Args().First())
+	}
+	if err := explicitZeros(c); err != nil {
+		return err
+	}
 	cfg := node.DefaultConfig()
 	cfg.DataDir = c.String("data-dir")
 	cfg.Addr = c.String("addr")
 	cfg.Domain = c.String("domain")
-	cfg.GossipAddr = c.String("gossip-addr")
-	cfg.Join = c.StringSlice("join")
-	cfg.GossipKeyFile = c.String("gossip-key-file")
+	cfg.Gossip.BindAddr = c.String("gossip-addr")
+	cfg.Gossip.Join = c.StringSlice("join")
+	cfg.Gossip.KeyringFile = c.String("gossip-key-file")
 	cfg.HTTPAddr = c.String("http-addr")
 	cfg.RespAddr = c.String("resp-addr")
-	cfg.SyncWrites = c.Bool("sync")
-	cfg.SyncInterval = c.Duration("sync-interval")
+	cfg.Store.SyncWrites = c.Bool("sync")
+	cfg.Store.SyncInterval = c.Duration("sync-interval")
 	cfg.HeartbeatInterval = c.Duration("heartbeat-interval")
 	cfg.IdleTimeout = c.Duration("idle-timeout")
 	cfg.HandshakeTimeout = c.Duration("handshake-timeout")
 	cfg.ShutdownTimeout = c.Duration("shutdown-timeout")
-	cfg.MaxKeySize = c.Int("max-key-size")
-	cfg.MaxValueSize = c.Int("max-value-size")
+	cfg.Store.MaxKeySize = c.Int("max-key-size")
+	cfg.Store.MaxValueSize = c.Int("max-value-size")
 	cfg.MaxConns = c.Int("max-conns")
-	cfg.TombstoneHorizon = c.Duration("tombstone-horizon")
-	cfg.MaxLogEntries = c.Int64("max-log-entries")
+	cfg.Store.TombstoneHorizon = c.Duration("tombstone-horizon")
+	cfg.Store.MaxLogEntries = c.Int64("max-log-entries")
 	cfg.ClientToken = c.String("client-token")
 	cfg.PeerToken = c.String("peer-token")
 	cfg.AdminToken = c.String("admin-token")
@@ -96,6 +116,12 @@ func serve(c *cli.Context) error {
 	cfg.Log.Format = c.String("log-format")
 	cfg.Log.Dir = c.String("log-dir")
 	cfg.Log.SlowThreshold = c.Duration("slow-threshold")
+	cfg.Log.Quiet = c.Bool("quiet")
+	cfg.Log.MaxSizeMB = c.Int("log-max-size-mb")
+	cfg.Log.RotateEvery = c.Duration("log-rotate-every")
+	cfg.Log.MaxAgeDays = c.Int("log-max-age-days")
+	cfg.Log.MaxBackups = c.Int("log-max-backups")
+	cfg.ConfigFile = c.String("config")
 
 	n, err := node.New(cfg, nil)
 	if err != nil {
@@ -106,4 +132,48 @@ func serve(c *cli.Context) error {
 	}
 	<-c.Context.Done()
 	return n.Close()
+}
+
+// mustNotBeZero lists the serve flags for which zero or empty is no valid
+// setting: the node's config would read it as "the default", so a flag set
+// to it on purpose is refused instead of silently replaced.
+var mustNotBeZero = []string{
+	"data-dir", "addr", "gossip-addr", "domain", "sync-interval", "heartbeat-interval",
+	"idle-timeout", "handshake-timeout", "shutdown-timeout", "max-key-size", "max-value-size",
+	"tombstone-horizon", "max-log-entries", "max-conns", "log-level", "log-format",
+	"log-max-size-mb", "log-rotate-every", "log-max-age-days", "log-max-backups",
+}
+
+// explicitZeros reports every flag of mustNotBeZero set, on the command
+// line or in the config file, to zero or empty.
+func explicitZeros(c *cli.Context) error {
+	var errs []error
+	for _, name := range mustNotBeZero {
+		if !c.IsSet(name) {
+			continue
+		}
+		f := lookupFlag(c.Command.Flags, "--"+name)
+		g, ok := f.(cli.DocGenerationFlag)
+		if !ok {
+			continue
+		}
+		if v := c.Value(name); isZero(v) {
+			errs = append(errs, fmt.Errorf("%w: --%s %q: must not be zero or empty; leave it out for the default (%s)", node.ErrConfig, name, fmt.Sprint(v), g.GetDefaultText()))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func isZero(v any) bool {
+	switch x := v.(type) {
+	case string:
+		return x == ""
+	case int:
+		return x == 0
+	case int64:
+		return x == 0
+	case time.Duration:
+		return x == 0
+	}
+	return v == nil
 }

@@ -222,6 +222,7 @@ func (s *Server) run(e *served) {
 	defer s.untrack(e)
 	out := s.serve(e)
 	if out == HandOff {
+		e.nc.SetDeadline(time.Time{}) // the new owner sets its own
 		e.c.HandOff(e.nc)
 		return
 	}

@@ -35,7 +35,7 @@ type conn struct {
 	hello   bool
 	closed  bool // set when a reply must be the connection's last
 	opened  time.Time
-	handoff []byte // set with what was read past an OpPeerLink frame: the link takes the socket
+	handoff []byte // non-nil once a peer link takes the socket: what was read past its request
 
 	// The run of writes waiting to be applied as one batch, and what each
 	// needs for its reply.
@@ -109,10 +109,10 @@ func (c *conn) Flush(w io.Writer) error {
 	return err
 }
 
-// HandOff gives the socket to the peer link, with the bytes already read
-// past the OpPeerLink frame.
+// HandOff gives the socket to the peer links, with the bytes already read
+// past the OpPeerLink frame and the peer's node ID.
 func (c *conn) HandOff(nc net.Conn) {
-	c.s.links.AcceptLink(context.Background(), nc, c.handoff, c.remote)
+	c.s.links.AcceptLink(context.Background(), nc, c.handoff, c.peer.String())
 }
 
 // Process handles every complete frame buffered and queues the answers.
@@ -204,8 +204,8 @@ func (c *conn) handle(f protocol.Frame) {
 		c.logLevel(f)
 	case protocol.OpMembers:
 		c.members(f)
-	case protocol.OpReplicate:
-		c.replicate(f)
+	case protocol.OpPeerLink:
+		c.peerLink(f)
 	default:
 		// A second hello or an error frame: the peer has lost track of the
 		// conversation.

@@ -4,9 +4,9 @@
 // reads and batched kv writes, and encodes kv's answers and errors as
 // error frames (one mapping, wireError). Administrative requests (status,
 // digest, members, log level) reach the node through the Admin interface
-// it is given, replication messages go to its Inbox, and a peer that asks
-// for a peer link has its socket handed to the LinkAcceptor. The
-// connection loop is package connloop's.
+// it is given, and a peer that asks for a peer link (OpPeerLink) has its
+// socket handed to the LinkAcceptor, which carries replication from then
+// on. The connection loop is package connloop's.
 //
 // Writes of a pipeline go to kv as one batch, applied before the next
 // read on the connection so that the read sees them; every answer of a

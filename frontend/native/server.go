@@ -16,7 +16,6 @@ import (
 	"github.com/upu/upu/internal/logging"
 	"github.com/upu/upu/kv"
 	"github.com/upu/upu/protocol"
-	"github.com/upu/upu/replication"
 )
 
 // Config configures the binary-protocol server. Zero fields take their
@@ -118,27 +117,19 @@ type Admin interface {
 	Members() []protocol.Member
 }
 
-// Inbox takes the replication messages peers send; the replicator
-// implements it. Deliver must not block: a full inbox refuses the message
-// and the sender retransmits later.
-type Inbox interface {
-	Deliver(from crdt.NodeID, msg replication.Message) error
-}
-
 // LinkAcceptor takes over a connection whose authorized peer asked for
-// OpPeerLink. It must not block for the link's life: the link's owner
-// serves it on goroutines of its own.
+// OpPeerLink; remote is the peer's node ID. The socket is its own from
+// then on, deadlines cleared.
 type LinkAcceptor interface {
 	AcceptLink(ctx context.Context, conn net.Conn, buffered []byte, remote string)
 }
 
-// Deps are the server's collaborators. Inbox and Links may be nil: the
-// node then does not replicate, or takes no peer links.
+// Deps are the server's collaborators. Links may be nil: the node then
+// does not replicate, and refuses peer links.
 type Deps struct {
 	KV         *kv.Service
 	Admin      Admin
 	Logger     *logging.Logger
-	Inbox      Inbox
 	Links      LinkAcceptor
 	Registerer prometheus.Registerer
 }
@@ -153,7 +144,6 @@ type Server struct {
 	kv      *kv.Service
 	admin   Admin
 	logger  *logging.Logger
-	inbox   Inbox
 	links   LinkAcceptor
 	loop    *connloop.Server
 	maxBody uint32
@@ -175,7 +165,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	cfg = cfg.withDefaults()
 	s := &Server{
-		cfg: cfg, kv: deps.KV, admin: deps.Admin, logger: deps.Logger, inbox: deps.Inbox, links: deps.Links,
+		cfg: cfg, kv: deps.KV, admin: deps.Admin, logger: deps.Logger, links: deps.Links,
 		maxBody: uint32(deps.KV.MaxKeySize() + deps.KV.MaxValueSize() + protocolOverhead),
 		metrics: metrics{
 			batch: prometheus.NewHistogram(prometheus.HistogramOpts{

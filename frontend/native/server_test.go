@@ -24,13 +24,15 @@ import (
 )
 
 // options are what a test varies: the server's settings, the data
-// service's limits, and where the store lives (empty: in memory).
+// service's limits, where the store lives (empty: in memory), and who
+// takes peer links (nil: nobody, as on a node that does not replicate).
 type options struct {
 	Domain                                           string
 	HeartbeatInterval, IdleTimeout, HandshakeTimeout time.Duration
 	MaxConns, MaxKeySize, MaxValueSize               int
 	ClientToken, PeerToken, AdminToken               string
 	DataDir                                          string
+	links                                            LinkAcceptor
 }
 
 // testServer is a binary-protocol server over a store of its own, under
@@ -98,7 +100,7 @@ func startNode(t testing.TB, o options) *testServer {
 		NodeID: id, Domain: o.Domain, HeartbeatInterval: o.HeartbeatInterval, IdleTimeout: o.IdleTimeout,
 		HandshakeTimeout: o.HandshakeTimeout, MaxConns: o.MaxConns,
 		ClientToken: o.ClientToken, PeerToken: o.PeerToken, AdminToken: o.AdminToken,
-	}, Deps{KV: svc, Admin: fakeAdmin{st: st, s: n}, Logger: logger, Registerer: prometheus.NewRegistry()})
+	}, Deps{KV: svc, Admin: fakeAdmin{st: st, s: n}, Logger: logger, Links: o.links, Registerer: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +229,7 @@ func decodeErr(f protocol.Frame) *protocol.Error {
 func TestHandshakeAnnouncesTimeouts(t *testing.T) {
 	n := startNode(t, options{HeartbeatInterval: 2 * time.Second, IdleTimeout: 7 * time.Second, MaxValueSize: 4096, Domain: "dc1"})
 	h := dial(t, n).hello(protocol.Hello{Client: "test"})
-	if h.HeartbeatMS != 2000 || h.IdleTimeoutMS != 7000 || h.MaxValue != 4096 || h.MaxKey != kv.DefaultMaxKeySize ||
+	if h.HeartbeatMS != 2000 || h.IdleTimeoutMS != 7000 || h.MaxValue != 4096 || int(h.MaxKey) != kv.DefaultConfig().MaxKeySize ||
 		h.Domain != "dc1" || h.NodeID != n.ID().String() || h.Version != protocol.Version {
 		t.Fatalf("hello = %+v", h)
 	}
@@ -364,11 +366,11 @@ func TestBadInput(t *testing.T) {
 		if e := decodeErr(w.recv()); e == nil || e.Code != protocol.CodeTooLarge {
 			t.Fatalf("oversized value answered %v", e)
 		}
-		w.send(protocol.OpSet, &protocol.SetRequest{Key: []byte(strings.Repeat("k", kv.DefaultMaxKeySize+1)), Value: []byte("v")})
+		w.send(protocol.OpSet, &protocol.SetRequest{Key: []byte(strings.Repeat("k", kv.DefaultConfig().MaxKeySize+1)), Value: []byte("v")})
 		if e := decodeErr(w.recv()); e == nil || e.Code != protocol.CodeTooLarge {
 			t.Fatalf("oversized key answered %v", e)
 		}
-		w.send(protocol.OpGet, &protocol.GetRequest{Key: []byte(strings.Repeat("k", kv.DefaultMaxKeySize+1))})
+		w.send(protocol.OpGet, &protocol.GetRequest{Key: []byte(strings.Repeat("k", kv.DefaultConfig().MaxKeySize+1))})
 		if e := decodeErr(w.recv()); e == nil || e.Code != protocol.CodeTooLarge {
 			t.Fatalf("get of an oversized key answered %v", e)
 		}
@@ -471,15 +473,15 @@ func TestTokens(t *testing.T) {
 	}
 }
 
-// TestPeerRole: only a connection that proved the peer role may send
-// replication traffic.
+// TestPeerRole: only a connection that proved the peer role may open a
+// peer link, which carries replication traffic.
 func TestPeerRole(t *testing.T) {
 	n := startNode(t, options{ClientToken: "c", PeerToken: "p"})
 	cl := dial(t, n)
 	cl.hello(protocol.Hello{Token: "c"})
-	cl.send(protocol.OpReplicate, nil)
+	cl.send(protocol.OpPeerLink, nil)
 	if e := decodeErr(cl.recv()); e == nil || e.Code != protocol.CodeUnauthorized {
-		t.Fatalf("client sending replication traffic: %v", e)
+		t.Fatalf("client asking for a peer link: %v", e)
 	}
 	w := dial(t, n)
 	w.send(protocol.OpHello, &protocol.Hello{Version: protocol.Version, Role: protocol.RolePeer, Token: "p"})
@@ -488,7 +490,7 @@ func TestPeerRole(t *testing.T) {
 	}
 	p := dial(t, n)
 	p.hello(protocol.Hello{Role: protocol.RolePeer, Token: "p", NodeID: "00000000000000aa"})
-	p.send(protocol.OpReplicate, nil)
+	p.send(protocol.OpPeerLink, nil)
 	if e := decodeErr(p.recv()); e == nil || e.Code != protocol.CodeUnavailable {
 		t.Fatalf("peer on a node that does not replicate: %v", e)
 	}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/upu/upu/internal/confcheck"
 )
 
 var (
@@ -27,11 +29,12 @@ type Config struct {
 	Level string
 	// Format is "text" (logfmt, the default) or "json".
 	Format string
-	// Dir holds upu.log, upu-error.log and upu-audit.log; it is created if
-	// missing. Empty means no files: everything goes to stderr.
+	// Dir holds upu.log, error.log and audit.log; it is created if missing.
+	// Empty means no files: everything goes to stderr.
 	Dir string
-	// Stderr copies the main log to stderr as well, when Dir is set.
-	Stderr bool
+	// Quiet, with Dir set, keeps the main log off stderr: the files alone
+	// have it. Without Dir it is refused, since nothing would be logged.
+	Quiet bool
 	// MaxSizeMB is the size in megabytes past which a file is rotated.
 	// Default 100.
 	MaxSizeMB int
@@ -70,35 +73,36 @@ const (
 // Validate reports every problem with c in one error wrapping
 // ErrInvalidConfig. Zero fields are valid: they mean the default.
 func (c Config) Validate() error {
-	var problems []error
+	var l confcheck.List
 	if c.Level != "" {
 		if _, err := parseLevel(c.Level); err != nil {
-			problems = append(problems, fmt.Errorf("Level: %w", err))
+			l.Add("Level", c.Level, levelChoice)
 		}
 	}
 	switch c.Format {
 	case "", FormatText, FormatJSON:
 	default:
-		problems = append(problems, fmt.Errorf("Format %q: want %q or %q", c.Format, FormatText, FormatJSON))
+		l.Add("Format", c.Format, fmt.Sprintf("want %q or %q", FormatText, FormatJSON))
 	}
 	for _, f := range []struct {
 		name  string
 		value int64
+		show  any
 	}{
-		{"MaxSizeMB", int64(c.MaxSizeMB)},
-		{"MaxAgeDays", int64(c.MaxAgeDays)},
-		{"MaxBackups", int64(c.MaxBackups)},
-		{"RotateEvery", int64(c.RotateEvery)},
-		{"SlowThreshold", int64(c.SlowThreshold)},
+		{"MaxSizeMB", int64(c.MaxSizeMB), c.MaxSizeMB},
+		{"MaxAgeDays", int64(c.MaxAgeDays), c.MaxAgeDays},
+		{"MaxBackups", int64(c.MaxBackups), c.MaxBackups},
+		{"RotateEvery", int64(c.RotateEvery), c.RotateEvery},
+		{"SlowThreshold", int64(c.SlowThreshold), c.SlowThreshold},
 	} {
 		if f.value < 0 {
-			problems = append(problems, fmt.Errorf("%s is negative", f.name))
+			l.Add(f.name, f.show, "must not be negative")
 		}
 	}
-	if len(problems) == 0 {
-		return nil
+	if c.Quiet && c.Dir == "" {
+		l.Add("Quiet", c.Quiet, "needs Dir: without log files nothing would be logged")
 	}
-	return fmt.Errorf("%w: %w", ErrInvalidConfig, errors.Join(problems...))
+	return l.Err(ErrInvalidConfig)
 }
 
 // withDefaults returns c with zero fields set to their defaults.
@@ -130,6 +134,8 @@ func (c Config) withDefaults() Config {
 
 // parseLevel reads one of UPU's five level names, in any case; "warning"
 // is accepted because that is how entries print it.
+const levelChoice = "want fatal, error, warn, info or debug"
+
 func parseLevel(name string) (logrus.Level, error) {
 	switch strings.ToLower(name) {
 	case "fatal":
@@ -143,7 +149,7 @@ func parseLevel(name string) (logrus.Level, error) {
 	case "debug":
 		return logrus.DebugLevel, nil
 	}
-	return 0, fmt.Errorf("%w %q: want fatal, error, warn, info or debug", ErrUnknownLevel, name)
+	return 0, fmt.Errorf("%w %q: %s", ErrUnknownLevel, name, levelChoice)
 }
 
 func levelName(l logrus.Level) string {
