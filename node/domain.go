@@ -61,7 +61,7 @@ func (n *Node) startDomain(proto net.Addr) error {
 	}
 	g, err := gossip.New(n.cfg.gossipConfig(n.id, adv), n.logger)
 	if err != nil {
-		return err // gossip's errors name it
+		return fmt.Errorf("upu: --gossip-addr %s: %w", n.cfg.Gossip.BindAddr, err)
 	}
 	links, err := peer.New(n.cfg.peerConfig(n.id), peer.Deps{Clock: n.clk, Log: n.logger.Component("peer")})
 	if err != nil {

@@ -299,3 +299,34 @@ func TestRespDomainReplicates(t *testing.T) {
 		}
 	}
 }
+
+// TestPortInUseNamesTheFlag: a listener that cannot bind says which flag
+// sets its address.
+func TestPortInUseNamesTheFlag(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { taken.Close() })
+	addr := taken.Addr().String()
+	for _, tt := range []struct {
+		flag string
+		cfg  Config
+	}{
+		{"--addr", Config{Addr: addr, Standalone: true}},
+		{"--gossip-addr", Config{Addr: "127.0.0.1:0", Gossip: gossip.Config{BindAddr: addr}}},
+	} {
+		t.Run(tt.flag, func(t *testing.T) {
+			tt.cfg.InMemory = true
+			n, err := New(tt.cfg, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { n.Close() })
+			err = n.Start()
+			if err == nil || !strings.Contains(err.Error(), tt.flag+" "+addr) {
+				t.Fatalf("Start with %s taken = %v, want an error naming %s %s", addr, err, tt.flag, addr)
+			}
+		})
+	}
+}

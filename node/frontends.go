@@ -35,7 +35,7 @@ func (n *Node) startFrontends(ln net.Listener) error {
 			ln.Close()
 			return err
 		}
-		rln, err := listen(cfg.RespAddr)
+		rln, err := listen("--resp-addr", cfg.RespAddr)
 		if err != nil {
 			ln.Close()
 			return err
@@ -61,7 +61,7 @@ func (n *Node) startHTTP() error {
 	if err != nil {
 		return err
 	}
-	ln, err := listen(n.cfg.HTTPAddr)
+	ln, err := listen("--http-addr", n.cfg.HTTPAddr)
 	if err != nil {
 		return err
 	}
@@ -70,10 +70,11 @@ func (n *Node) startHTTP() error {
 	return nil
 }
 
-func listen(addr string) (net.Listener, error) {
+// listen binds addr; an error names the flag that sets it.
+func listen(flag, addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("upu: listen on %s: %w", addr, err)
+		return nil, fmt.Errorf("upu: %s %s: %w", flag, addr, err)
 	}
 	return ln, nil
 }

@@ -88,7 +88,7 @@ func New(cfg Config, clk clock.Clock) (*Node, error) {
 
 // Start listens on the configured address and serves until Close.
 func (n *Node) Start() error {
-	ln, err := listen(n.cfg.Addr)
+	ln, err := listen("--addr", n.cfg.Addr)
 	if err != nil {
 		return err
 	}

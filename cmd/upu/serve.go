@@ -17,6 +17,7 @@ func serveFlags() []cli.Flag {
 	d := node.DefaultConfig()
 	return []cli.Flag{
 		&cli.StringFlag{Name: "config", Usage: "YAML `FILE` with any of these flags as keys"},
+		&cli.BoolFlag{Name: "check", Usage: "check the flags and the config file, print `config ok`, and exit without serving"},
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "data-dir", Value: d.DataDir, Usage: "where the node keeps its data and node ID"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "addr", Value: d.Addr, Usage: "binary protocol listener"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "gossip-addr", Value: d.Gossip.BindAddr, Usage: "gossip listener, `IP:PORT` (UDP and TCP); port 0 picks one"}),
@@ -123,6 +124,13 @@ func serve(c *cli.Context) error {
 	cfg.Log.MaxBackups = c.Int("log-max-backups")
 	cfg.ConfigFile = c.String("config")
 
+	if c.Bool("check") {
+		if err := cfg.Validate(); err != nil {
+			return err
+		}
+		_, err := fmt.Fprintln(c.App.Writer, "config ok")
+		return err
+	}
 	n, err := node.New(cfg, nil)
 	if err != nil {
 		return err
