@@ -201,25 +201,3 @@ func (n *Node) addDomainStatus(st *protocol.StatusResponse) {
 		})
 	}
 }
-
-// members answers the members request: the domain as gossip sees it, or
-// this node alone when it does not gossip.
-func (c *conn) members(f protocol.Frame) {
-	n := c.s.n
-	if n.domain == nil {
-		c.reply(f, &protocol.MembersResponse{Members: []protocol.Member{{
-			NodeID: n.id.String(), Domain: n.cfg.Domain, Addr: c.s.addr().String(),
-			State: gossip.StateAlive.String(), Self: true,
-		}}})
-		return
-	}
-	ms := n.domain.gossip.Members()
-	resp := protocol.MembersResponse{Members: make([]protocol.Member, len(ms))}
-	for i, m := range ms {
-		resp.Members[i] = protocol.Member{
-			NodeID: m.ID, Domain: m.Domain, Addr: m.Addr, GossipAddr: m.GossipAddr,
-			State: m.State.String(), Self: m.Self,
-		}
-	}
-	c.reply(f, &resp)
-}

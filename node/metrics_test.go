@@ -27,8 +27,8 @@ func scrape(t *testing.T, n *Node) string {
 // TestRespMetrics: Redis-protocol commands are counted by name, unknown
 // ones under "unknown", and error replies in their own counter.
 func TestRespMetrics(t *testing.T) {
-	n := startRespNode(t, Config{HTTPAddr: "127.0.0.1:0"}, nil)
-	rc := redisClient(t, n, 2, "")
+	n := startRespNode(t, Config{HTTPAddr: "127.0.0.1:0"})
+	rc := redisClient(t, n, 2)
 	ctx := context.Background()
 	for range 3 {
 		if err := rc.Set(ctx, "k", "v", 0).Err(); err != nil {

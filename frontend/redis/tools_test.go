@@ -1,4 +1,4 @@
-package node
+package redis
 
 import (
 	"net"
@@ -16,7 +16,7 @@ func TestRespRedisTools(t *testing.T) {
 	if err1 != nil || err2 != nil {
 		t.Skip("redis-cli or redis-benchmark not installed: apt-get install redis-tools (or run `task test:redis`)")
 	}
-	n := startRespNode(t, Config{}, nil)
+	n := startServer(t, options{}, nil)
 	host, port, _ := net.SplitHostPort(n.RespAddr().String())
 	ctx := ctxT(t)
 	run := func(bin string, args ...string) string {

@@ -1,17 +1,17 @@
-package node
+package redis
 
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"io"
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/upu/upu/store"
 )
 
 // FuzzRespCommands sends arbitrary bytes to the Redis listener: whatever
@@ -34,7 +34,7 @@ func FuzzRespCommands(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	n := startRespNode(f, Config{Store: store.Config{MaxKeySize: 64, MaxValueSize: 256}, IdleTimeout: 10 * time.Second}, nil)
+	n := startPipeServer(f, options{MaxKeySize: 64, MaxValueSize: 256, IdleTimeout: 10 * time.Second})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		nc := pipeResp(t, n)
 		nc.SetDeadline(time.Now().Add(10 * time.Second))
@@ -68,10 +68,39 @@ func FuzzRespCommands(f *testing.F) {
 	})
 }
 
-// pipeResp connects to n's Redis listener through a socket pair, which
-// (unlike TCP on loopback) leaves no TIME_WAIT behind, so that a fuzzer can
-// open a few hundred thousand connections.
-func pipeResp(t *testing.T, n *Node) *net.UnixConn {
+// pipeListener hands a server the ends of socket pairs, which (unlike TCP
+// on loopback) leave no TIME_WAIT behind, so that a fuzzer can open a few
+// hundred thousand connections.
+type pipeListener struct {
+	conns  chan net.Conn
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *pipeListener) Close() error   { l.once.Do(func() { close(l.closed) }); return nil }
+func (l *pipeListener) Addr() net.Addr { return &net.UnixAddr{Name: "pipe", Net: "unix"} }
+
+// startPipeServer runs a server on a pipeListener until the test ends.
+func startPipeServer(t testing.TB, o options) *pipeListener {
+	t.Helper()
+	s, _ := newServer(t, o, nil)
+	ln := &pipeListener{conns: make(chan net.Conn), closed: make(chan struct{})}
+	s.Serve(ln)
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	return ln
+}
+
+// pipeResp connects to the server through a socket pair.
+func pipeResp(t *testing.T, ln *pipeListener) *net.UnixConn {
 	t.Helper()
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -88,12 +117,7 @@ func pipeResp(t *testing.T, n *Node) *net.UnixConn {
 	}
 	client, server := conn(fds[0]), conn(fds[1])
 	t.Cleanup(func() { client.Close() })
-	s := n.resp
-	c := newRespConn(s, pipeAddr{server}, s.lastID.Add(1))
-	if !s.track(c) {
-		t.Fatal("the listener refused a connection")
-	}
-	go c.run()
+	ln.conns <- pipeAddr{server}
 	return client
 }
 

@@ -1,4 +1,4 @@
-package node
+package redis
 
 import (
 	"context"
@@ -12,14 +12,13 @@ import (
 
 	"github.com/upu/upu/crdt"
 	"github.com/upu/upu/internal/logging"
-	"github.com/upu/upu/protocol"
 )
 
 // redisVersion is the redis release whose commands and replies the listener
 // follows; clients read it from HELLO and INFO to pick features.
 const redisVersion = "7.2.0"
 
-func (c *respConn) cmdPing(args [][]byte) {
+func (c *conn) cmdPing(args [][]byte) {
 	switch len(args) {
 	case 1:
 		c.wr.AppendSimpleString("PONG")
@@ -30,14 +29,14 @@ func (c *respConn) cmdPing(args [][]byte) {
 	}
 }
 
-func (c *respConn) cmdEcho(args [][]byte) { c.wr.AppendBulk(args[1]) }
+func (c *conn) cmdEcho(args [][]byte) { c.wr.AppendBulk(args[1]) }
 
-func (c *respConn) cmdQuit([][]byte) {
+func (c *conn) cmdQuit([][]byte) {
 	c.wr.AppendOK()
 	c.closed = true
 }
 
-func (c *respConn) cmdSelect(args [][]byte) {
+func (c *conn) cmdSelect(args [][]byte) {
 	db, ok := parseInt(args[1])
 	switch {
 	case !ok:
@@ -52,8 +51,8 @@ func (c *respConn) cmdSelect(args [][]byte) {
 // login checks a client's credentials: the client token is the password of
 // the user "default", the only user. With no token configured any password
 // will do, as for redis' default user with nopass.
-func (c *respConn) login(user, pass []byte) bool {
-	token := c.s.n.cfg.ClientToken
+func (c *conn) login(user, pass []byte) bool {
+	token := c.s.cfg.ClientToken
 	ok := (user == nil || string(user) == "default") &&
 		(token == "" || subtle.ConstantTimeCompare([]byte(token), pass) == 1)
 	if !ok {
@@ -66,7 +65,7 @@ func (c *respConn) login(user, pass []byte) bool {
 const errWrongPass = "WRONGPASS invalid username-password pair or user is disabled."
 
 // cmdAuth is AUTH password or AUTH user password.
-func (c *respConn) cmdAuth(args [][]byte) {
+func (c *conn) cmdAuth(args [][]byte) {
 	var user, pass []byte
 	switch len(args) {
 	case 2:
@@ -78,7 +77,7 @@ func (c *respConn) cmdAuth(args [][]byte) {
 		return
 	}
 	switch {
-	case user == nil && c.s.n.cfg.ClientToken == "":
+	case user == nil && c.s.cfg.ClientToken == "":
 		c.fail("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
 	case !c.login(user, pass):
 		c.fail(errWrongPass)
@@ -88,7 +87,7 @@ func (c *respConn) cmdAuth(args [][]byte) {
 }
 
 // cmdHello is HELLO [protover [AUTH user pass] [SETNAME name]].
-func (c *respConn) cmdHello(args [][]byte) {
+func (c *conn) cmdHello(args [][]byte) {
 	resp3 := c.wr.RESP3()
 	if len(args) > 1 {
 		v, ok := parseInt(args[1])
@@ -166,7 +165,7 @@ func validClientName(name []byte) bool {
 }
 
 // cmdClient is CLIENT ID|SETNAME|GETNAME|SETINFO|INFO.
-func (c *respConn) cmdClient(args [][]byte) {
+func (c *conn) cmdClient(args [][]byte) {
 	sub := args[1]
 	arity := func(n int, name string) bool {
 		if len(args) != n {
@@ -226,7 +225,7 @@ func (c *respConn) cmdClient(args [][]byte) {
 }
 
 // info is the connection's CLIENT INFO line.
-func (c *respConn) info() string {
+func (c *conn) info() string {
 	proto := "2"
 	if c.wr.RESP3() {
 		proto = "3"
@@ -243,7 +242,7 @@ func (c *respConn) info() string {
 
 // cmdCommand is COMMAND [COUNT|INFO [name...]|DOCS [name...]|LIST]:
 // enough for clients that probe the command table.
-func (c *respConn) cmdCommand(args [][]byte) {
+func (c *conn) cmdCommand(args [][]byte) {
 	t := c.s.cmds
 	if len(args) == 1 {
 		c.wr.AppendArray(len(t.sorted))
@@ -283,7 +282,7 @@ func (c *respConn) cmdCommand(args [][]byte) {
 
 // commandInfo appends redis 7's ten-element COMMAND INFO entry; tips, key
 // specifications and subcommands are left empty.
-func (c *respConn) commandInfo(cmd *respCommand) {
+func (c *conn) commandInfo(cmd *command) {
 	c.wr.AppendArray(10)
 	c.wr.AppendBulkString(cmd.name)
 	c.wr.AppendInt(int64(cmd.arity))
@@ -305,7 +304,7 @@ func (c *respConn) commandInfo(cmd *respCommand) {
 
 // cmdConfig is CONFIG GET pattern... (what can be answered), and
 // RESETSTAT. UPU is configured by upu serve's flags, not CONFIG SET.
-func (c *respConn) cmdConfig(args [][]byte) {
+func (c *conn) cmdConfig(args [][]byte) {
 	switch sub := args[1]; {
 	case is(sub, "GET"):
 		if len(args) < 3 {
@@ -339,32 +338,32 @@ func bytesLower(b []byte) []byte { return []byte(strings.ToLower(string(b))) }
 
 // configParams lists what CONFIG GET answers, name then value, in the terms
 // of redis' parameters.
-func (c *respConn) configParams() []string {
-	cfg := c.s.n.cfg
+func (c *conn) configParams() []string {
+	info := c.s.node.Info()
 	fsync := "everysec"
-	if cfg.Store.SyncWrites {
+	if info.SyncWrites {
 		fsync = "always"
 	}
-	host, port, _ := net.SplitHostPort(c.s.ln.Addr().String())
+	host, port, _ := net.SplitHostPort(c.s.Addr().String())
 	return []string{
 		"appendfsync", fsync,
 		"appendonly", "yes",
 		"bind", host,
 		"cluster-enabled", "no",
 		"databases", "1",
-		"dir", cfg.DataDir,
-		"maxclients", strconv.Itoa(cfg.MaxConns),
+		"dir", info.DataDir,
+		"maxclients", strconv.Itoa(c.s.cfg.MaxConns),
 		"maxmemory", "0",
 		"maxmemory-policy", "noeviction",
 		"port", port,
 		"proto-max-bulk-len", strconv.Itoa(c.s.readCfg.MaxBulkLen),
 		"save", "",
-		"timeout", strconv.FormatInt(int64(cfg.IdleTimeout/time.Second), 10),
+		"timeout", strconv.FormatInt(int64(c.s.cfg.IdleTimeout/time.Second), 10),
 	}
 }
 
 // cmdDBSize counts the keys with a visible value on this replica.
-func (c *respConn) cmdDBSize([][]byte) {
+func (c *conn) cmdDBSize([][]byte) {
 	keys, _, err := c.keyspace()
 	if err != nil {
 		c.readFail("dbsize", err)
@@ -375,12 +374,11 @@ func (c *respConn) cmdDBSize([][]byte) {
 
 // keyspace scans the store: keys with a visible value, and how many of them
 // expire.
-func (c *respConn) keyspace() (keys, expires int, err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), c.s.n.cfg.IdleTimeout)
+func (c *conn) keyspace() (keys, expires int, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.IdleTimeout)
 	defer cancel()
-	now := c.nowMS()
-	err = c.s.n.store.Scan(ctx, nil, 0, func(_ []byte, r crdt.Record) bool {
-		if v := r.Read(now); v.Found {
+	err = c.s.kv.Scan(ctx, nil, 0, func(_ []byte, v crdt.View) bool {
+		if v.Found {
 			keys++
 			if v.Expiry != 0 {
 				expires++
@@ -392,7 +390,7 @@ func (c *respConn) keyspace() (keys, expires int, err error) {
 }
 
 // cmdInfo is INFO [section...]; the default is every section.
-func (c *respConn) cmdInfo(args [][]byte) {
+func (c *conn) cmdInfo(args [][]byte) {
 	sections := [...]string{"server", "clients", "memory", "persistence", "stats", "replication", "keyspace", "upu"}
 	want := make(map[string]bool)
 	for _, a := range args[1:] {
@@ -410,10 +408,12 @@ func (c *respConn) cmdInfo(args [][]byte) {
 			b.WriteString(strconv.Itoa(v))
 		case int64:
 			b.WriteString(strconv.FormatInt(v, 10))
+		case uint64:
+			b.WriteString(strconv.FormatUint(v, 10))
 		}
 		b.WriteString("\r\n")
 	}
-	n := c.s.n
+	n := c.s.node.Info()
 	for _, sec := range sections {
 		if !all && !want[sec] {
 			continue
@@ -424,23 +424,23 @@ func (c *respConn) cmdInfo(args [][]byte) {
 		b.WriteString("# " + strings.ToUpper(sec[:1]) + sec[1:] + "\r\n")
 		switch sec {
 		case "server":
-			uptime := int64(time.Since(n.started).Seconds())
-			_, port, _ := net.SplitHostPort(c.s.ln.Addr().String())
+			uptime := int64(time.Since(n.Started).Seconds())
+			_, port, _ := net.SplitHostPort(c.s.Addr().String())
 			line("redis_version", redisVersion)
-			line("upu_version", Version)
+			line("upu_version", n.Version)
 			line("redis_mode", "standalone")
 			line("os", runtime.GOOS)
 			line("arch_bits", strconv.Itoa(strconv.IntSize))
 			line("go_version", runtime.Version())
 			line("process_id", os.Getpid())
-			line("run_id", n.id.String())
+			line("run_id", n.NodeID)
 			line("tcp_port", port)
 			line("uptime_in_seconds", uptime)
 			line("uptime_in_days", uptime/86400)
 		case "clients":
-			line("connected_clients", c.s.open.Load())
-			line("maxclients", n.cfg.MaxConns)
-			line("native_protocol_clients", n.srv.open.Load())
+			line("connected_clients", c.s.Open())
+			line("maxclients", c.s.cfg.MaxConns)
+			line("native_protocol_clients", n.NativeClients)
 		case "memory":
 			var m runtime.MemStats
 			runtime.ReadMemStats(&m)
@@ -453,9 +453,9 @@ func (c *respConn) cmdInfo(args [][]byte) {
 			line("aof_enabled", 1)
 			line("rdb_changes_since_last_save", 0)
 		case "stats":
-			line("total_connections_received", c.s.accepted.Load())
+			line("total_connections_received", c.s.loop.Accepted())
 			line("total_commands_processed", c.s.processed.Load())
-			line("rejected_connections", c.s.rejected.Load())
+			line("rejected_connections", c.s.loop.Rejected())
 		case "replication":
 			line("role", "master")
 			line("connected_slaves", 0)
@@ -469,23 +469,21 @@ func (c *respConn) cmdInfo(args [][]byte) {
 				line("db0", "keys="+strconv.Itoa(keys)+",expires="+strconv.Itoa(expires)+",avg_ttl=0")
 			}
 		case "upu":
-			line("node_id", n.id.String())
-			line("domain", n.cfg.Domain)
-			line("addr", n.srv.addr().String())
-			var st protocol.StatusResponse
-			n.addDomainStatus(&st)
+			line("node_id", n.NodeID)
+			line("domain", n.Domain)
+			line("addr", n.Addr)
 			members := "1"
-			if n.domain != nil {
-				members = strconv.FormatInt(st.Members, 10)
+			if n.Members > 0 {
+				members = strconv.FormatInt(n.Members, 10)
 			}
 			line("members", members)
-			line("successor", st.Successor)
-			line("repl_entries_sent", st.EntriesSent)
-			line("repl_entries_applied", st.EntriesApplied)
+			line("successor", n.Successor)
+			line("repl_entries_sent", n.EntriesSent)
+			line("repl_entries_applied", n.EntriesApplied)
 			line("cascade", "none (no parent domain)")
-			line("log_entries", n.store.LogLen())
-			line("applied", n.store.Applied().String())
-			line("sync_writes", strconv.FormatBool(n.cfg.Store.SyncWrites))
+			line("log_entries", n.LogEntries)
+			line("applied", n.Applied)
+			line("sync_writes", strconv.FormatBool(n.SyncWrites))
 		}
 	}
 	c.wr.AppendVerbatim("txt", []byte(b.String()))

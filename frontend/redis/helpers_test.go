@@ -1,4 +1,4 @@
-package node
+package redis
 
 import (
 	"bufio"
@@ -8,25 +8,96 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/upu/upu/crdt"
 	"github.com/upu/upu/internal/clock"
+	"github.com/upu/upu/internal/logging"
+	"github.com/upu/upu/kv"
+	"github.com/upu/upu/store"
 )
 
-// startRespNode runs a node with the Redis listener on ephemeral ports and a
-// store in a temporary directory, standalone unless cfg gives a gossip
-// address; a nil clk is the real clock.
-func startRespNode(t testing.TB, cfg Config, clk clock.Clock) *Node {
+// options are what a test varies: the server's settings and the data
+// service's limits.
+type options struct {
+	MaxKeySize, MaxValueSize, MaxConns int
+	IdleTimeout                        time.Duration
+	ClientToken                        string
+}
+
+// testServer is a Redis-protocol server over a store of its own, under the
+// names a node gives its parts.
+type testServer struct {
+	resp *Server
+	id   crdt.NodeID
+}
+
+func (n *testServer) RespAddr() net.Addr { return n.resp.Addr() }
+func (n *testServer) ID() crdt.NodeID    { return n.id }
+func (n *testServer) Close() error       { return n.resp.Shutdown(context.Background()) }
+
+// fakeNode is the node INFO reports: one alone, no domain.
+type fakeNode struct{ id crdt.NodeID }
+
+func (f fakeNode) Info() Info {
+	return Info{NodeID: f.id.String(), Domain: "default", Version: "test", Started: time.Now(), Addr: "127.0.0.1:7700", Applied: "{}"}
+}
+
+// newServer makes a server over a store in a temporary directory, as a
+// node's; a nil clk is the real clock.
+func newServer(t testing.TB, o options, clk clock.Clock) (*Server, crdt.NodeID) {
 	t.Helper()
-	cfg.Addr, cfg.RespAddr = "127.0.0.1:0", "127.0.0.1:0"
-	return startNodeClock(t, cfg, clk)
+	if clk == nil {
+		clk = clock.Real()
+	}
+	const id = crdt.NodeID(0x5e1f)
+	st, err := store.Open(store.Config{Dir: t.TempDir(), MaxKeySize: o.MaxKeySize, MaxValueSize: o.MaxValueSize}, clk, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	svc, err := kv.New(kv.Config{MaxKeySize: o.MaxKeySize, MaxValueSize: o.MaxValueSize, NodeID: id}, kv.Deps{Store: st, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger, err := logging.New(logging.Config{Level: "error"}, id.String(), "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { logger.Close() })
+	s, err := New(Config{MaxConns: o.MaxConns, IdleTimeout: o.IdleTimeout, ClientToken: o.ClientToken},
+		Deps{KV: svc, Node: fakeNode{id}, Logger: logger, Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, id
+}
+
+// startServer runs a server on an ephemeral loopback port until the test
+// ends.
+func startServer(t testing.TB, o options, clk clock.Clock) *testServer {
+	t.Helper()
+	s, id := newServer(t, o, clk)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Serve(ln)
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	return &testServer{resp: s, id: id}
+}
+
+func isReset(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // redisClient is a go-redis client of n's listener speaking protocol 2 or 3.
-func redisClient(t testing.TB, n *Node, protocol int, password string) *redis.Client {
+func redisClient(t testing.TB, n *testServer, protocol int, password string) *redis.Client {
 	t.Helper()
 	c := redis.NewClient(&redis.Options{
 		Addr:         n.RespAddr().String(),
@@ -49,7 +120,7 @@ type respWire struct {
 	br *bufio.Reader
 }
 
-func dialResp(t testing.TB, n *Node) *respWire {
+func dialResp(t testing.TB, n *testServer) *respWire {
 	t.Helper()
 	nc, err := net.Dial("tcp", n.RespAddr().String())
 	if err != nil {

@@ -1,4 +1,4 @@
-package node
+package native
 
 import (
 	"errors"
@@ -16,7 +16,7 @@ import (
 // senders could hold every connection slot without ever shaking hands.
 func TestHandshakeTimeoutBoundsTheWholeHandshake(t *testing.T) {
 	const timeout, dribble = 300 * time.Millisecond, 50 * time.Millisecond
-	n := startNode(t, Config{HandshakeTimeout: timeout})
+	n := startNode(t, options{HandshakeTimeout: timeout})
 	w := dial(t, n)
 	frame, _ := w.frame(protocol.OpHello, &protocol.Hello{Version: protocol.Version, Client: "a client dribbling its hello"})
 	if whole := time.Duration(len(frame)) * dribble; whole < 3*timeout {

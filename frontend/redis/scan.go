@@ -1,4 +1,4 @@
-package node
+package redis
 
 import (
 	"bytes"
@@ -101,7 +101,7 @@ func (t *scanCursors) resume(cursor uint64) (start []byte, ok bool) {
 // cmdScan is SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]. COUNT
 // (default 10) is how many records to examine, dead ones included, as in
 // redis, where it is a hint of work rather than of results.
-func (c *respConn) cmdScan(args [][]byte) {
+func (c *conn) cmdScan(args [][]byte) {
 	cursor, err := strconv.ParseUint(string(args[1]), 10, 64)
 	if err != nil {
 		c.fail(errBadCursor)
@@ -147,23 +147,22 @@ func (c *respConn) cmdScan(args [][]byte) {
 	if bytes.Compare(start, lit) < 0 {
 		start = lit
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.s.n.cfg.IdleTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.IdleTimeout)
 	defer cancel()
-	now := c.nowMS()
 	var (
 		keys [][]byte
 		last []byte
 		seen int
 		done bool
 	)
-	err = c.s.n.store.Scan(ctx, start, count, func(key []byte, r crdt.Record) bool {
+	err = c.s.kv.Scan(ctx, start, count, func(key []byte, v crdt.View) bool {
 		if !bytes.HasPrefix(key, lit) {
 			done = true
 			return false
 		}
 		seen++
 		last = key
-		if wantType && r.Read(now).Found && (pattern == nil || globMatch(pattern, key)) {
+		if wantType && v.Found && (pattern == nil || globMatch(pattern, key)) {
 			keys = append(keys, key)
 		}
 		return true

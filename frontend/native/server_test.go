@@ -1,55 +1,114 @@
-package node
+package native
 
 import (
 	"bytes"
+	"cmp"
+	"context"
 	"encoding/binary"
 	"errors"
 	"io"
 	"net"
-	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/upu/upu/crdt"
 	"github.com/upu/upu/internal/clock"
 	"github.com/upu/upu/internal/logging"
+	"github.com/upu/upu/kv"
 	"github.com/upu/upu/protocol"
 	"github.com/upu/upu/store"
 )
 
-// startNode runs a node on an ephemeral port; cfg fields left zero take the
-// defaults, except that the store lives in a temporary directory.
-func startNode(t *testing.T, cfg Config) *Node {
-	t.Helper()
-	return startNodeClock(t, cfg, nil)
+// options are what a test varies: the server's settings, the data
+// service's limits, where the store lives (empty: in memory), and who
+// takes peer links (nil: nobody, as on a node that does not replicate).
+type options struct {
+	Domain                                           string
+	HeartbeatInterval, IdleTimeout, HandshakeTimeout time.Duration
+	MaxConns, MaxKeySize, MaxValueSize               int
+	ClientToken, PeerToken, AdminToken               string
+	DataDir                                          string
+	links                                            LinkAcceptor
 }
 
-// startNodeClock is startNode on clk (nil: the real clock), standalone
-// unless cfg gives a gossip address, logging at warn unless cfg says.
-func startNodeClock(t testing.TB, cfg Config, clk clock.Clock) *Node {
+// testServer is a binary-protocol server over a store of its own, under
+// the names a node gives its parts.
+type testServer struct {
+	srv    *Server
+	st     *store.Store
+	id     crdt.NodeID
+	logger *logging.Logger
+}
+
+func (n *testServer) Addr() net.Addr          { return n.srv.Addr() }
+func (n *testServer) ID() crdt.NodeID         { return n.id }
+func (n *testServer) Logger() *logging.Logger { return n.logger }
+
+// Close shuts the server down, then the store, as a node does.
+func (n *testServer) Close() error {
+	return errors.Join(n.srv.Shutdown(context.Background()), n.st.Close())
+}
+
+// fakeAdmin answers the administrative requests for a node alone.
+type fakeAdmin struct {
+	st *store.Store
+	s  *testServer
+}
+
+func (a fakeAdmin) Status(ctx context.Context, st *protocol.StatusResponse) error {
+	stats, err := a.st.Stats(ctx)
+	st.Keys, st.LogLen = int64(stats.Keys), stats.LogLen
+	return err
+}
+
+func (a fakeAdmin) Digest(ctx context.Context) (string, int, error) { return a.st.Digest(ctx) }
+
+func (a fakeAdmin) Members() []protocol.Member {
+	return []protocol.Member{{NodeID: a.s.id.String(), Addr: a.s.Addr().String(), State: "alive", Self: true}}
+}
+
+// startNode runs a server on an ephemeral loopback port until the test
+// ends.
+func startNode(t testing.TB, o options) *testServer {
 	t.Helper()
-	if cfg.DataDir == "" {
-		cfg.DataDir = t.TempDir()
+	const id = crdt.NodeID(0xa11ce)
+	scfg := store.Config{Dir: o.DataDir, InMemory: o.DataDir == "", MaxKeySize: o.MaxKeySize, MaxValueSize: o.MaxValueSize}
+	if scfg.InMemory {
+		scfg.NodeID = id
 	}
-	if cfg.Addr == "" {
-		cfg.Addr = "127.0.0.1:0"
-	}
-	if cfg.Gossip.BindAddr == "" {
-		cfg.Standalone = true // a test that gossips says where
-	}
-	if cfg.Log == (logging.Config{}) {
-		cfg.Log = logging.DefaultConfig()
-		cfg.Log.Level = "warn"
-	}
-	n, err := New(cfg, clk)
+	st, err := store.Open(scfg, clock.Real(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := n.Start(); err != nil {
-		n.Close()
+	svc, err := kv.New(kv.Config{MaxKeySize: o.MaxKeySize, MaxValueSize: o.MaxValueSize, NodeID: id}, kv.Deps{Store: st})
+	if err != nil {
 		t.Fatal(err)
 	}
+	lcfg := logging.DefaultConfig()
+	lcfg.Level = "warn"
+	logger, err := logging.New(lcfg, id.String(), cmp.Or(o.Domain, "default"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { logger.Close() })
+	n := &testServer{st: st, id: id, logger: logger}
+	n.srv, err = New(Config{
+		NodeID: id, Domain: o.Domain, HeartbeatInterval: o.HeartbeatInterval, IdleTimeout: o.IdleTimeout,
+		HandshakeTimeout: o.HandshakeTimeout, MaxConns: o.MaxConns,
+		ClientToken: o.ClientToken, PeerToken: o.PeerToken, AdminToken: o.AdminToken,
+	}, Deps{KV: svc, Admin: fakeAdmin{st: st, s: n}, Logger: logger, Links: o.links, Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.srv.Serve(ln)
 	t.Cleanup(func() { n.Close() })
 	return n
 }
@@ -62,7 +121,7 @@ type wire struct {
 	id  uint64
 }
 
-func dial(t *testing.T, n *Node) *wire {
+func dial(t *testing.T, n *testServer) *wire {
 	t.Helper()
 	nc, err := net.Dial("tcp", n.Addr().String())
 	if err != nil {
@@ -168,9 +227,9 @@ func decodeErr(f protocol.Frame) *protocol.Error {
 }
 
 func TestHandshakeAnnouncesTimeouts(t *testing.T) {
-	n := startNode(t, Config{HeartbeatInterval: 2 * time.Second, IdleTimeout: 7 * time.Second, Store: store.Config{MaxValueSize: 4096}, Domain: "dc1"})
+	n := startNode(t, options{HeartbeatInterval: 2 * time.Second, IdleTimeout: 7 * time.Second, MaxValueSize: 4096, Domain: "dc1"})
 	h := dial(t, n).hello(protocol.Hello{Client: "test"})
-	if h.HeartbeatMS != 2000 || h.IdleTimeoutMS != 7000 || h.MaxValue != 4096 || int(h.MaxKey) != store.DefaultConfig().MaxKeySize ||
+	if h.HeartbeatMS != 2000 || h.IdleTimeoutMS != 7000 || h.MaxValue != 4096 || int(h.MaxKey) != kv.DefaultConfig().MaxKeySize ||
 		h.Domain != "dc1" || h.NodeID != n.ID().String() || h.Version != protocol.Version {
 		t.Fatalf("hello = %+v", h)
 	}
@@ -180,7 +239,7 @@ func TestHandshakeAnnouncesTimeouts(t *testing.T) {
 // request is answered under its own ID, and each read sees the writes sent
 // before it.
 func TestPipelineReadsSeeEarlierWrites(t *testing.T) {
-	n := startNode(t, Config{})
+	n := startNode(t, options{})
 	w := dial(t, n)
 	w.hello(protocol.Hello{})
 	var buf []byte
@@ -241,7 +300,7 @@ func TestPipelineReadsSeeEarlierWrites(t *testing.T) {
 // framing errors close that connection, body errors do not; other
 // connections are served throughout.
 func TestBadInput(t *testing.T) {
-	n := startNode(t, Config{Store: store.Config{MaxValueSize: 1024}})
+	n := startNode(t, options{MaxValueSize: 1024})
 	bystander := dial(t, n)
 	bystander.hello(protocol.Hello{})
 
@@ -307,11 +366,11 @@ func TestBadInput(t *testing.T) {
 		if e := decodeErr(w.recv()); e == nil || e.Code != protocol.CodeTooLarge {
 			t.Fatalf("oversized value answered %v", e)
 		}
-		w.send(protocol.OpSet, &protocol.SetRequest{Key: []byte(strings.Repeat("k", store.DefaultConfig().MaxKeySize+1)), Value: []byte("v")})
+		w.send(protocol.OpSet, &protocol.SetRequest{Key: []byte(strings.Repeat("k", kv.DefaultConfig().MaxKeySize+1)), Value: []byte("v")})
 		if e := decodeErr(w.recv()); e == nil || e.Code != protocol.CodeTooLarge {
 			t.Fatalf("oversized key answered %v", e)
 		}
-		w.send(protocol.OpGet, &protocol.GetRequest{Key: []byte(strings.Repeat("k", store.DefaultConfig().MaxKeySize+1))})
+		w.send(protocol.OpGet, &protocol.GetRequest{Key: []byte(strings.Repeat("k", kv.DefaultConfig().MaxKeySize+1))})
 		if e := decodeErr(w.recv()); e == nil || e.Code != protocol.CodeTooLarge {
 			t.Fatalf("get of an oversized key answered %v", e)
 		}
@@ -339,7 +398,7 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestIdleConnectionClosed(t *testing.T) {
-	n := startNode(t, Config{HeartbeatInterval: 50 * time.Millisecond, IdleTimeout: 300 * time.Millisecond})
+	n := startNode(t, options{HeartbeatInterval: 50 * time.Millisecond, IdleTimeout: 300 * time.Millisecond})
 	busy, idle := dial(t, n), dial(t, n)
 	busy.hello(protocol.Hello{})
 	idle.hello(protocol.Hello{})
@@ -369,7 +428,7 @@ func TestIdleConnectionClosed(t *testing.T) {
 }
 
 func TestMaxConns(t *testing.T) {
-	n := startNode(t, Config{MaxConns: 2})
+	n := startNode(t, options{MaxConns: 2})
 	dial(t, n).hello(protocol.Hello{})
 	dial(t, n).hello(protocol.Hello{})
 	w := dial(t, n)
@@ -380,7 +439,7 @@ func TestMaxConns(t *testing.T) {
 }
 
 func TestTokens(t *testing.T) {
-	n := startNode(t, Config{ClientToken: "c-secret", AdminToken: "a-secret"})
+	n := startNode(t, options{ClientToken: "c-secret", AdminToken: "a-secret"})
 	cases := []struct {
 		name  string
 		hello protocol.Hello
@@ -417,7 +476,7 @@ func TestTokens(t *testing.T) {
 // TestPeerRole: only a connection that proved the peer role may open a
 // peer link, which carries replication traffic.
 func TestPeerRole(t *testing.T) {
-	n := startNode(t, Config{ClientToken: "c", PeerToken: "p"})
+	n := startNode(t, options{ClientToken: "c", PeerToken: "p"})
 	cl := dial(t, n)
 	cl.hello(protocol.Hello{Token: "c"})
 	cl.send(protocol.OpPeerLink, nil)
@@ -438,7 +497,7 @@ func TestPeerRole(t *testing.T) {
 }
 
 func TestLogLevelNeedsAdmin(t *testing.T) {
-	n := startNode(t, Config{AdminToken: "a"})
+	n := startNode(t, options{AdminToken: "a"})
 	cl := dial(t, n)
 	cl.hello(protocol.Hello{})
 	cl.send(protocol.OpLogLevel, &protocol.LogLevelRequest{Level: "debug"})
@@ -466,7 +525,7 @@ func TestLogLevelNeedsAdmin(t *testing.T) {
 // when it is opened again.
 func TestShutdownAnswersWhatWasRead(t *testing.T) {
 	dir := t.TempDir()
-	n := startNode(t, Config{DataDir: dir})
+	n := startNode(t, options{DataDir: dir})
 	w := dial(t, n)
 	w.hello(protocol.Hello{})
 	var buf []byte
@@ -508,43 +567,8 @@ func TestShutdownAnswersWhatWasRead(t *testing.T) {
 	t.Logf("%d of 2000 writes answered before shutdown", len(acked))
 }
 
-func TestHTTPMetricsAndHealth(t *testing.T) {
-	n := startNode(t, Config{HTTPAddr: "127.0.0.1:0"})
-	w := dial(t, n)
-	w.hello(protocol.Hello{})
-	w.send(protocol.OpSet, &protocol.SetRequest{Key: []byte("k"), Value: []byte("v")})
-	w.recv()
-	w.send(protocol.OpGet, &protocol.GetRequest{Key: []byte("missing")})
-	w.recv()
-	get := func(path string) (int, string) {
-		resp, err := http.Get("http://" + n.HTTPAddr().String() + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
-	if code, body := get("/healthz"); code != 200 || body != "ok\n" {
-		t.Fatalf("/healthz = %d %q", code, body)
-	}
-	_, body := get("/metrics")
-	for _, want := range []string{
-		`upu_requests_total{op="set",result="ok"} 1`,
-		`upu_requests_total{op="get",result="not found"} 1`,
-		"upu_connections 1",
-		"upu_log_entries 1",
-		"upu_batch_seconds_count",
-		"go_goroutines",
-	} {
-		if !strings.Contains(body, want) {
-			t.Errorf("/metrics lacks %q", want)
-		}
-	}
-}
-
 func TestGetBeyondLocalScopeIsUnavailable(t *testing.T) {
-	w := dial(t, startNode(t, Config{}))
+	w := dial(t, startNode(t, options{}))
 	w.hello(protocol.Hello{Version: protocol.Version, Role: protocol.RoleClient})
 	for _, scope := range []protocol.Scope{protocol.ScopeUp, protocol.ScopeRoot} {
 		w.send(protocol.OpGet, &protocol.GetRequest{Key: []byte("k"), Scope: scope})

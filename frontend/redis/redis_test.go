@@ -1,4 +1,4 @@
-package node
+package redis
 
 import (
 	"errors"
@@ -13,9 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/upu/upu/gossip"
 	"github.com/upu/upu/internal/clock"
-	"github.com/upu/upu/store"
 )
 
 // eq fails the test when got differs from want.
@@ -49,7 +47,7 @@ func TestRespStrings(t *testing.T) {
 	for _, proto := range []int{2, 3} {
 		t.Run(fmt.Sprint("RESP", proto), func(t *testing.T) {
 			clk := clock.NewFake(time.UnixMilli(1_700_000_000_000))
-			n := startRespNode(t, Config{}, clk)
+			n := startServer(t, options{}, clk)
 			r := redisClient(t, n, proto, "")
 			ctx := ctxT(t)
 
@@ -247,7 +245,7 @@ func TestRespStrings(t *testing.T) {
 func TestRespConnectionCommands(t *testing.T) {
 	for _, proto := range []int{2, 3} {
 		t.Run(fmt.Sprint("RESP", proto), func(t *testing.T) {
-			n := startRespNode(t, Config{}, nil)
+			n := startServer(t, options{}, nil)
 			r := redisClient(t, n, proto, "")
 			ctx := ctxT(t)
 			s, err := r.Ping(ctx).Result()
@@ -358,7 +356,7 @@ func TestRespConnectionCommands(t *testing.T) {
 func TestRespPipeline(t *testing.T) {
 	for _, proto := range []int{2, 3} {
 		t.Run(fmt.Sprint("RESP", proto), func(t *testing.T) {
-			n := startRespNode(t, Config{}, nil)
+			n := startServer(t, options{}, nil)
 			r := redisClient(t, n, proto, "")
 			ctx := ctxT(t)
 			pipe := r.Pipeline()
@@ -401,7 +399,7 @@ func TestRespPipeline(t *testing.T) {
 // TestRespErrors checks the exact error replies, and that the connection
 // serves the next command after each.
 func TestRespErrors(t *testing.T) {
-	n := startRespNode(t, Config{Store: store.Config{MaxKeySize: 8, MaxValueSize: 16}}, nil)
+	n := startServer(t, options{MaxKeySize: 8, MaxValueSize: 16}, nil)
 	w := dialResp(t, n)
 	w.do("SET", "num", "text")
 	tests := []struct {
@@ -487,7 +485,7 @@ func TestRespErrors(t *testing.T) {
 // TestRespUnknownCommandThenGet checks that a connection stays usable after
 // an unknown command, through go-redis.
 func TestRespUnknownCommandThenGet(t *testing.T) {
-	n := startRespNode(t, Config{}, nil)
+	n := startServer(t, options{}, nil)
 	r := redisClient(t, n, 3, "")
 	ctx := ctxT(t)
 	conn := r.Conn()
@@ -502,7 +500,7 @@ func TestRespUnknownCommandThenGet(t *testing.T) {
 // redis' protocol error and is closed, after the answers to the commands
 // before it; another connection is unaffected.
 func TestRespProtocolError(t *testing.T) {
-	n := startRespNode(t, Config{Store: store.Config{MaxValueSize: 1024}}, nil)
+	n := startServer(t, options{MaxValueSize: 1024}, nil)
 	other := dialResp(t, n)
 	if got := other.do("SET", "k", "v"); got != "+OK\r\n" {
 		t.Fatalf("SET: %q", got)
@@ -539,7 +537,7 @@ func TestRespProtocolError(t *testing.T) {
 // TestRespInline sends inline commands, as telnet users and redis-cli's
 // old modes do.
 func TestRespInline(t *testing.T) {
-	n := startRespNode(t, Config{}, nil)
+	n := startServer(t, options{}, nil)
 	w := dialResp(t, n)
 	w.write("SET greeting \"hello world\\n\"\r\nGET greeting\r\n\r\nincr c\nPING\r\n")
 	for _, want := range []string{"+OK\r\n", bulk("hello world\n"), ":1\r\n", "+PONG\r\n"} {
@@ -556,7 +554,7 @@ func TestRespInline(t *testing.T) {
 
 // TestRespRESP3Replies checks the RESP3 encodings on a raw connection.
 func TestRespRESP3Replies(t *testing.T) {
-	n := startRespNode(t, Config{}, nil)
+	n := startServer(t, options{}, nil)
 	w := dialResp(t, n)
 	w.do("SET", "k", "v")
 	if got := w.do("GET", "nope"); got != "$-1\r\n" {
@@ -594,7 +592,7 @@ func verbatim(s string) string { return "=" + strconv.Itoa(len(s)+4) + "\r\ntxt:
 // TestRespAuth requires the client token: NOAUTH before AUTH, WRONGPASS for
 // a bad one, and go-redis authenticates through HELLO in both protocols.
 func TestRespAuth(t *testing.T) {
-	n := startRespNode(t, Config{ClientToken: "s3cret"}, nil)
+	n := startServer(t, options{ClientToken: "s3cret"}, nil)
 	w := dialResp(t, n)
 	for _, cmd := range [][]string{{"GET", "k"}, {"PING"}, {"SELECT", "0"}} {
 		if got := w.do(cmd...); got != errReply("NOAUTH Authentication required.") {
@@ -652,7 +650,7 @@ func TestRespAuth(t *testing.T) {
 // walk while keys are written and deleted, and cursors that outlive their
 // slot in the table.
 func TestRespScan(t *testing.T) {
-	n := startRespNode(t, Config{}, nil)
+	n := startServer(t, options{}, nil)
 	r := redisClient(t, n, 3, "")
 	ctx := ctxT(t)
 	var want []string
@@ -807,7 +805,7 @@ func TestParseInt(t *testing.T) {
 
 // TestRespMaxConns refuses a connection past MaxConns with redis' error.
 func TestRespMaxConns(t *testing.T) {
-	n := startRespNode(t, Config{MaxConns: 1}, nil)
+	n := startServer(t, options{MaxConns: 1}, nil)
 	first := dialResp(t, n)
 	if got := first.do("PING"); got != "+PONG\r\n" {
 		t.Fatalf("PING: %q", got)
@@ -822,7 +820,7 @@ func TestRespMaxConns(t *testing.T) {
 // TestRespIdleTimeout closes a connection that sends nothing for the idle
 // timeout.
 func TestRespIdleTimeout(t *testing.T) {
-	n := startRespNode(t, Config{HeartbeatInterval: 20 * time.Millisecond, IdleTimeout: 100 * time.Millisecond}, nil)
+	n := startServer(t, options{IdleTimeout: 100 * time.Millisecond}, nil)
 	w := dialResp(t, n)
 	if got := w.do("PING"); got != "+PONG\r\n" {
 		t.Fatalf("PING: %q", got)
@@ -833,7 +831,7 @@ func TestRespIdleTimeout(t *testing.T) {
 // TestRespShutdown answers what a connection sent before Close, then
 // closes it.
 func TestRespShutdown(t *testing.T) {
-	n := startRespNode(t, Config{}, nil)
+	n := startServer(t, options{}, nil)
 	w := dialResp(t, n)
 	w.send("SET", "k", "v")
 	if got := w.reply(); got != "+OK\r\n" {
@@ -843,49 +841,7 @@ func TestRespShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.expectClosed()
-	if n.resp.open.Load() != 0 {
-		t.Fatalf("%d connections left", n.resp.open.Load())
-	}
-}
-
-// TestRespDomainReplicates: in a domain of three nodes, what a Redis client
-// writes through one node's listener is read through the others'.
-func TestRespDomainReplicates(t *testing.T) {
-	member := func(join ...*Node) *Node {
-		cfg := Config{Domain: "dc1", Gossip: gossip.Config{BindAddr: "127.0.0.1:0"}}
-		for _, j := range join {
-			cfg.Gossip.Join = append(cfg.Gossip.Join, j.GossipAddr().String())
-		}
-		return startRespNode(t, cfg, nil)
-	}
-	a := member()
-	nodes := []*Node{a, member(a), member(a)}
-	ctx := ctxT(t)
-	clients := make([]*redis.Client, len(nodes))
-	for i, n := range nodes {
-		clients[i] = redisClient(t, n, 3, "")
-	}
-	if err := clients[0].Set(ctx, "k", "from-a", time.Hour).Err(); err != nil {
-		t.Fatal(err)
-	}
-	for i, r := range clients {
-		if err := r.IncrBy(ctx, "n", int64(i+1)).Err(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i, r := range clients {
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			v, _ := r.Get(ctx, "k").Result()
-			c, _ := r.Get(ctx, "n").Result()
-			ttl, _ := r.TTL(ctx, "k").Result()
-			if v == "from-a" && c == "6" && ttl > 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("node %d: k=%q (ttl %v) n=%q, want from-a and 6", i, v, ttl, c)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+	if n.resp.Open() != 0 {
+		t.Fatalf("%d connections left", n.resp.Open())
 	}
 }
