@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/upu/upu/gossip"
 	"github.com/upu/upu/internal/confcheck"
 	"github.com/upu/upu/protocol"
 	"github.com/upu/upu/replication"
+	"github.com/upu/upu/store"
 )
 
 // domain is the node's part in its domain: gossip membership, the transport
@@ -21,6 +21,9 @@ type domain struct {
 	gossip *gossip.Gossip
 	tr     *replication.TCPTransport
 	repl   *replication.Replicator
+	// The ring's wake-up on new log entries and its hold on the log.
+	feed   *store.Feed
+	holder *store.Holder
 
 	cancelJoin context.CancelFunc
 	joinDone   chan struct{} // closed when the join goroutine has returned
@@ -62,15 +65,18 @@ func (n *Node) startDomain(proto net.Addr) error {
 		return err // gossip's errors name it
 	}
 	tr := replication.NewTCPTransport(replication.TCPConfig{Self: n.id, Token: n.cfg.PeerToken})
-	repl, err := replication.New(n.cfg.replicationConfig(n.id), n.store, g, tr, n.clk, n.logger.Component("replication"))
+	feed, holder := n.store.Follow(), n.store.Holder("ring")
+	repl, err := replication.New(n.cfg.replicationConfig(n.id), n.store, g, tr, n.clk, n.logger.Component("replication"),
+		replication.LogHooks{Feed: feed, Holder: holder})
 	if err != nil {
+		feed.Close()
+		holder.Release()
 		tr.Close()
 		return errors.Join(err, g.Close())
 	}
-	d := &domain{gossip: g, tr: tr, repl: repl, cancelJoin: func() {}, joinDone: make(chan struct{})}
+	d := &domain{gossip: g, tr: tr, repl: repl, feed: feed, holder: holder, cancelJoin: func() {}, joinDone: make(chan struct{})}
 	n.domain = d
 	n.peers = repl
-	n.repl.p.Store(repl)
 	if len(n.cfg.Gossip.Join) == 0 {
 		close(d.joinDone)
 		return nil
@@ -104,12 +110,13 @@ func (n *Node) stopDomain(ctx context.Context) error {
 		}
 		cancel()
 	}
-	n.repl.p.Store(nil)
 	// The transport first: its connections honour deadlines, not contexts,
 	// so closing them is what ends at once a send that waits on a silent
 	// peer, which the replicator's Close would otherwise wait for.
 	trErr := d.tr.Close()
 	replErr := d.repl.Close()
+	d.feed.Close()
+	d.holder.Release()
 	return errors.Join(trErr, replErr, d.gossip.Close())
 }
 
@@ -158,19 +165,6 @@ func (n *Node) joinList() string { return strings.Join(n.cfg.Gossip.Join, ",") }
 // gossipEncrypted reports whether gossip runs encrypted.
 func (n *Node) gossipEncrypted() bool {
 	return n.domain != nil && n.domain.gossip.Stats().Encrypted
-}
-
-// replHook lets the store, opened before the replicator exists, tell it of
-// new log entries (store.Config.OnAppend).
-type replHook struct {
-	p atomic.Pointer[replication.Replicator]
-}
-
-// notify ships new log entries at once rather than at the next tick.
-func (h *replHook) notify() {
-	if r := h.p.Load(); r != nil {
-		r.Notify()
-	}
 }
 
 // addDomainStatus fills the membership and replication fields of a status

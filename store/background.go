@@ -3,9 +3,11 @@ package store
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/sirupsen/logrus"
 )
 
 // syncer fsyncs Badger's logs every SyncInterval when commits are not
@@ -50,11 +52,21 @@ func (s *Store) trimmer() {
 	}
 }
 
-// trimOnce brings every origin's log down to logLow entries, through the
-// writer, a chunk at a time.
+// trimOnce trims what is due (see retention.go) through the writer, a chunk
+// at a time, and warns when it trimmed entries a holder still held.
 func (s *Store) trimOnce(ctx context.Context) error {
+	forced := s.forcedTrims.Load()
+	defer func() {
+		if n := s.forcedTrims.Load() - forced; n > 0 {
+			s.log.WithFields(logrus.Fields{
+				"entries": n, "max_log_entries": s.cfg.MaxLogEntries,
+				"holders_behind": strings.Join(s.holders.lagging(s.Applied()), ","),
+			}).Warn("log trimmed past max-log-entries before every holder had it: a digest sync repairs those holders")
+		}
+	}()
 	for {
 		r := s.getRequest(reqTrim)
+		r.ret = s.holders.snapshot()
 		if err := s.do(ctx, r); err != nil {
 			return err
 		}

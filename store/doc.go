@@ -11,6 +11,13 @@
 // records it last committed, decoded, in a bounded cache, because reading a
 // key's record back from Badger is most of the cost of a write otherwise.
 //
+// Readers of the log (replication, and later the relay to a parent domain)
+// follow it through a Feed each (Follow): a coalescing wake-up after every
+// commit that grew it, read on with ReadLog from the reader's own cursor.
+// A reader that must not miss entries registers a Holder and acknowledges
+// what it has: an origin's log is trimmed only once every holder has it, or
+// past MaxLogEntries regardless (see retention.go).
+//
 // Badger key layout (the first byte says what a key is):
 //
 //	'r' key                            record: crdt.AppendRecord encoding

@@ -117,6 +117,7 @@ type request struct {
 	records   []KeyRecord   // reqMerge
 	indexKeys [][]byte      // reqPurge: 'x' keys; reqGC: 'd' keys
 	nowMS     int64         // reqPurge
+	ret       retention     // reqTrim: the holders' acknowledgements
 	contactMS int64         // reqContact
 	done      chan struct{} // buffered: the writer never blocks answering
 

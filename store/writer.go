@@ -90,6 +90,7 @@ type effect struct {
 	origin crdt.NodeID
 	seq    uint64 // a log entry (origin, seq) was appended
 	trimN  int64  // entries trimmed from the front of origin's log
+	forced int64  // of those, entries some holder still held
 	raise  uint64 // applied[origin] raised to this (its log is empty)
 	noop   bool   // nothing was staged: a conditional write was skipped
 }
@@ -184,8 +185,8 @@ func (w *writer) process() {
 			}
 		case reqTrim:
 			for i := 0; i < len(w.pending.origins); i++ {
-				if o := &w.pending.origins[i]; o.logCount > w.s.logLow {
-					w.stage(opRef{req: r, origin: o.node})
+				if n, _ := w.trimPlan(&w.pending.origins[i], &r.ret); n > 0 {
+					w.stage(opRef{req: r, origin: w.pending.origins[i].node})
 				}
 			}
 		case reqRaise:
@@ -197,7 +198,7 @@ func (w *writer) process() {
 	w.commit()
 	for _, r := range w.batch {
 		if r.kind == reqTrim {
-			r.more = w.committed.overLog(w.s.logLow)
+			r.more = w.trimDue(&w.committed, &r.ret)
 		}
 		r.done <- struct{}{}
 	}
@@ -273,7 +274,7 @@ func (w *writer) build(ref opRef) (effect, error) {
 		w.putContact(r.contactMS)
 		return effect{}, nil
 	case reqTrim:
-		return w.buildTrim(ref.origin), nil
+		return w.buildTrim(ref.origin, &r.ret), nil
 	case reqRaise:
 		return w.buildRaise(r.vv[ref.i]), nil
 	}
@@ -545,15 +546,19 @@ func (w *writer) buildPurge(indexKey []byte, nowMS int64) error {
 	return nil
 }
 
-func (w *writer) buildTrim(origin crdt.NodeID) effect {
+func (w *writer) buildTrim(origin crdt.NodeID, r *retention) effect {
 	o := w.pending.origin(origin)
-	n := min(o.logCount-w.s.logLow, w.trimChunk)
+	due, held := w.trimPlan(o, r)
+	n := min(due, w.trimChunk)
+	// The acknowledged entries come first; this chunk reaches into the held
+	// ones past them, if at all.
+	forced := max(0, n-(due-held))
 	for seq := o.logFirst; seq < o.logFirst+uint64(n); seq++ {
 		start := len(w.arena)
 		w.arena = appendLogKey(w.arena, origin, seq)
 		w.items = append(w.items, item{key: w.since(start), del: true})
 	}
-	return effect{origin: origin, trimN: n}
+	return effect{origin: origin, trimN: n, forced: forced}
 }
 
 // get returns key's record as staged in the open transaction.
@@ -704,6 +709,7 @@ func (w *writer) apply(e effect) {
 		o.logFirst += uint64(e.trimN)
 		o.logCount -= e.trimN
 		w.pending.logLen -= e.trimN
+		w.pending.forcedTrims += uint64(e.forced)
 	}
 	if e.raise != 0 {
 		w.pending.origin(e.origin).applied = e.raise
@@ -775,17 +781,13 @@ func (w *writer) commit() {
 	if w.vvDirty {
 		w.s.publish(&w.committed)
 		w.vvDirty = false
-		if w.s.cfg.OnAppend != nil {
-			w.s.cfg.OnAppend()
-		}
+		w.s.feeds.wake()
 	} else {
 		w.s.logLen.Store(w.committed.logLen)
+		w.s.forcedTrims.Store(w.committed.forcedTrims)
 	}
 	if w.committed.overLog(w.s.cfg.MaxLogEntries) {
-		select {
-		case w.s.trimKick <- struct{}{}:
-		default:
-		}
+		w.s.kickTrim()
 	}
 	w.reset()
 }
