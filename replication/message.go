@@ -458,8 +458,12 @@ func decodeVector(dec *msgpack.Decoder) (crdt.VersionVector, error) {
 }
 
 func encodeEntry(enc *msgpack.Encoder, e *store.LogEntry) error {
+	fields := entryFields
+	if e.System {
+		fields++ // the flag, after the delta: older decoders skip it
+	}
 	for _, err := range [...]error{
-		enc.EncodeArrayLen(entryFields),
+		enc.EncodeArrayLen(fields),
 		enc.EncodeUint(uint64(e.Origin)),
 		enc.EncodeUint(e.Seq),
 		enc.EncodeBytes(e.Key),
@@ -470,7 +474,10 @@ func encodeEntry(enc *msgpack.Encoder, e *store.LogEntry) error {
 			return err
 		}
 	}
-	return e.Delta.EncodeMsgpack(enc)
+	if err := e.Delta.EncodeMsgpack(enc); err != nil || !e.System {
+		return err
+	}
+	return enc.EncodeBool(true)
 }
 
 func decodeEntries(dec *msgpack.Decoder) ([]store.LogEntry, error) {
@@ -525,6 +532,12 @@ func decodeEntry(dec *msgpack.Decoder, e *store.LogEntry) error {
 	if err := e.Delta.DecodeMsgpack(dec); err != nil {
 		return err
 	}
+	if fields > entryFields {
+		if e.System, err = dec.DecodeBool(); err != nil {
+			return fmt.Errorf("system flag: %w", err)
+		}
+		fields--
+	}
 	for range fields - entryFields {
 		if err := dec.Skip(); err != nil {
 			return err
@@ -538,13 +551,20 @@ func decodeEntry(dec *msgpack.Decoder, e *store.LogEntry) error {
 }
 
 func encodeKeyRecord(enc *msgpack.Encoder, r *KeyRecord) error {
-	if err := enc.EncodeArrayLen(recordFields); err != nil {
+	fields := recordFields
+	if r.System {
+		fields++ // the flag, after the record: older decoders skip it
+	}
+	if err := enc.EncodeArrayLen(fields); err != nil {
 		return err
 	}
 	if err := enc.EncodeBytes(r.Key); err != nil {
 		return err
 	}
-	return r.Record.EncodeMsgpack(enc)
+	if err := r.Record.EncodeMsgpack(enc); err != nil || !r.System {
+		return err
+	}
+	return enc.EncodeBool(true)
 }
 
 func decodeRecords(dec *msgpack.Decoder) ([]KeyRecord, error) {
@@ -574,6 +594,12 @@ func decodeRecords(dec *msgpack.Decoder) ([]KeyRecord, error) {
 		}
 		if err := r.Record.DecodeMsgpack(dec); err != nil {
 			return nil, fmt.Errorf("record %d: %w", i, err)
+		}
+		if fields > recordFields {
+			if r.System, err = dec.DecodeBool(); err != nil {
+				return nil, fmt.Errorf("record %d: system flag: %w", i, err)
+			}
+			fields--
 		}
 		for range fields - recordFields {
 			if err := dec.Skip(); err != nil {

@@ -52,8 +52,10 @@ const MaxDigestBits = 16
 // keys in bucket b (crdt.Bucket), against the applied vector as the scan
 // begins (one that grows during the scan only makes more records count as
 // different). Replicas agree on a bucket when no later merge could tell
-// their records apart, whatever expired entries each still keeps. bits over
-// MaxDigestBits is ErrBadRequest.
+// their records apart, whatever expired entries each still keeps. System
+// records (system.go) count too, in the bucket of their key, fingerprinted
+// apart from a data record of the same name. bits over MaxDigestBits is
+// ErrBadRequest.
 func (s *Store) BucketDigests(ctx context.Context, bits uint) ([]uint64, error) {
 	if bits > MaxDigestBits {
 		return nil, fmt.Errorf("%w: %d digest bits, at most %d", ErrBadRequest, bits, MaxDigestBits)
@@ -63,6 +65,15 @@ func (s *Store) BucketDigests(ctx context.Context, bits uint) ([]uint64, error) 
 	applied := s.Applied()
 	err := s.Scan(ctx, nil, 0, func(key []byte, r crdt.Record) bool {
 		out[crdt.Bucket(key, bits)] ^= r.Fingerprint(key, nowMS, applied)
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	var fk []byte
+	err = s.ScanSystem(ctx, func(key []byte, r crdt.Record) bool {
+		fk = systemFingerprintKey(fk[:0], key)
+		out[crdt.Bucket(key, bits)] ^= r.Fingerprint(fk, nowMS, applied)
 		return true
 	})
 	if err != nil {

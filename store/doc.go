@@ -18,10 +18,15 @@
 // what it has: an origin's log is trimmed only once every holder has it, or
 // past MaxLogEntries regardless (see retention.go).
 //
+// A reserved system keyspace (system.go) holds the domain's settings: its
+// records replicate through the same log and digests, and no data read,
+// scan or digest sees them.
+//
 // Badger key layout (the first byte says what a key is):
 //
 //	'r' key                            record: crdt.AppendRecord encoding
-//	'l' origin(8, BE) seq(8, BE)       replication log entry: see encodeLogEntry
+//	's' key                            system record (system.go), likewise
+//	'l' origin(8, BE) seq(8, BE)       replication log entry: see appendLogValue
 //	'x' time(8, BE, Unix ms) key       index: revisit key at time (expiry or
 //	                                   tombstone horizon); the value is empty
 //	'd' key                            dead-record index: the record was dead

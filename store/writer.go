@@ -40,6 +40,9 @@ type writer struct {
 	cache   *recordCache
 	overlay map[string]overlayRecord
 	opRecs  []opRecord
+	// The same for system records (system.go), which have no cache.
+	sysOverlay map[string]crdt.Record
+	opSys      []opRecord
 
 	committed, pending state
 	vvDirty            bool // pending.applied differs from what was published
@@ -104,6 +107,8 @@ func newWriter(s *Store, st state) *writer {
 		trimChunk: min(1024, s.db.MaxBatchCount()/2),
 		cache:     newRecordCache(s.cfg.RecordCacheSize),
 		overlay:   make(map[string]overlayRecord),
+
+		sysOverlay: make(map[string]crdt.Record),
 	}
 	w.committed.copyFrom(&st)
 	w.pending.copyFrom(&st)
@@ -212,7 +217,7 @@ func (w *writer) stage(ref opRef) {
 		if w.txn == nil {
 			w.txn = w.s.db.NewTransaction(true)
 		}
-		w.opRecs = w.opRecs[:0]
+		w.opRecs, w.opSys = w.opRecs[:0], w.opSys[:0]
 		w.opGC = gcCounts{}
 		start, slotStart := len(w.items), len(w.slots)
 		if start == 0 {
@@ -223,7 +228,7 @@ func (w *writer) stage(ref opRef) {
 			// A write whose condition failed: nothing to stage, and no
 			// reason to commit.
 			w.items, w.slots = w.items[:start], w.slots[:slotStart]
-			w.opRecs = w.opRecs[:0]
+			w.opRecs, w.opSys = w.opRecs[:0], w.opSys[:0]
 			return
 		}
 		if err == nil {
@@ -234,7 +239,10 @@ func (w *writer) stage(ref opRef) {
 				for _, o := range w.opRecs {
 					w.overlay[string(o.key)] = o.overlayRecord
 				}
-				w.opRecs = w.opRecs[:0]
+				for _, o := range w.opSys {
+					w.sysOverlay[string(o.key)] = o.rec
+				}
+				w.opRecs, w.opSys = w.opRecs[:0], w.opSys[:0]
 				return
 			}
 			// The transaction holds part of this operation: rebuild it
@@ -261,10 +269,19 @@ func (w *writer) build(ref opRef) (effect, error) {
 	r := ref.req
 	switch r.kind {
 	case reqLocal:
+		if r.writes[ref.i].System {
+			return w.buildSystemLocal(&r.writes[ref.i], &r.results[ref.i])
+		}
 		return w.buildLocal(&r.writes[ref.i], &r.results[ref.i])
 	case reqRemote:
+		if r.entries[ref.i].System {
+			return w.buildSystemRemote(&r.entries[ref.i])
+		}
 		return w.buildRemote(&r.entries[ref.i])
 	case reqMerge:
+		if kr := &r.records[ref.i]; kr.System {
+			return w.buildSystemMerge(kr.Key, kr.Record, r.vv)
+		}
 		return w.buildMerge(r.records[ref.i].Key, r.records[ref.i].Record, r.vv)
 	case reqPurge:
 		return effect{}, w.buildPurge(r.indexKeys[ref.i], r.nowMS)
@@ -363,7 +380,7 @@ func (w *writer) buildLocal(wr *Write, res *Result) (effect, error) {
 		return effect{}, err
 	}
 	w.putRecord(wr.Key, merged, dead)
-	w.putLog(w.s.self, seq, wr.Key, delta, wr.ReqID, ts)
+	w.putLog(w.s.self, seq, wr.Key, delta, wr.ReqID, ts, false)
 	w.reindex(wr.Key, old, found, merged)
 	w.touchOrigin(w.s.self)
 	res.Context = merged.Context
@@ -433,7 +450,7 @@ func (w *writer) buildRemote(e *LogEntry) (effect, error) {
 		return effect{}, err
 	}
 	w.putRecord(e.Key, merged, dead)
-	w.putLog(e.Origin, e.Seq, e.Key, e.Delta, e.ReqID, e.TS)
+	w.putLog(e.Origin, e.Seq, e.Key, e.Delta, e.ReqID, e.TS, false)
 	w.reindex(e.Key, old, found, merged)
 	w.touchOrigin(e.Origin)
 	return effect{origin: e.Origin, seq: e.Seq}, nil
@@ -615,12 +632,12 @@ func (w *writer) putRecord(key []byte, rec crdt.Record, dead deadMark) {
 	w.opRecs = append(w.opRecs, opRecord{key: key, overlayRecord: overlayRecord{rec: rec, dead: dead}})
 }
 
-func (w *writer) putLog(origin crdt.NodeID, seq uint64, key []byte, delta crdt.Record, reqID string, ts crdt.Timestamp) {
+func (w *writer) putLog(origin crdt.NodeID, seq uint64, key []byte, delta crdt.Record, reqID string, ts crdt.Timestamp, system bool) {
 	start := len(w.arena)
 	w.arena = appendLogKey(w.arena, origin, seq)
 	k := w.since(start)
 	start = len(w.arena)
-	w.arena = appendLogValue(w.arena, key, delta, reqID, ts)
+	w.arena = appendLogValue(w.arena, key, delta, reqID, ts, system)
 	w.items = append(w.items, item{key: k, val: w.since(start)})
 }
 
@@ -806,6 +823,7 @@ func (w *writer) abort(err error) {
 
 func (w *writer) reset() {
 	clear(w.overlay)
+	clear(w.sysOverlay)
 	w.pendingGC = gcCounts{}
 	w.ops = w.ops[:0]
 	clear(w.items) // drop references to callers' buffers
