@@ -27,6 +27,9 @@ type Store interface {
 	// ApplyRemote applies peers' log entries: duplicates are skipped, an
 	// entry beyond a gap is not applied.
 	ApplyRemote(ctx context.Context, entries []store.LogEntry) (int, error)
+	// ScanSystem calls fn for every system record (store.ReadSystem's
+	// keyspace), in key order, until fn returns false. fn may keep key and r.
+	ScanSystem(ctx context.Context, fn func(key []byte, r crdt.Record) bool) error
 	// MergeRecords merges whole records of a peer into the keys', writing
 	// no log entry. seen is the peer's applied vector when it read them:
 	// what it covers that a record does not hold, the peer saw superseded,

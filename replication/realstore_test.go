@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -297,6 +298,16 @@ func TestRealStoreResync(t *testing.T) {
 			}
 		}
 	}
+	// System keys travel in the sync too: one set, one set and deleted.
+	for _, w := range []store.Write{
+		{Op: store.OpSet, Key: []byte("parent"), Value: []byte("dc-root"), System: true},
+		{Op: store.OpSet, Key: []byte("k03"), Value: []byte("sys"), System: true},
+		{Op: store.OpDel, Key: []byte("k03"), System: true},
+	} {
+		if res := a.Apply(ctx, w); res.Err != nil {
+			t.Fatal(res.Err)
+		}
+	}
 	for i := range 60 {
 		w := store.Write{Op: store.OpSet, Key: fmt.Appendf(nil, "k%02d", i), Value: []byte("v")}
 		if i%7 == 0 {
@@ -322,5 +333,18 @@ func TestRealStoreResync(t *testing.T) {
 	}
 	if db, _, err := b.Digest(ctx); err != nil || db != da || !b.Applied().Equal(a.Applied()) {
 		t.Fatalf("digests %s %s (%v), applied %s %s", da, db, err, a.Applied(), b.Applied())
+	}
+	ba, err := a.BucketDigests(ctx, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bb, err := b.BucketDigests(ctx, 6); err != nil || !slices.Equal(ba, bb) {
+		t.Fatalf("bucket digests differ after the sync (%v)", err)
+	}
+	if v, _, err := b.ReadSystem([]byte("parent")); err != nil || string(v.Value) != "dc-root" {
+		t.Fatalf("B's system key parent: %q, %v", v.Value, err)
+	}
+	if _, _, err := b.ReadSystem([]byte("k03")); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("B's deleted system key k03: %v, want not found", err)
 	}
 }

@@ -48,6 +48,12 @@ func (l *lockedStore) Scan(ctx context.Context, start []byte, limit int, fn func
 	return l.s.Scan(ctx, start, limit, fn)
 }
 
+func (l *lockedStore) ScanSystem(ctx context.Context, fn func([]byte, crdt.Record) bool) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.s.ScanSystem(ctx, fn)
+}
+
 func (l *lockedStore) ApplyRemote(ctx context.Context, e []store.LogEntry) (int, error) {
 	if l.gate != nil {
 		select {
