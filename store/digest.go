@@ -84,7 +84,7 @@ func (s *Store) BucketDigests(ctx context.Context, bits uint) ([]uint64, error) 
 
 // Stats scans the store (it reads every record) and reports its size.
 func (s *Store) Stats(ctx context.Context) (Stats, error) {
-	st := Stats{LogLen: s.LogLen(), LogForcedTrims: s.forcedTrims.Load(), Applied: s.Applied(), GCStats: s.GCStats()}
+	st := Stats{LogLen: s.LogLen(), LogForcedTrims: s.LogForcedTrims(), Applied: s.Applied(), GCStats: s.GCStats()}
 	nowMS := s.clk.Now().UnixMilli()
 	err := s.Scan(ctx, nil, 0, func(_ []byte, r crdt.Record) bool {
 		if r.Read(nowMS).Found {

@@ -282,6 +282,9 @@ func (s *Store) Applied() crdt.VersionVector { return *s.applied.Load() }
 // LogLen returns the number of entries in the replication log.
 func (s *Store) LogLen() int64 { return s.logLen.Load() }
 
+// LogForcedTrims returns Stats.LogForcedTrims without reading the store.
+func (s *Store) LogForcedTrims() uint64 { return s.forcedTrims.Load() }
+
 // Close stops accepting calls, applies the writes already queued, stops the
 // background goroutines, syncs and closes Badger. It is idempotent.
 func (s *Store) Close() error {
