@@ -5,6 +5,10 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	logtest "github.com/sirupsen/logrus/hooks/test"
 
 	"github.com/upu/upu/crdt"
 )
@@ -129,5 +133,49 @@ func TestHolderAckReplaces(t *testing.T) {
 	}
 	if got := s.LogLen(); got != 2500-1024 {
 		t.Errorf("LogLen after release = %d, want %d (no holder: the bound alone)", got, 2500-1024)
+	}
+}
+
+// Forced trims are warned of at most once a minute, with the entries
+// trimmed since the last warning.
+func TestForcedTrimWarning(t *testing.T) {
+	logger, hook := logtest.NewNullLogger()
+	clk := newFakeClock()
+	s, err := Open(testConfig(), clk, logrus.NewEntry(logger))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	h := s.Holder("ring")
+	t.Cleanup(h.Release)
+	set(t, s, "k", "v", 0) // which the ring has not acknowledged
+	var f forcedTrimWarning
+	for i, step := range []struct {
+		after   time.Duration
+		forced  uint64
+		entries uint64 // the warning's count; 0: no warning
+	}{
+		{0, 0, 0},
+		{0, 5, 5},
+		{time.Second, 3, 0},
+		{time.Minute, 0, 3},
+		{time.Minute, 0, 0},
+		{time.Second, 7, 7},
+	} {
+		clk.Add(step.after)
+		hook.Reset()
+		f.add(s, step.forced)
+		var warned []*logrus.Entry
+		for _, e := range hook.AllEntries() {
+			if e.Level == logrus.WarnLevel {
+				warned = append(warned, e)
+			}
+		}
+		switch {
+		case step.entries == 0 && len(warned) != 0:
+			t.Errorf("step %d: warned %v, want nothing", i, warned[0].Data)
+		case step.entries != 0 && (len(warned) != 1 || warned[0].Data["entries"] != step.entries || warned[0].Data["holders_behind"] != "ring"):
+			t.Errorf("step %d: warnings %d, want one of %d entries naming the ring", i, len(warned), step.entries)
+		}
 	}
 }
