@@ -48,7 +48,7 @@ func (s *Store) Holder(name string) *Holder {
 func (h *Holder) Ack(vv crdt.VersionVector) {
 	hs := &h.s.holders
 	hs.mu.Lock()
-	advanced := !vv.Equal(h.ack) && vv.Descends(h.ack)
+	advanced := !h.ack.Descends(vv) // it acknowledges something new
 	h.ack = slices.Clone(vv)
 	hs.mu.Unlock()
 	if advanced {
