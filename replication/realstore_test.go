@@ -212,6 +212,11 @@ func TestRealStoreRing(t *testing.T) {
 		}
 		n.m.LocalWrite()
 	}
+	// A system key goes around the ring like data.
+	if res := nodes[0].st.Apply(ctx, store.Write{Op: store.OpSet, Key: []byte("parent"), Value: []byte("dc-root"), System: true}); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	nodes[0].m.LocalWrite()
 	converged := func() bool {
 		for _, n := range nodes[1:] {
 			if !n.st.Applied().Equal(nodes[0].st.Applied()) {
@@ -227,7 +232,12 @@ func TestRealStoreRing(t *testing.T) {
 		for _, n := range nodes {
 			n.m.Tick()
 			for _, env := range n.m.Ready() {
-				if err := byID[env.To.ID].m.Step(ctx, n.st.NodeID(), env.Msg); err != nil {
+				// Through the wire encoding, which carries the system flag.
+				msg, err := UnmarshalMessage(AppendMessage(nil, &env.Msg))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := byID[env.To.ID].m.Step(ctx, n.st.NodeID(), msg); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -243,6 +253,14 @@ func TestRealStoreRing(t *testing.T) {
 	}
 	if digests[0] != digests[1] || digests[1] != digests[2] {
 		t.Fatalf("digests differ: %v", digests)
+	}
+	for _, n := range nodes {
+		if v, _, err := n.st.ReadSystem([]byte("parent")); err != nil || string(v.Value) != "dc-root" {
+			t.Fatalf("%s: system key parent %q, %v", n.st.NodeID(), v.Value, err)
+		}
+		if _, _, err := n.st.Read([]byte("parent")); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("%s: the system key is visible to data reads: %v", n.st.NodeID(), err)
+		}
 	}
 	v, _, err := nodes[2].st.Read([]byte("counter"))
 	if want := int64(0 + 5 + 10 + 15 + 20 + 25 + 30 + 35 + 40 + 45 + 50 + 55 + 60 + 65 + 70 + 75 + 80 + 85); err != nil || v.Counter != want {
