@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/upu/upu/gossip"
@@ -14,6 +13,7 @@ import (
 	"github.com/upu/upu/peer"
 	"github.com/upu/upu/protocol"
 	"github.com/upu/upu/replication"
+	"github.com/upu/upu/store"
 )
 
 // domain is the node's part in its domain: gossip membership, the links
@@ -23,6 +23,9 @@ type domain struct {
 	gossip *gossip.Gossip
 	links  *peer.Pool
 	repl   *replication.Replicator
+	// The ring's wake-up on new log entries and its hold on the log.
+	feed   *store.Feed
+	holder *store.Holder
 
 	cancelJoin context.CancelFunc
 	joinDone   chan struct{} // closed when the join goroutine has returned
@@ -69,15 +72,18 @@ func (n *Node) startDomain(proto net.Addr) error {
 	}
 	rlog := n.logger.Component("replication")
 	tr := replication.NewLinkTransport(links, rlog)
-	repl, err := replication.New(n.cfg.replicationConfig(n.id), n.store, g, tr, n.clk, rlog)
+	feed, holder := n.store.Follow(), n.store.Holder("ring")
+	repl, err := replication.New(n.cfg.replicationConfig(n.id), n.store, g, tr, n.clk, rlog,
+		replication.LogHooks{Feed: feed, Holder: holder})
 	if err != nil {
+		feed.Close()
+		holder.Release()
 		return errors.Join(err, links.Close(), g.Close())
 	}
 	tr.Serve(repl)
-	d := &domain{gossip: g, links: links, repl: repl, cancelJoin: func() {}, joinDone: make(chan struct{})}
+	d := &domain{gossip: g, links: links, repl: repl, feed: feed, holder: holder, cancelJoin: func() {}, joinDone: make(chan struct{})}
 	n.domain = d
 	n.links = links
-	n.repl.p.Store(repl)
 	if len(n.cfg.Gossip.Join) == 0 {
 		close(d.joinDone)
 		return nil
@@ -111,11 +117,12 @@ func (n *Node) stopDomain(ctx context.Context) error {
 		}
 		cancel()
 	}
-	n.repl.p.Store(nil)
 	// The links first: closing them ends at once a send that waits on a
 	// silent peer, which the replicator's Close would otherwise wait for.
 	linksErr := d.links.Close()
 	replErr := d.repl.Close()
+	d.feed.Close()
+	d.holder.Release()
 	return errors.Join(linksErr, replErr, d.gossip.Close())
 }
 
@@ -164,19 +171,6 @@ func (n *Node) joinList() string { return strings.Join(n.cfg.Gossip.Join, ",") }
 // gossipEncrypted reports whether gossip runs encrypted.
 func (n *Node) gossipEncrypted() bool {
 	return n.domain != nil && n.domain.gossip.Stats().Encrypted
-}
-
-// replHook lets the store, opened before the replicator exists, tell it of
-// new log entries (store.Config.OnAppend).
-type replHook struct {
-	p atomic.Pointer[replication.Replicator]
-}
-
-// notify ships new log entries at once rather than at the next tick.
-func (h *replHook) notify() {
-	if r := h.p.Load(); r != nil {
-		r.Notify()
-	}
 }
 
 // addDomainStatus fills the membership and replication fields of a status

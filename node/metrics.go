@@ -25,6 +25,9 @@ func registerMetrics(n *Node) {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "upu_tombstones_dropped_total", Help: "Dead records dropped, by why.", ConstLabels: prometheus.Labels{"reason": "horizon"},
 		}, func() float64 { return float64(n.store.GCStats().DroppedHorizon) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "upu_log_forced_trims_total", Help: "Log entries trimmed past max-log-entries while a holder (the ring) still lacked them: repaired by digest sync.",
+		}, func() float64 { return float64(n.store.LogForcedTrims()) }),
 		gauge("upu_up", "1 while the node serves.", func() float64 {
 			if !(nodeAdmin{n}).Serving() {
 				return 0

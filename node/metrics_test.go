@@ -80,6 +80,7 @@ func TestDomainMetrics(t *testing.T) {
 		"upu_replication_entries_sent_total", "upu_replication_send_errors_total 0",
 		"upu_replication_digest_syncs_total 0", "upu_replication_resyncing 0",
 		"upu_dead_records 0", `upu_tombstones_dropped_total{reason="stable"} 0`, `upu_tombstones_dropped_total{reason="horizon"} 0`,
+		"upu_log_forced_trims_total 0",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)

@@ -42,7 +42,6 @@ type Node struct {
 	links  native.LinkAcceptor // nil while the node does not replicate
 	resp   *redis.Server       // nil unless Config.RespAddr is set
 	domain *domain             // nil when Config.Standalone
-	repl   replHook
 
 	closeOnce sync.Once
 	closeErr  error
@@ -66,9 +65,7 @@ func New(cfg Config, clk clock.Clock) (*Node, error) {
 		return nil, fmt.Errorf("upu: logging: %w", err)
 	}
 	n := &Node{cfg: cfg, clk: clk, logger: logger, log: logger.Component("node"), id: id, started: clk.Now()}
-	scfg := cfg.storeConfig(id)
-	scfg.OnAppend = n.repl.notify
-	n.store, err = store.Open(scfg, clk, logger.Component("store"))
+	n.store, err = store.Open(cfg.storeConfig(id), clk, logger.Component("store"))
 	if err != nil {
 		logger.Close()
 		return nil, err

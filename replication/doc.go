@@ -42,7 +42,9 @@
 // buckets, each the XOR of its records' fingerprints), sending Seen, its
 // own applied vector; compares them with its own; and streams only the
 // records of the buckets that differ, in key order, one chunk in flight at
-// a time. Each chunk names the key range it covers and the differing
+// a time; the first chunk leads with the differing buckets' system records
+// (Store.ScanSystem), which are kept whole and so need no drops. Each chunk
+// names the key range it covers and the differing
 // buckets; the receiver merges the chunk's records under Seen
 // (Store.MergeRecords: what Seen covers that a record lacks, the sender
 // saw superseded), and merges a zero record, under Seen too, for every key

@@ -29,6 +29,9 @@ type StoreReader interface {
 	// BucketDigests returns 1<<bits digests of the visible data: per
 	// bucket (crdt.Bucket), the XOR of its keys' fingerprints.
 	BucketDigests(ctx context.Context, bits uint) ([]uint64, error)
+	// ScanSystem calls fn for every system record (store.ReadSystem's
+	// keyspace), in key order, until fn returns false. fn may keep key and r.
+	ScanSystem(ctx context.Context, fn func(key []byte, r crdt.Record) bool) error
 }
 
 // StoreWriter is what a Write needs of a node's store; *store.Store is one.

@@ -175,6 +175,9 @@ func (s *memStore) sortedKeys(start []byte) []string {
 	return keys
 }
 
+// ScanSystem finds nothing: the simulation writes no system keys.
+func (s *memStore) ScanSystem(context.Context, func([]byte, crdt.Record) bool) error { return nil }
+
 func (s *memStore) Scan(ctx context.Context, start []byte, limit int, fn func(key []byte, r crdt.Record) bool) error {
 	n := 0
 	for _, k := range s.sortedKeys(start) {

@@ -461,8 +461,12 @@ func decodeVector(dec *msgpack.Decoder) (crdt.VersionVector, error) {
 }
 
 func encodeEntry(enc *msgpack.Encoder, e *store.LogEntry) error {
+	fields := entryFields
+	if e.System {
+		fields++ // the flag, after the delta: older decoders skip it
+	}
 	for _, err := range [...]error{
-		enc.EncodeArrayLen(entryFields),
+		enc.EncodeArrayLen(fields),
 		enc.EncodeUint(uint64(e.Origin)),
 		enc.EncodeUint(e.Seq),
 		enc.EncodeBytes(e.Key),
@@ -474,14 +478,21 @@ func encodeEntry(enc *msgpack.Encoder, e *store.LogEntry) error {
 			return err
 		}
 	}
-	return nil
+	if !e.System {
+		return nil
+	}
+	return enc.EncodeBool(true)
 }
 
 // entrySize is the length of encodeEntry's output, from the fields'
 // lengths: batching measures entries without encoding them.
 func entrySize(e *store.LogEntry) int {
-	return 1 + uintSize(uint64(e.Origin)) + uintSize(e.Seq) + binSize(len(e.Key)) +
+	n := 1 + uintSize(uint64(e.Origin)) + uintSize(e.Seq) + binSize(len(e.Key)) +
 		uintSize(uint64(e.TS)) + strSize(len(e.ReqID)) + binSize(len(e.Delta))
+	if e.System {
+		n++ // the flag
+	}
+	return n
 }
 
 // uintSize is the length of msgpack's encoding of v (EncodeUint).
@@ -580,6 +591,12 @@ func decodeEntry(dec *msgpack.Decoder, e *store.LogEntry) error {
 	if len(e.Delta) == 0 {
 		return errors.New("entry without a delta")
 	}
+	if fields > entryFields {
+		if e.System, err = dec.DecodeBool(); err != nil {
+			return fmt.Errorf("system flag: %w", err)
+		}
+		fields--
+	}
 	for range fields - entryFields {
 		if err := dec.Skip(); err != nil {
 			return err
@@ -593,13 +610,20 @@ func decodeEntry(dec *msgpack.Decoder, e *store.LogEntry) error {
 }
 
 func encodeKeyRecord(enc *msgpack.Encoder, r *KeyRecord) error {
-	if err := enc.EncodeArrayLen(recordFields); err != nil {
+	fields := recordFields
+	if r.System {
+		fields++ // the flag, after the record: older decoders skip it
+	}
+	if err := enc.EncodeArrayLen(fields); err != nil {
 		return err
 	}
 	if err := enc.EncodeBytes(r.Key); err != nil {
 		return err
 	}
-	return r.Record.EncodeMsgpack(enc)
+	if err := r.Record.EncodeMsgpack(enc); err != nil || !r.System {
+		return err
+	}
+	return enc.EncodeBool(true)
 }
 
 func decodeRecords(dec *msgpack.Decoder) ([]KeyRecord, error) {
@@ -629,6 +653,12 @@ func decodeRecords(dec *msgpack.Decoder) ([]KeyRecord, error) {
 		}
 		if err := r.Record.DecodeMsgpack(dec); err != nil {
 			return nil, fmt.Errorf("record %d: %w", i, err)
+		}
+		if fields > recordFields {
+			if r.System, err = dec.DecodeBool(); err != nil {
+				return nil, fmt.Errorf("record %d: system flag: %w", i, err)
+			}
+			fields--
 		}
 		for range fields - recordFields {
 			if err := dec.Skip(); err != nil {

@@ -62,10 +62,12 @@ func sampleMessages() map[string]Message {
 			sampleEntry(nA, 2, "k\x00binary", "", 1_800_000_000_000),
 			{Origin: nB, Seq: 9, Key: []byte("gone"), Delta: crdt.AppendRecord(nil, tomb), TS: 7},
 			{Origin: nC, Seq: 1, Key: []byte("count"), Delta: crdt.AppendRecord(nil, ctr), TS: 9, ReqID: "0123456789abcdef0123456789abcdef"},
+			{Origin: nC, Seq: 2, Key: []byte("parent"), Delta: sampleEntry(nC, 2, "parent", "dc-root", 0).Delta, TS: 10, System: true},
 		}},
 		"snapshot chunk": {Type: MsgSnap, ID: 6, Records: []KeyRecord{
 			{Key: []byte("a"), Record: sampleRecord(nA, 1, "x", 0)},
 			{Key: []byte("b"), Record: tomb},
+			{Key: []byte("parent"), Record: tomb, System: true},
 		}},
 		"snapshot end":   {Type: MsgSnap, ID: 7, Done: true, Applied: vv(uint64(nA), 2, uint64(nB), 9)},
 		"resync probe":   {Type: MsgProbe, Applied: vv(uint64(nA), 3), Resync: 1 << 50, Fence: vv(uint64(nC), 4)},

@@ -54,6 +54,26 @@ var (
 	ErrBusy = errors.New("upu: replication busy")
 )
 
+// LogFeed wakes the Replicator when the store's log grew; *store.Feed is
+// one.
+type LogFeed interface {
+	C() <-chan struct{}
+}
+
+// LogHolder is the ring's hold on the store's log; *store.Holder is one. The
+// Replicator acknowledges the stable vector to it: every member has applied
+// what it covers, so no member needs those entries from this node's log.
+type LogHolder interface {
+	Ack(vv crdt.VersionVector)
+}
+
+// LogHooks connect the Replicator to the store's log; a nil field is left
+// out (without a Feed, Notify is the only wake-up).
+type LogHooks struct {
+	Feed   LogFeed
+	Holder LogHolder
+}
+
 // TransportCounters count what the Replicator could not hand on.
 type TransportCounters struct {
 	InboxDropped  uint64 `json:"inbox_dropped"`  // Deliver refused: inbox full
@@ -77,6 +97,8 @@ type Replicator struct {
 
 	inbox     chan inbound
 	notify    chan struct{}
+	appended  <-chan struct{} // the log feed's wake-up; nil: none
+	holder    LogHolder       // nil: none
 	stop      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
@@ -123,7 +145,8 @@ type sender struct {
 
 // New starts replication of st's log among the members that members
 // reports, over tr. Ticks come from clk every cfg.TickInterval. log may be
-// nil (nothing is logged).
+// nil (nothing is logged). hooks.Feed wakes it when the log grew;
+// hooks.Holder is acknowledged the stable vector whenever that advances.
 //
 // It also runs what needs the clock: it gives st the stable vector
 // (Store.SetStable) whenever it changes; it notes when a peer last
@@ -133,7 +156,7 @@ type sender struct {
 // recorded it) or when a peer answers again. A resync must finish before
 // the contact is persisted again, so a node that stops mid-resync resyncs
 // after its restart.
-func New(cfg Config, st Store, members MemberSource, tr Transport, clk clock.Clock, log *logrus.Entry) (*Replicator, error) {
+func New(cfg Config, st Store, members MemberSource, tr Transport, clk clock.Clock, log *logrus.Entry, hooks LogHooks) (*Replicator, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -159,6 +182,7 @@ func New(cfg Config, st Store, members MemberSource, tr Transport, clk clock.Clo
 		log:     log,
 		inbox:   make(chan inbound, cfg.InboxSize),
 		notify:  make(chan struct{}, 1),
+		holder:  hooks.Holder,
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 		st:      st,
@@ -169,6 +193,9 @@ func New(cfg Config, st Store, members MemberSource, tr Transport, clk clock.Clo
 		persisted: make(chan persisted, cfg.InboxSize),
 		syncs:     map[crdt.NodeID]bool{},
 		contact:   contact{after: cfg.ResyncAfter},
+	}
+	if hooks.Feed != nil {
+		r.appended = hooks.Feed.C()
 	}
 	last := st.LastContact()
 	resync := r.contact.start(last, clk.Now())
@@ -199,7 +226,7 @@ func New(cfg Config, st Store, members MemberSource, tr Transport, clk clock.Clo
 }
 
 // Notify tells replication that the local log grew. It never blocks;
-// notices coalesce.
+// notices coalesce. It is the wake-up for a Replicator without a LogFeed.
 func (r *Replicator) Notify() {
 	select {
 	case r.notify <- struct{}{}:
@@ -297,6 +324,8 @@ func (r *Replicator) run() {
 			r.setMembers()
 		case <-r.notify:
 			r.m.LocalWrite()
+		case <-r.appended:
+			r.m.LocalWrite()
 		case in := <-r.inbox:
 			r.step(ctx, in)
 		case p := <-r.persisted:
@@ -321,6 +350,8 @@ func (r *Replicator) drain(ctx context.Context) {
 		case p := <-r.persisted:
 			r.onPersisted(p)
 		case <-r.notify:
+			r.m.LocalWrite()
+		case <-r.appended:
 			r.m.LocalWrite()
 		default:
 			return
@@ -545,6 +576,9 @@ func (r *Replicator) publish() {
 	if !r.stableSet || (st.Stable == nil) != (r.stable == nil) || !st.Stable.Equal(r.stable) {
 		r.st.SetStable(st.Stable)
 		r.stable, r.stableSet = st.Stable, true
+		if r.holder != nil && st.Stable != nil {
+			r.holder.Ack(st.Stable)
+		}
 	}
 	for id := range r.syncs {
 		if !slices.ContainsFunc(st.Peers, func(p PeerStats) bool { return p.ID == id }) {

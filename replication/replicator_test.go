@@ -49,6 +49,12 @@ func (l *lockedStore) Scan(ctx context.Context, start []byte, limit int, fn func
 	return l.s.Scan(ctx, start, limit, fn)
 }
 
+func (l *lockedStore) ScanSystem(ctx context.Context, fn func([]byte, crdt.Record) bool) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.s.ScanSystem(ctx, fn)
+}
+
 func (l *lockedStore) ApplyRemote(ctx context.Context, e []store.LogEntry) (int, error) {
 	if l.gate != nil {
 		select {
@@ -219,6 +225,8 @@ type testDomain struct {
 	stores  map[crdt.NodeID]*lockedStore
 	reps    map[crdt.NodeID]*Replicator
 	hooks   map[crdt.NodeID]*logtest.Hook
+	// logHooks are what start gives each node's Replicator; none when absent.
+	logHooks map[crdt.NodeID]LogHooks
 }
 
 func newTestDomain(t *testing.T, ids ...crdt.NodeID) *testDomain {
@@ -238,6 +246,8 @@ func newTestDomainWith(t *testing.T, prepare func(id crdt.NodeID, cfg *Config, s
 		stores:  map[crdt.NodeID]*lockedStore{},
 		reps:    map[crdt.NodeID]*Replicator{},
 		hooks:   map[crdt.NodeID]*logtest.Hook{},
+
+		logHooks: map[crdt.NodeID]LogHooks{},
 	}
 	d.members.set(ids)
 	for _, id := range ids {
@@ -263,7 +273,7 @@ func (d *testDomain) start(t *testing.T, id crdt.NodeID, cfg Config) {
 	t.Helper()
 	logger, hook := logtest.NewNullLogger()
 	logger.SetLevel(logrus.DebugLevel)
-	r, err := New(cfg, d.stores[id], d.members, hubSender{h: d.hub, from: id}, d.clk, logrus.NewEntry(logger))
+	r, err := New(cfg, d.stores[id], d.members, hubSender{h: d.hub, from: id}, d.clk, logrus.NewEntry(logger), d.logHooks[id])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -456,7 +466,7 @@ func TestReplicatorStuckStore(t *testing.T) {
 	members := &fakeMembers{}
 	members.set([]crdt.NodeID{nA, nB})
 	sent := make(chanSender, 1024)
-	r, err := New(Config{Self: nA, InboxSize: 2}, st, members, sent, clock.NewFake(time.Unix(0, 0)), nil)
+	r, err := New(Config{Self: nA, InboxSize: 2}, st, members, sent, clock.NewFake(time.Unix(0, 0)), nil, LogHooks{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -506,10 +516,10 @@ func TestReplicatorStuckStore(t *testing.T) {
 
 func TestReplicatorNewValidates(t *testing.T) {
 	st := &lockedStore{s: newMemStore(nA, nil)}
-	if _, err := New(Config{}, st, &fakeMembers{}, hubSender{}, clock.Real(), nil); !errors.Is(err, ErrInvalidConfig) {
+	if _, err := New(Config{}, st, &fakeMembers{}, hubSender{}, clock.Real(), nil, LogHooks{}); !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("no Self: %v", err)
 	}
-	if _, err := New(Config{Self: nA}, st, nil, hubSender{}, clock.Real(), nil); !errors.Is(err, ErrInvalidConfig) {
+	if _, err := New(Config{Self: nA}, st, nil, hubSender{}, clock.Real(), nil, LogHooks{}); !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("no members: %v", err)
 	}
 }
@@ -672,5 +682,73 @@ func TestReplicatorResyncInterrupted(t *testing.T) {
 	d.tickUntil(t, "the resync ends", func() bool { return !d.reps[nA].Stats().Resyncing })
 	if lc := d.stores[nA].LastContact(); !lc.After(old) {
 		t.Fatalf("last contact %v after the resync", lc)
+	}
+}
+
+// chanFeed is a LogFeed the test signals itself.
+type chanFeed chan struct{}
+
+func (c chanFeed) C() <-chan struct{} { return c }
+
+// ackRecorder is a LogHolder that keeps every vector acknowledged to it.
+type ackRecorder struct {
+	mu   sync.Mutex
+	acks []crdt.VersionVector
+}
+
+func (h *ackRecorder) Ack(vv crdt.VersionVector) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.acks = append(h.acks, vv)
+}
+
+func (h *ackRecorder) all() []crdt.VersionVector {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.acks)
+}
+
+// TestReplicatorLogHooks: a Replicator started with log hooks wakes on its
+// feed (no Notify), and acknowledges to its holder only what every member
+// has applied, until that covers A's writes.
+func TestReplicatorLogHooks(t *testing.T) {
+	var cfgA Config
+	d := newTestDomainWith(t, func(id crdt.NodeID, cfg *Config, _ *memStore) {
+		if id == nA {
+			cfgA = *cfg
+		}
+	}, nA, nB, nC)
+	if err := d.reps[nA].Close(); err != nil {
+		t.Fatal(err)
+	}
+	feed, holder := make(chanFeed, 1), &ackRecorder{}
+	d.logHooks[nA] = LogHooks{Feed: feed, Holder: holder}
+	d.start(t, nA, cfgA)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := d.clk.BlockUntil(ctx, len(d.ids)); err != nil {
+		t.Fatal(err)
+	}
+	const writes = 10
+	for k := range writes {
+		d.stores[nA].set(t, "k"+string(rune('a'+k)), "v")
+		select {
+		case feed <- struct{}{}:
+		default:
+		}
+	}
+	d.tickUntil(t, "the holder acknowledged A's writes", func() bool {
+		acks := holder.all()
+		return len(acks) > 0 && acks[len(acks)-1].Get(nA) == writes
+	})
+	if d.reps[nA].Stats().PushesSent == 0 {
+		t.Error("A pushed nothing")
+	}
+	for _, vv := range holder.all() {
+		for _, id := range d.ids {
+			if applied := d.stores[id].Applied(); !applied.Descends(vv) {
+				t.Errorf("acknowledged %s, beyond what %s applied: %s", vv, id, applied)
+			}
+		}
 	}
 }

@@ -309,6 +309,23 @@ func (m *Machine) sendChunk(p *peer) {
 		size int
 	)
 	s.next, s.last = nil, true
+	if s.buckets != nil && len(s.start) == 0 {
+		// The first chunk leads with the differing buckets' system records:
+		// they are few, and kept whole (tombstones too), so they need no
+		// drops.
+		err := m.st.ScanSystem(context.Background(), func(key []byte, r crdt.Record) bool {
+			if inBuckets(s.buckets, s.bits, key) {
+				kr := KeyRecord{Key: key, Record: r, System: true}
+				size += m.sizer.record(&kr)
+				recs = append(recs, kr)
+			}
+			return true
+		})
+		if err != nil {
+			m.stats.ReadErrors++
+			return // tried again at the next tick
+		}
+	}
 	if s.buckets != nil {
 		looked := 0
 		err := m.st.Scan(context.Background(), s.start, 0, func(key []byte, r crdt.Record) bool {
@@ -322,7 +339,7 @@ func (m *Machine) sendChunk(p *peer) {
 			}
 			kr := KeyRecord{Key: key, Record: r}
 			sz := m.sizer.record(&kr)
-			if len(recs) == m.cfg.MaxBatchEntries || (len(recs) > 0 && size+sz > m.cfg.MaxBatchBytes) {
+			if len(recs) >= m.cfg.MaxBatchEntries || (len(recs) > 0 && size+sz > m.cfg.MaxBatchBytes) {
 				s.next, s.last = key, false
 				return false
 			}
@@ -392,10 +409,14 @@ func (m *Machine) onChunk(ctx context.Context, p *peer, from crdt.NodeID, msg *M
 	recs := msg.Records
 	var drops int
 	if len(msg.Buckets) > 0 {
+		sys := systemPrefix(msg.Records)
 		var err error
-		if recs, drops, err = m.withDrops(ctx, msg.Records, msg.Start, msg.End, msg.Buckets, msg.Bits); err != nil {
+		if recs, drops, err = m.withDrops(ctx, msg.Records[len(sys):], msg.Start, msg.End, msg.Buckets, msg.Bits); err != nil {
 			m.stats.ReadErrors++
 			return fmt.Errorf("replication: chunk %d from %s: %w", msg.ID, from, err)
+		}
+		if len(sys) > 0 {
+			recs = append(slices.Clip(sys), recs...)
 		}
 	}
 	w := Write{From: from, Records: recs, Seen: msg.Seen, kind: writeChunk, id: msg.ID, sync: msg.Sync, resync: msg.Resync, drops: drops}
@@ -420,16 +441,40 @@ func checkChunk(msg *Message) error {
 	if len(msg.End) > 0 && bytes.Compare(msg.Start, msg.End) >= 0 {
 		return fmt.Errorf("empty range [%q, %q)", msg.Start, msg.End)
 	}
-	for i := range msg.Records {
-		k := msg.Records[i].Key
+	sys := systemPrefix(msg.Records)
+	if len(sys) > 0 && len(msg.Start) > 0 {
+		return fmt.Errorf("system records in a chunk from %q: only the first chunk carries them", msg.Start)
+	}
+	for i := 1; i < len(sys); i++ {
+		if bytes.Compare(sys[i-1].Key, sys[i].Key) >= 0 {
+			return fmt.Errorf("system records not in key order at %q", sys[i].Key)
+		}
+	}
+	data := msg.Records[len(sys):]
+	for i := range data {
+		if data[i].System {
+			return fmt.Errorf("system record %q after data records", data[i].Key)
+		}
+	}
+	for i := range data {
+		k := data[i].Key
 		if bytes.Compare(k, msg.Start) < 0 || (len(msg.End) > 0 && bytes.Compare(k, msg.End) >= 0) {
 			return fmt.Errorf("record %q outside [%q, %q)", k, msg.Start, msg.End)
 		}
-		if i > 0 && bytes.Compare(msg.Records[i-1].Key, k) >= 0 {
+		if i > 0 && bytes.Compare(data[i-1].Key, k) >= 0 {
 			return fmt.Errorf("records not in key order at %q", k)
 		}
 	}
 	return nil
+}
+
+// systemPrefix returns the system records a chunk leads with.
+func systemPrefix(recs []KeyRecord) []KeyRecord {
+	n := 0
+	for n < len(recs) && recs[n].System {
+		n++
+	}
+	return recs[:n]
 }
 
 // withDrops returns a chunk's records followed by a zero record for every

@@ -758,3 +758,29 @@ func TestDigestSyncBytes(t *testing.T) {
 		t.Fatalf("a sync of %d changed keys sent %d records, %d bytes; all %d keys: %d records, %d bytes", changed, syncRecords, syncBytes, keys, fullRecords, fullBytes)
 	}
 }
+
+// A chunk's system records lead the first chunk of a sync, in key order;
+// anywhere else they are a bad message.
+func TestCheckChunkSystemRecords(t *testing.T) {
+	sys := func(k string) KeyRecord { return KeyRecord{Key: []byte(k), System: true} }
+	data := func(k string) KeyRecord { return KeyRecord{Key: []byte(k)} }
+	for _, tc := range []struct {
+		name  string
+		start string
+		recs  []KeyRecord
+		ok    bool
+	}{
+		{"first chunk leads with them", "", []KeyRecord{sys("z"), sys("zz"), data("a")}, true},
+		{"only system records", "", []KeyRecord{sys("parent")}, true},
+		{"in a later chunk", "m", []KeyRecord{sys("parent"), data("n")}, false},
+		{"after data records", "", []KeyRecord{data("a"), sys("parent")}, false},
+		{"out of order", "", []KeyRecord{sys("b"), sys("a")}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			msg := &Message{Type: MsgSnap, Start: []byte(tc.start), Records: tc.recs}
+			if err := checkChunk(msg); (err == nil) != tc.ok {
+				t.Errorf("checkChunk = %v, want ok %v", err, tc.ok)
+			}
+		})
+	}
+}

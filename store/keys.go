@@ -14,6 +14,7 @@ const (
 	prefixIndex  = 'x'
 	prefixDead   = 'd'
 	prefixMeta   = 'm'
+	prefixSystem = 's'
 )
 
 const (
@@ -25,6 +26,11 @@ const (
 // appendRecordKey appends 'r'+key.
 func appendRecordKey(dst, key []byte) []byte {
 	return append(append(dst, prefixRecord), key...)
+}
+
+// appendSystemKey appends 's'+key.
+func appendSystemKey(dst, key []byte) []byte {
+	return append(append(dst, prefixSystem), key...)
 }
 
 // appendLogKey appends 'l'+origin+seq.
@@ -94,21 +100,33 @@ type LogEntry struct {
 	Delta  []byte
 	ReqID  string
 	TS     crdt.Timestamp
+	// System says the entry writes a system key (see system.go), not data.
+	System bool
 }
 
 // Record decodes the entry's delta.
 func (e *LogEntry) Record() (crdt.Record, error) { return crdt.UnmarshalRecord(e.Delta) }
 
 // logFormat is the first byte of a stored log entry; bump it when the
-// layout changes.
-const logFormat byte = 1
+// layout changes. Format 1 had no flags byte; it is still read.
+const (
+	logFormat   byte = 2
+	logFormatV1 byte = 1
+)
 
-// appendLogHead appends the head of a log entry's value: format, uvarint
-// TS, uvarint length and key, uvarint length and request ID. The delta's
-// encoding (crdt.AppendRecord) follows it to the end of the value. Origin
-// and Seq are in the Badger key.
-func appendLogHead(dst []byte, key []byte, reqID string, ts crdt.Timestamp) []byte {
-	dst = append(dst, logFormat)
+// Log entry flags.
+const logFlagSystem byte = 1
+
+// appendLogHead appends the head of a log entry's value: format, flags,
+// uvarint TS, uvarint length and key, uvarint length and request ID. The
+// delta's encoding (crdt.AppendRecord) follows it to the end of the value.
+// Origin and Seq are in the Badger key.
+func appendLogHead(dst []byte, key []byte, reqID string, ts crdt.Timestamp, system bool) []byte {
+	var flags byte
+	if system {
+		flags |= logFlagSystem
+	}
+	dst = append(dst, logFormat, flags)
 	dst = binary.AppendUvarint(dst, uint64(ts))
 	dst = binary.AppendUvarint(dst, uint64(len(key)))
 	dst = append(dst, key...)
@@ -122,10 +140,18 @@ func decodeLogValue(b []byte, e *LogEntry) error {
 	bad := func(what string) error {
 		return fmt.Errorf("%w: log entry %s", crdt.ErrBadEncoding, what)
 	}
-	if len(b) == 0 || b[0] != logFormat {
+	var flags byte
+	switch {
+	case len(b) >= 2 && b[0] == logFormat:
+		flags, b = b[1], b[2:]
+	case len(b) >= 1 && b[0] == logFormatV1:
+		b = b[1:]
+	default:
 		return bad("format")
 	}
-	b = b[1:]
+	if flags&^logFlagSystem != 0 {
+		return bad("flags")
+	}
 	ts, n := binary.Uvarint(b)
 	if n <= 0 {
 		return bad("timestamp")
@@ -158,5 +184,6 @@ func decodeLogValue(b []byte, e *LogEntry) error {
 	e.Key = buf[:len(key):len(key)]
 	e.ReqID = string(reqID)
 	e.Delta = buf[len(key):]
+	e.System = flags&logFlagSystem != 0
 	return nil
 }
