@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sirupsen/logrus"
 
+	"github.com/upu/upu/internal/confcheck"
 	"github.com/upu/upu/internal/logging"
 )
 
@@ -28,12 +29,16 @@ type Config struct {
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config { return Config{ReadHeaderTimeout: 10 * time.Second} }
 
+// ErrInvalidConfig is wrapped by every problem Config.Validate reports.
+var ErrInvalidConfig = errors.New("upu: invalid http config")
+
 // Validate reports every invalid field.
 func (c Config) Validate() error {
+	var l confcheck.List
 	if c.ReadHeaderTimeout < 0 {
-		return fmt.Errorf("httpd: ReadHeaderTimeout=%v: must not be negative", c.ReadHeaderTimeout)
+		l.Add("ReadHeaderTimeout", c.ReadHeaderTimeout, "must not be negative")
 	}
-	return nil
+	return l.Err(ErrInvalidConfig)
 }
 
 // Health says whether the node serves.

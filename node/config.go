@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/upu/upu/crdt"
+	"github.com/upu/upu/frontend/native"
 	"github.com/upu/upu/gossip"
+	"github.com/upu/upu/httpd"
 	"github.com/upu/upu/internal/confcheck"
 	"github.com/upu/upu/internal/logging"
 	"github.com/upu/upu/kv"
@@ -39,6 +41,10 @@ type Config struct {
 	// Standalone runs the node without gossip and replication, a domain of
 	// one that nobody can join (unit tests). `upu serve` always gossips.
 	Standalone bool
+
+	// The front ends' settings below are shared by the binary and the Redis
+	// protocol servers (the heartbeat and handshake by the binary one
+	// alone); the node passes them to each server's Config.
 
 	// HeartbeatInterval is announced in the handshake: clients send a frame
 	// at least this often on an otherwise idle connection.
@@ -77,6 +83,8 @@ type Config struct {
 	// keepalive and the silence after which a link is dead, redial backoff,
 	// message and stream bounds. The node sets Self, and Token to PeerToken.
 	Peer peer.Config
+	// HTTP tunes the metrics and health endpoint served on HTTPAddr.
+	HTTP httpd.Config
 	// Replication tunes the ring: ticks, batches, queues, digest buckets.
 	// The node sets Self, and ResyncAfter to the store's tombstone horizon.
 	Replication replication.Config
@@ -88,35 +96,33 @@ type Config struct {
 	ConfigFile string
 }
 
-// Defaults of the node's own fields; the subsystems' are in their
-// DefaultConfig.
+// Defaults of the node's own fields; those it passes to a subsystem take
+// the subsystem's default, so each is written once.
 const (
-	DefaultAddr              = "127.0.0.1:7700"
-	DefaultDataDir           = "./upu-data"
-	DefaultDomain            = "default"
-	DefaultHeartbeatInterval = 5 * time.Second
-	DefaultIdleTimeout       = 30 * time.Second
-	DefaultHandshakeTimeout  = 10 * time.Second
-	DefaultShutdownTimeout   = 10 * time.Second
-	DefaultMaxConns          = 10000
+	DefaultAddr            = "127.0.0.1:7700"
+	DefaultDataDir         = "./upu-data"
+	DefaultDomain          = "default"
+	DefaultShutdownTimeout = 10 * time.Second
 )
 
 // DefaultConfig returns the configuration `upu serve` runs with when no flag
 // is given.
 func DefaultConfig() Config {
+	nd := native.DefaultConfig()
 	return Config{
 		DataDir:           DefaultDataDir,
 		Addr:              DefaultAddr,
 		Domain:            DefaultDomain,
-		HeartbeatInterval: DefaultHeartbeatInterval,
-		IdleTimeout:       DefaultIdleTimeout,
-		HandshakeTimeout:  DefaultHandshakeTimeout,
+		HeartbeatInterval: nd.HeartbeatInterval,
+		IdleTimeout:       nd.IdleTimeout,
+		HandshakeTimeout:  nd.HandshakeTimeout,
 		ShutdownTimeout:   DefaultShutdownTimeout,
-		MaxConns:          DefaultMaxConns,
+		MaxConns:          nd.MaxConns,
 		Store:             store.DefaultConfig(),
 		Gossip:            gossip.DefaultConfig(),
 		Peer:              peer.DefaultConfig(),
 		Replication:       replication.DefaultConfig(),
+		HTTP:              httpd.DefaultConfig(),
 		Log:               logging.DefaultConfig(),
 	}
 }
@@ -239,6 +245,7 @@ func (c Config) Validate() error {
 		{"store", c.storeConfig(standInID).Validate()},
 		{"kv", c.kvConfig().Validate()},
 		{"log", c.Log.Validate()},
+		{"http", c.HTTP.Validate()},
 	}
 	if !c.Standalone {
 		subs = append(subs,

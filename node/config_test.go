@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/upu/upu/gossip"
+	"github.com/upu/upu/httpd"
 	"github.com/upu/upu/internal/confcheck"
 	"github.com/upu/upu/internal/logging"
 	"github.com/upu/upu/kv"
@@ -35,6 +36,7 @@ func TestValidateNamesEveryProblem(t *testing.T) {
 		{"gossip tuning", Config{Gossip: gossip.Config{ProbeInterval: time.Second, ProbeTimeout: 2 * time.Second}},
 			[]string{"gossip.ProbeTimeout"}},
 		{"gossip tuning ignored standalone", Config{Standalone: true, Gossip: gossip.Config{ProbeInterval: time.Second, ProbeTimeout: 2 * time.Second}}, nil},
+		{"http tuning", Config{HTTP: httpd.Config{ReadHeaderTimeout: -time.Second}}, []string{"http.ReadHeaderTimeout"}},
 		{"peer tuning", Config{Peer: peer.Config{DialTimeout: -time.Second}}, []string{"peer.DialTimeout"}},
 		{"replication tuning", Config{Replication: replication.Config{DigestBits: 40, InboxSize: -1}},
 			[]string{"replication.InboxSize", "replication.DigestBits"}},

@@ -57,7 +57,7 @@ func (n *Node) startFrontends(ln net.Listener) error {
 }
 
 func (n *Node) startHTTP() error {
-	h, err := httpd.New(httpd.DefaultConfig(), httpd.Deps{Gatherer: n.reg, Health: nodeAdmin{n}, Logger: n.logger})
+	h, err := httpd.New(n.cfg.HTTP, httpd.Deps{Gatherer: n.reg, Health: nodeAdmin{n}, Logger: n.logger})
 	if err != nil {
 		return err
 	}
