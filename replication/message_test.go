@@ -37,6 +37,7 @@ func sampleEntry(origin crdt.NodeID, seq uint64, key, value string, expiry int64
 func sampleMessages() map[string]Message {
 	tomb := crdt.Record{}.Delete(crdt.Op{Node: nB, TS: 7})
 	ctr, _, _ := crdt.Record{}.Incr(crdt.Op{Node: nC, TS: 9}, -3, 0)
+	reset := crdt.Merge(crdt.Record{}, ctr).Delete(crdt.Op{Node: nB, TS: 10}) // with the reset of C's count
 	return map[string]Message{
 		"probe":        {Type: MsgProbe, Applied: vv(uint64(nA), 3, uint64(nB), 1<<40)},
 		"probe empty":  {Type: MsgProbe},
@@ -47,6 +48,7 @@ func sampleMessages() map[string]Message {
 			sampleEntry(nA, 2, "k\x00binary", "", 1_800_000_000_000),
 			{Origin: nB, Seq: 9, Key: []byte("gone"), Delta: tomb, TS: 7},
 			{Origin: nC, Seq: 1, Key: []byte("count"), Delta: ctr, TS: 9, ReqID: "0123456789abcdef0123456789abcdef"},
+			{Origin: nB, Seq: 10, Key: []byte("count"), Delta: reset, TS: 10},
 		}},
 		"snapshot chunk": {Type: MsgSnap, ID: 6, Records: []KeyRecord{
 			{Key: []byte("a"), Record: sampleEntry(nA, 1, "a", "x", 0).Delta},
