@@ -139,8 +139,7 @@ func (r Record) writeResets(c Context) []Reset {
 			seen = append(seen, Reset{Node: e.Dot.Node, Origin: e.Origin})
 			k = len(seen) - 1
 		}
-		seen[k].Inc += e.Inc
-		seen[k].Dec += e.Dec
+		seen[k].Inc, seen[k].Dec = addTotals(e.Origin, seen[k].Inc, seen[k].Dec, e)
 	}
 	if len(seen) == 0 {
 		return r.Resets
@@ -348,10 +347,10 @@ func (r Record) count(nowMS int64) int64 {
 	return sum
 }
 
-// Contribution returns what the live entry e of r adds to r's counter: a
-// base's value; for a count entry, its share of its lineage's totals above
-// the lineage's reset (all of it, as a lineage has one entry but in records
-// written before lineages existed); 0 for other kinds.
+// Contribution returns what the live entry e of r shows of r's counter: a
+// base's value; for a count entry, its totals above its lineage's reset (a
+// replica that missed a link of the lineage's chain holds an older entry
+// too, which the counter does not add); 0 for other kinds.
 func (r Record) Contribution(e Entry) int64 {
 	switch e.Kind {
 	case KindBase:
@@ -375,15 +374,28 @@ func (r Record) firstOfLineage(i int, nowMS int64) bool {
 	return true
 }
 
-// totals returns the sums of the live count entries of node n's lineage
-// origin.
+// totals returns the totals of the live count entries of node n's lineage
+// origin (see addTotals).
 func (r Record) totals(n NodeID, origin uint64, nowMS int64) (inc, dec uint64) {
 	for i := range r.Entries {
 		if e := &r.Entries[i]; e.Dot.Node == n && e.Kind == KindCount && e.Origin == origin && e.Live(nowMS) {
-			inc, dec = inc+e.Inc, dec+e.Dec
+			inc, dec = addTotals(origin, inc, dec, e)
 		}
 	}
 	return inc, dec
+}
+
+// addTotals adds count entry e to a lineage's totals inc and dec. The
+// entries of a lineage are one chain of the node's running totals, each
+// folding the one before, and a replica that missed a link holds two of
+// them, so a lineage totals its largest. Lineage 0, from before lineages
+// existed, also holds a base converted from a register value beside the
+// node's own totals: its entries add up.
+func addTotals(origin, inc, dec uint64, e *Entry) (uint64, uint64) {
+	if origin == 0 {
+		return inc + e.Inc, dec + e.Dec
+	}
+	return max(inc, e.Inc), max(dec, e.Dec)
 }
 
 // sub is a-b, or 0 below: a lineage whose entries expired in part may hold

@@ -75,12 +75,19 @@ type sim struct {
 }
 
 // ctrObserve marks gone the increments of ctrKey that node n has seen, when
-// n makes a write that supersedes them.
+// n makes a write that supersedes them. A node's count entry holds its
+// running totals, so having seen one of its increments is having seen
+// every earlier one.
 func (s *sim) ctrObserve(n int) {
 	ctx := s.w[realW].recs[n][ctrKey].Context
-	for i := range s.ctrIncrs {
-		if ctx.Covers(s.ctrIncrs[i].dot) {
-			s.ctrIncrs[i].gone = true
+	for _, seen := range s.ctrIncrs {
+		if !ctx.Covers(seen.dot) {
+			continue
+		}
+		for i := range s.ctrIncrs {
+			if c := &s.ctrIncrs[i]; c.dot.Node == seen.dot.Node && c.dot.Counter <= seen.dot.Counter {
+				c.gone = true
+			}
 		}
 	}
 }
@@ -367,7 +374,7 @@ func (s *sim) drain(t *rapid.T) {
 // checkVisible checks the read rules that hold for every record: nothing
 // expired is visible, the winner is the live entry with the highest
 // (timestamp, node, counter), and a counter sums its live bases and, for
-// each lineage of a node's count entries, their live totals above the
+// each lineage of a node's count entries, its live totals above the
 // lineage's reset.
 func checkVisible(t *rapid.T, r Record, now int64) {
 	v := r.Read(now)
@@ -390,8 +397,14 @@ func checkVisible(t *rapid.T, r Record, now int64) {
 		case KindBase:
 			sum += int64(e.Inc - e.Dec)
 		case KindCount:
-			l := lineage{e.Dot.Node, e.Origin}
-			totals[l] = [2]uint64{totals[l][0] + e.Inc, totals[l][1] + e.Dec}
+			// A lineage is one chain of running totals: its largest
+			// counts, but in lineage 0 (written before lineages) they add.
+			l, tot := lineage{e.Dot.Node, e.Origin}, totals[lineage{e.Dot.Node, e.Origin}]
+			if e.Origin == 0 {
+				totals[l] = [2]uint64{tot[0] + e.Inc, tot[1] + e.Dec}
+			} else {
+				totals[l] = [2]uint64{max(tot[0], e.Inc), max(tot[1], e.Dec)}
+			}
 		}
 	}
 	above := func(a, b uint64) uint64 { return a - min(a, b) }

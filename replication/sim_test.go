@@ -118,12 +118,20 @@ type simIncr struct {
 }
 
 // observe marks gone the increments of key that n has seen, as a write on
-// n that supersedes the counter does.
+// n that supersedes the counter does. A node's count entry holds its
+// running totals, so having seen one of its increments is having seen
+// every earlier one.
 func (m *model) observe(n *simNode, key string) {
 	ctx := n.st.recs[key].Context
-	for i := range m.incrs[key] {
-		if ctx.Covers(m.incrs[key][i].dot) {
-			m.incrs[key][i].gone = true
+	incrs := m.incrs[key]
+	for _, seen := range incrs {
+		if !ctx.Covers(seen.dot) {
+			continue
+		}
+		for i := range incrs {
+			if c := &incrs[i]; c.dot.Node == seen.dot.Node && c.dot.Counter <= seen.dot.Counter {
+				c.gone = true
+			}
 		}
 	}
 }
