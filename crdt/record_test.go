@@ -428,6 +428,18 @@ func TestCounterResets(t *testing.T) {
 			_, d := incr(s, nA, 12, 3) // A goes on from its reset
 			return Merge(Record{}, d)
 		}, 3},
+		{"a replica that missed a link of a node's chain, then deleted", func() Record {
+			s, d1 := incr(Record{}, nA, 10, 1)
+			s, _ = incr(s, nA, 11, 0) // never reaches B
+			s, d3 := incr(s, nA, 12, 0)
+			onB := Merge(Merge(Record{}, d1), d3) // A's first and third totals, 1 each
+			if v := onB.Read(0); v.Counter != 1 {
+				t.Fatalf("B counts %+v, want A's totals once (1): %s", v, fmtRecord(onB))
+			}
+			del := onB.Delete(Op{Node: nB, TS: 13})
+			_, inc := incr(s, nA, 14, 5)
+			return Merge(Merge(onB, del), inc)
+		}, 5},
 		{"a lineage started after the key was collected ignores an old reset", func() Record {
 			s, _ := incr(Record{}, nA, 10, 100)
 			stale := Merge(s, s.Delete(Op{Node: nB, TS: 11})) // still held by B
