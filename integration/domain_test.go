@@ -179,8 +179,13 @@ func TestDomainReplication(t *testing.T) {
 		}
 	}
 	lines := strings.Split(mustCLI(t, nodes[0].addr, "members"), "\n")
-	if len(lines) != 3 || len(strings.Fields(lines[0])) != 5 {
-		t.Fatalf("upu members printed %q, want 3 lines of 5 fields", lines)
+	if len(lines) != 4 || strings.Join(strings.Fields(lines[0]), " ") != "NODE DOMAIN ADDR GOSSIP-ADDR STATE" {
+		t.Fatalf("upu members printed %q, want a header and 3 lines", lines)
+	}
+	for _, l := range lines[1:] {
+		if len(strings.Fields(l)) != 5 {
+			t.Fatalf("upu members line %q: want 5 fields", l)
+		}
 	}
 	var st struct {
 		Members   int64  `json:"members"`

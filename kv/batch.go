@@ -69,7 +69,12 @@ type Batch struct {
 	results []store.Result
 	out     []Result
 	now     time.Time // read once per batch, zero until asked
+	reads   uint32    // reads made through the batch, for sampling their latency
 }
+
+// readSample is how many of a connection's reads make one latency sample:
+// reading the clock twice costs more than a cached read itself.
+const readSample = 16
 
 // NewBatch returns an empty batch for one connection.
 func (s *Service) NewBatch() *Batch { return &Batch{s: s} }
@@ -99,12 +104,14 @@ func (b *Batch) ExpiryAfter(ttlMS int64) (int64, error) {
 }
 
 // Add checks w against the limits and queues it; a refused write is not
-// queued and its error is returned at once.
+// queued and its error is returned at once (and counted).
 func (b *Batch) Add(w Write) error {
-	if err := b.s.CheckKey(w.Key); err != nil {
-		return err
+	err := b.s.CheckKey(w.Key)
+	if err == nil {
+		err = b.s.CheckValue(w.Value)
 	}
-	if err := b.s.CheckValue(w.Value); err != nil {
+	if err != nil {
+		b.s.metrics.observe(op(w.Op), err)
 		return err
 	}
 	b.writes = append(b.writes, store.Write{
@@ -112,6 +119,19 @@ func (b *Batch) Add(w Write) error {
 		Context: w.Context, Cond: store.Cond(w.Cond), KeepTTL: w.KeepTTL, WantOld: w.WantOld,
 	})
 	return nil
+}
+
+// Read is Service.Read for the batch's connection, which every read counts
+// but only one in readSample times. It does not apply the queued writes:
+// the caller does, when the read must see them.
+func (b *Batch) Read(ctx context.Context, key []byte, scope Scope) (crdt.View, crdt.Record, error) {
+	b.reads++
+	if b.reads%readSample == 0 {
+		return b.s.Read(ctx, key, scope)
+	}
+	v, r, err := b.s.read(ctx, key, scope)
+	b.s.metrics.observe(opGet, err)
+	return v, r, err
 }
 
 // Key is the key of the i-th queued write.
@@ -129,13 +149,19 @@ func (b *Batch) Apply(ctx context.Context) []Result {
 		b.out = make([]Result, n)
 	}
 	res := b.results[:n]
+	start := b.s.clk.Now()
 	ctx, cancel := context.WithTimeout(ctx, b.s.cfg.WriteTimeout)
 	b.s.store.ApplyBatch(ctx, b.writes, res)
 	cancel()
+	took := b.s.clk.Now().Sub(start)
+	m := b.s.metrics
 	out := b.out[:n]
 	for i := range res {
 		r := &res[i]
 		out[i] = Result{Context: r.Context, Counter: r.Counter, Old: r.Old, OldFound: r.OldFound, Skipped: r.Skipped, Err: r.Err}
+		o := op(b.writes[i].Op)
+		m.observe(o, r.Err)
+		m.time(o, took)
 		*r = store.Result{}
 	}
 	return out

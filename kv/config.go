@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/upu/upu/crdt"
 	"github.com/upu/upu/internal/confcheck"
 	"github.com/upu/upu/store"
 )
@@ -29,6 +30,8 @@ type Config struct {
 	MaxValueSize int
 	// WriteTimeout bounds how long one batch may wait for its commit.
 	WriteTimeout time.Duration
+	// NodeID stamps the request IDs the service makes.
+	NodeID crdt.NodeID
 }
 
 // DefaultConfig returns the defaults: the store's limits, so that the two

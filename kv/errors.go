@@ -22,6 +22,7 @@ var (
 	ErrNegativeTTL   = fmt.Errorf("upu: negative ttl: %w", store.ErrBadRequest)
 	ErrUnknownScope  = fmt.Errorf("upu: unknown scope: %w", store.ErrBadRequest)
 	ErrWrongType     = crdt.ErrWrongType
+	ErrOverflow      = crdt.ErrOverflow // an increment past int64, a bad request
 	ErrClosed        = store.ErrClosed
 	// ErrScopeUnavailable is a read asking beyond this node when no
 	// Upstream is configured.
@@ -53,7 +54,7 @@ func KindOf(err error) Kind {
 		return KindNotFound
 	case errors.Is(err, ErrTooLarge):
 		return KindTooLarge
-	case errors.Is(err, ErrBadRequest), errors.Is(err, crdt.ErrOverflow), errors.Is(err, crdt.ErrBadEncoding):
+	case errors.Is(err, ErrBadRequest), errors.Is(err, ErrOverflow), errors.Is(err, crdt.ErrBadEncoding):
 		return KindBadRequest
 	case errors.Is(err, ErrWrongType):
 		return KindWrongType
@@ -65,4 +66,25 @@ func KindOf(err error) Kind {
 		return KindTimeout
 	}
 	return KindInternal
+}
+
+var kindNames = [...]string{
+	KindOK:               "ok",
+	KindInternal:         "internal",
+	KindNotFound:         "not found",
+	KindTooLarge:         "too large",
+	KindBadRequest:       "bad request",
+	KindWrongType:        "wrong type",
+	KindUnavailable:      "unavailable",
+	KindTimeout:          "timeout",
+	KindScopeUnavailable: "scope unavailable",
+}
+
+// String names the kind as the binary protocol names its error code, so
+// that metrics read the same whichever protocol a request came by.
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return "internal"
 }

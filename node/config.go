@@ -12,6 +12,7 @@ import (
 	"github.com/upu/upu/internal/confcheck"
 	"github.com/upu/upu/internal/logging"
 	"github.com/upu/upu/kv"
+	"github.com/upu/upu/peer"
 	"github.com/upu/upu/replication"
 	"github.com/upu/upu/store"
 )
@@ -72,11 +73,19 @@ type Config struct {
 	// KeyringFile a serf keyring that encrypts gossip, and the rest failure
 	// detection. The node sets Domain, NodeID and ProtoAddr.
 	Gossip gossip.Config
+	// Peer tunes the links between nodes: dial and write timeouts,
+	// keepalive and the silence after which a link is dead, redial backoff,
+	// message and stream bounds. The node sets Self, and Token to PeerToken.
+	Peer peer.Config
 	// Replication tunes the ring: ticks, batches, queues, digest buckets.
 	// The node sets Self, and ResyncAfter to the store's tombstone horizon.
 	Replication replication.Config
 
 	Log logging.Config
+
+	// ConfigFile names the file these settings were read from, if any. The
+	// node never reads it; it reports it in the start-up line.
+	ConfigFile string
 }
 
 // Defaults of the node's own fields; the subsystems' are in their
@@ -106,6 +115,7 @@ func DefaultConfig() Config {
 		MaxConns:          DefaultMaxConns,
 		Store:             store.DefaultConfig(),
 		Gossip:            gossip.DefaultConfig(),
+		Peer:              peer.DefaultConfig(),
 		Replication:       replication.DefaultConfig(),
 		Log:               logging.DefaultConfig(),
 	}
@@ -156,6 +166,14 @@ func (c Config) gossipConfig(id crdt.NodeID, protoAddr string) gossip.Config {
 	gc := c.Gossip
 	gc.Domain, gc.NodeID, gc.ProtoAddr = c.Domain, id.String(), protoAddr
 	return gc
+}
+
+// peerConfig is the peer links' configuration: Peer with the fields the
+// node owns filled in.
+func (c Config) peerConfig(id crdt.NodeID) peer.Config {
+	pc := c.Peer
+	pc.Self, pc.Token = id.String(), c.PeerToken
+	return pc
 }
 
 // replicationConfig is replication's configuration: Replication with the
@@ -225,6 +243,7 @@ func (c Config) Validate() error {
 	if !c.Standalone {
 		subs = append(subs,
 			subsystem{"gossip", c.gossipConfig(standInID, "127.0.0.1:1").Validate()},
+			subsystem{"peer", c.peerConfig(standInID).Validate()},
 			subsystem{"replication", c.replicationConfig(standInID).Validate()})
 	}
 	var errs []error
@@ -278,6 +297,16 @@ func flagName(sub, field string) string {
 		return "log-dir"
 	case "log.SlowThreshold":
 		return "slow-threshold"
+	case "log.Quiet":
+		return "quiet"
+	case "log.MaxSizeMB":
+		return "log-max-size-mb"
+	case "log.RotateEvery":
+		return "log-rotate-every"
+	case "log.MaxAgeDays":
+		return "log-max-age-days"
+	case "log.MaxBackups":
+		return "log-max-backups"
 	}
 	return sub + "." + field
 }

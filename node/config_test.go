@@ -11,6 +11,7 @@ import (
 	"github.com/upu/upu/internal/confcheck"
 	"github.com/upu/upu/internal/logging"
 	"github.com/upu/upu/kv"
+	"github.com/upu/upu/peer"
 	"github.com/upu/upu/replication"
 	"github.com/upu/upu/store"
 )
@@ -34,6 +35,7 @@ func TestValidateNamesEveryProblem(t *testing.T) {
 		{"gossip tuning", Config{Gossip: gossip.Config{ProbeInterval: time.Second, ProbeTimeout: 2 * time.Second}},
 			[]string{"gossip.ProbeTimeout"}},
 		{"gossip tuning ignored standalone", Config{Standalone: true, Gossip: gossip.Config{ProbeInterval: time.Second, ProbeTimeout: 2 * time.Second}}, nil},
+		{"peer tuning", Config{Peer: peer.Config{DialTimeout: -time.Second}}, []string{"peer.DialTimeout"}},
 		{"replication tuning", Config{Replication: replication.Config{DigestBits: 40, InboxSize: -1}},
 			[]string{"replication.InboxSize", "replication.DigestBits"}},
 		{"a bad gossip address once", Config{Gossip: gossip.Config{BindAddr: "localhost"}}, []string{"gossip-addr"}},

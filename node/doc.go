@@ -1,14 +1,12 @@
-// Package node wires one upu process together: it opens the store, sets up
-// logging with the node's fixed fields, serves the binary protocol and, when
-// configured, the Redis protocol and the metrics endpoint, and runs the
-// domain's membership (gossip) and replication.
+// Package node wires one upu process together and runs its lifecycle: it
+// opens the store and the data service (package kv) over it, sets up
+// logging with the node's fixed fields and one metrics registry, runs the
+// domain's membership (gossip) and replication, and starts the front ends
+// over kv: the binary protocol (frontend/native), and when configured the
+// Redis protocol (frontend/redis) and the HTTP endpoint (httpd). The front
+// ends learn of the node's state (status, members, INFO, health) through
+// small interfaces it implements; none of them reaches back into it.
 //
-// Both protocol servers read whatever a connection has sent, answer every
-// complete request in it, and write all the answers with one system call.
-// Writes of a pipeline (and of concurrent connections) reach the store as
-// batches that commit together. Reads see every write sent before them on the
-// same connection. Any frame counts as a heartbeat; a connection silent for
-// the idle timeout announced in the handshake is closed. Close stops
-// accepting, answers what connections have already sent, leaves the domain,
-// and then closes the store.
+// Close stops accepting, lets every front end answer what its connections
+// have already sent, leaves the domain, and then closes the store.
 package node

@@ -6,21 +6,26 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/upu/upu/gossip"
 	"github.com/upu/upu/internal/confcheck"
+	"github.com/upu/upu/peer"
 	"github.com/upu/upu/protocol"
 	"github.com/upu/upu/replication"
+	"github.com/upu/upu/store"
 )
 
-// domain is the node's part in its domain: gossip membership, the transport
-// to peers and the replicator that ships the store's log around the ring.
+// domain is the node's part in its domain: gossip membership, the links
+// to peers and the replicator that ships the store's log around the ring
+// over them.
 type domain struct {
 	gossip *gossip.Gossip
-	tr     *replication.TCPTransport
+	links  *peer.Pool
 	repl   *replication.Replicator
+	// The ring's wake-up on new log entries and its hold on the log.
+	feed   *store.Feed
+	holder *store.Holder
 
 	cancelJoin context.CancelFunc
 	joinDone   chan struct{} // closed when the join goroutine has returned
@@ -46,7 +51,7 @@ func (c Config) validateDomain(l *confcheck.List) {
 }
 
 // startDomain starts gossip on Config.GossipAddr, publishing proto (the
-// bound protocol address) for peers to dial, then the transport and the
+// bound protocol address) for peers to dial, then the peer links and the
 // replicator, and joins Config.Join in the background. On an error nothing
 // is left running.
 func (n *Node) startDomain(proto net.Addr) error {
@@ -59,18 +64,26 @@ func (n *Node) startDomain(proto net.Addr) error {
 	}
 	g, err := gossip.New(n.cfg.gossipConfig(n.id, adv), n.logger)
 	if err != nil {
-		return err // gossip's errors name it
+		return fmt.Errorf("upu: --gossip-addr %s: %w", n.cfg.Gossip.BindAddr, err)
 	}
-	tr := replication.NewTCPTransport(replication.TCPConfig{Self: n.id, Token: n.cfg.PeerToken})
-	repl, err := replication.New(n.cfg.replicationConfig(n.id), n.store, g, tr, n.clk, n.logger.Component("replication"))
+	links, err := peer.New(n.cfg.peerConfig(n.id), peer.Deps{Clock: n.clk, Log: n.logger.Component("peer")})
 	if err != nil {
-		tr.Close()
 		return errors.Join(err, g.Close())
 	}
-	d := &domain{gossip: g, tr: tr, repl: repl, cancelJoin: func() {}, joinDone: make(chan struct{})}
+	rlog := n.logger.Component("replication")
+	tr := replication.NewLinkTransport(links, rlog)
+	feed, holder := n.store.Follow(), n.store.Holder("ring")
+	repl, err := replication.New(n.cfg.replicationConfig(n.id), n.store, g, tr, n.clk, rlog,
+		replication.LogHooks{Feed: feed, Holder: holder})
+	if err != nil {
+		feed.Close()
+		holder.Release()
+		return errors.Join(err, links.Close(), g.Close())
+	}
+	tr.Serve(repl)
+	d := &domain{gossip: g, links: links, repl: repl, feed: feed, holder: holder, cancelJoin: func() {}, joinDone: make(chan struct{})}
 	n.domain = d
-	n.peers = repl
-	n.repl.p.Store(repl)
+	n.links = links
 	if len(n.cfg.Gossip.Join) == 0 {
 		close(d.joinDone)
 		return nil
@@ -104,13 +117,13 @@ func (n *Node) stopDomain(ctx context.Context) error {
 		}
 		cancel()
 	}
-	n.repl.p.Store(nil)
-	// The transport first: its connections honour deadlines, not contexts,
-	// so closing them is what ends at once a send that waits on a silent
-	// peer, which the replicator's Close would otherwise wait for.
-	trErr := d.tr.Close()
+	// The links first: closing them ends at once a send that waits on a
+	// silent peer, which the replicator's Close would otherwise wait for.
+	linksErr := d.links.Close()
 	replErr := d.repl.Close()
-	return errors.Join(trErr, replErr, d.gossip.Close())
+	d.feed.Close()
+	d.holder.Release()
+	return errors.Join(linksErr, replErr, d.gossip.Close())
 }
 
 // dialableAddr returns the protocol address peers should dial: the bound
@@ -160,19 +173,6 @@ func (n *Node) gossipEncrypted() bool {
 	return n.domain != nil && n.domain.gossip.Stats().Encrypted
 }
 
-// replHook lets the store, opened before the replicator exists, tell it of
-// new log entries (store.Config.OnAppend).
-type replHook struct {
-	p atomic.Pointer[replication.Replicator]
-}
-
-// notify ships new log entries at once rather than at the next tick.
-func (h *replHook) notify() {
-	if r := h.p.Load(); r != nil {
-		r.Notify()
-	}
-}
-
 // addDomainStatus fills the membership and replication fields of a status
 // answer.
 func (n *Node) addDomainStatus(st *protocol.StatusResponse) {
@@ -194,26 +194,4 @@ func (n *Node) addDomainStatus(st *protocol.StatusResponse) {
 			Heard: p.Heard, Unresponsive: p.Unresponsive, Snapshot: p.Snapshot,
 		})
 	}
-}
-
-// members answers the members request: the domain as gossip sees it, or
-// this node alone when it does not gossip.
-func (c *conn) members(f protocol.Frame) {
-	n := c.s.n
-	if n.domain == nil {
-		c.reply(f, &protocol.MembersResponse{Members: []protocol.Member{{
-			NodeID: n.id.String(), Domain: n.cfg.Domain, Addr: c.s.addr().String(),
-			State: gossip.StateAlive.String(), Self: true,
-		}}})
-		return
-	}
-	ms := n.domain.gossip.Members()
-	resp := protocol.MembersResponse{Members: make([]protocol.Member, len(ms))}
-	for i, m := range ms {
-		resp.Members[i] = protocol.Member{
-			NodeID: m.ID, Domain: m.Domain, Addr: m.Addr, GossipAddr: m.GossipAddr,
-			State: m.State.String(), Self: m.Self,
-		}
-	}
-	c.reply(f, &resp)
 }

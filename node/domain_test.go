@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/upu/upu/client"
 	"github.com/upu/upu/gossip"
 	"github.com/upu/upu/protocol"
@@ -253,5 +255,78 @@ func TestDialableAddr(t *testing.T) {
 		if got != tt.want || (err != nil) != (tt.want == "") {
 			t.Errorf("dialableAddr(%s, %s) = %q, %v; want %q", tt.bound, tt.gossip, got, err, tt.want)
 		}
+	}
+}
+
+// TestRespDomainReplicates: in a domain of three nodes, what a Redis client
+// writes through one node's listener is read through the others'.
+func TestRespDomainReplicates(t *testing.T) {
+	member := func(join ...*Node) *Node {
+		cfg := Config{Domain: "dc1", Gossip: gossip.Config{BindAddr: "127.0.0.1:0"}}
+		for _, j := range join {
+			cfg.Gossip.Join = append(cfg.Gossip.Join, j.GossipAddr().String())
+		}
+		return startRespNode(t, cfg)
+	}
+	a := member()
+	nodes := []*Node{a, member(a), member(a)}
+	ctx := ctxT(t)
+	clients := make([]*redis.Client, len(nodes))
+	for i, n := range nodes {
+		clients[i] = redisClient(t, n, 3)
+	}
+	if err := clients[0].Set(ctx, "k", "from-a", time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range clients {
+		if err := r.IncrBy(ctx, "n", int64(i+1)).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, r := range clients {
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			v, _ := r.Get(ctx, "k").Result()
+			c, _ := r.Get(ctx, "n").Result()
+			ttl, _ := r.TTL(ctx, "k").Result()
+			if v == "from-a" && c == "6" && ttl > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %d: k=%q (ttl %v) n=%q, want from-a and 6", i, v, ttl, c)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+// TestPortInUseNamesTheFlag: a listener that cannot bind says which flag
+// sets its address.
+func TestPortInUseNamesTheFlag(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { taken.Close() })
+	addr := taken.Addr().String()
+	for _, tt := range []struct {
+		flag string
+		cfg  Config
+	}{
+		{"--addr", Config{Addr: addr, Standalone: true}},
+		{"--gossip-addr", Config{Addr: "127.0.0.1:0", Gossip: gossip.Config{BindAddr: addr}}},
+	} {
+		t.Run(tt.flag, func(t *testing.T) {
+			tt.cfg.InMemory = true
+			n, err := New(tt.cfg, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { n.Close() })
+			err = n.Start()
+			if err == nil || !strings.Contains(err.Error(), tt.flag+" "+addr) {
+				t.Fatalf("Start with %s taken = %v, want an error naming %s %s", addr, err, tt.flag, addr)
+			}
+		})
 	}
 }

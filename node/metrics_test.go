@@ -27,8 +27,8 @@ func scrape(t *testing.T, n *Node) string {
 // TestRespMetrics: Redis-protocol commands are counted by name, unknown
 // ones under "unknown", and error replies in their own counter.
 func TestRespMetrics(t *testing.T) {
-	n := startRespNode(t, Config{HTTPAddr: "127.0.0.1:0"}, nil)
-	rc := redisClient(t, n, 2, "")
+	n := startRespNode(t, Config{HTTPAddr: "127.0.0.1:0"})
+	rc := redisClient(t, n, 2)
 	ctx := context.Background()
 	for range 3 {
 		if err := rc.Set(ctx, "k", "v", 0).Err(); err != nil {
@@ -80,6 +80,7 @@ func TestDomainMetrics(t *testing.T) {
 		"upu_replication_entries_sent_total", "upu_replication_send_errors_total 0",
 		"upu_replication_digest_syncs_total 0", "upu_replication_resyncing 0",
 		"upu_dead_records 0", `upu_tombstones_dropped_total{reason="stable"} 0`, `upu_tombstones_dropped_total{reason="horizon"} 0`,
+		"upu_log_forced_trims_total 0",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)

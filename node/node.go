@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,12 +9,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 
 	"github.com/upu/upu/crdt"
+	"github.com/upu/upu/frontend/native"
+	"github.com/upu/upu/frontend/redis"
+	"github.com/upu/upu/httpd"
 	"github.com/upu/upu/internal/clock"
 	"github.com/upu/upu/internal/logging"
-	"github.com/upu/upu/internal/reqid"
 	"github.com/upu/upu/kv"
 	"github.com/upu/upu/store"
 )
@@ -29,17 +33,15 @@ type Node struct {
 	log     *logrus.Entry
 	store   *store.Store
 	kv      *kv.Service
-	ids     *reqid.Generator
 	id      crdt.NodeID
 	started time.Time
+	reg     *prometheus.Registry // every metric of the node, served by http
 
-	srv     *server
-	metrics *metrics
-	http    *httpServer // nil unless Config.HTTPAddr is set
-	peers   peerInbox   // nil while the node does not replicate
-	resp    *respServer // nil unless Config.RespAddr is set
-	domain  *domain     // nil when Config.Standalone
-	repl    replHook
+	srv    *native.Server      // nil until Start
+	http   *httpd.Server       // nil unless Config.HTTPAddr is set
+	links  native.LinkAcceptor // nil while the node does not replicate
+	resp   *redis.Server       // nil unless Config.RespAddr is set
+	domain *domain             // nil when Config.Standalone
 
 	closeOnce sync.Once
 	closeErr  error
@@ -63,30 +65,29 @@ func New(cfg Config, clk clock.Clock) (*Node, error) {
 		return nil, fmt.Errorf("upu: logging: %w", err)
 	}
 	n := &Node{cfg: cfg, clk: clk, logger: logger, log: logger.Component("node"), id: id, started: clk.Now()}
-	scfg := cfg.storeConfig(id)
-	scfg.OnAppend = n.repl.notify
-	n.store, err = store.Open(scfg, clk, logger.Component("store"))
+	n.store, err = store.Open(cfg.storeConfig(id), clk, logger.Component("store"))
 	if err != nil {
 		logger.Close()
 		return nil, err
 	}
-	n.kv, err = kv.New(cfg.kvConfig(), kv.Deps{Store: n.store, Clock: clk})
+	n.reg = prometheus.NewRegistry()
+	kcfg := cfg.kvConfig()
+	kcfg.NodeID = id
+	n.kv, err = kv.New(kcfg, kv.Deps{Store: n.store, Clock: clk, Registerer: n.reg})
 	if err != nil {
 		n.store.Close()
 		logger.Close()
 		return nil, err
 	}
-	n.ids = reqid.NewGenerator(uint64(id), clk)
-	n.srv = newServer(n)
-	n.metrics = newMetrics(n)
+	registerMetrics(n)
 	return n, nil
 }
 
 // Start listens on the configured address and serves until Close.
 func (n *Node) Start() error {
-	ln, err := net.Listen("tcp", n.cfg.Addr)
+	ln, err := listen("--addr", n.cfg.Addr)
 	if err != nil {
-		return fmt.Errorf("upu: listen on %s: %w", n.cfg.Addr, err)
+		return err
 	}
 	// The domain first, so that every listener sees it set up; if a later
 	// step fails, Close stops it.
@@ -94,33 +95,36 @@ func (n *Node) Start() error {
 		ln.Close()
 		return err
 	}
-	if n.cfg.RespAddr != "" {
-		if n.resp, err = startResp(n, n.cfg.RespAddr); err != nil {
-			ln.Close()
-			return err
-		}
+	if err := n.startFrontends(ln); err != nil {
+		return err
 	}
-	if n.cfg.HTTPAddr != "" {
-		if n.http, err = startHTTP(n, n.cfg.HTTPAddr); err != nil {
-			ln.Close()
-			n.resp.shutdown(context.Background())
-			return err
-		}
-	}
-	n.srv.serve(ln)
 	n.log.WithFields(n.effectiveConfig()).Info("node started")
 	return nil
 }
 
 // Addr returns the binary protocol listener's address, once started.
-func (n *Node) Addr() net.Addr { return n.srv.addr() }
+func (n *Node) Addr() net.Addr {
+	if n.srv == nil {
+		return &net.TCPAddr{}
+	}
+	return n.srv.Addr()
+}
+
+// RespAddr returns the Redis protocol listener's address, or nil when it is
+// off.
+func (n *Node) RespAddr() net.Addr {
+	if n.resp == nil {
+		return nil
+	}
+	return n.resp.Addr()
+}
 
 // HTTPAddr returns the metrics and health listener's address, or nil.
 func (n *Node) HTTPAddr() net.Addr {
 	if n.http == nil {
 		return nil
 	}
-	return n.http.addr()
+	return n.http.Addr()
 }
 
 // ID returns the node's ID.
@@ -137,11 +141,7 @@ func (n *Node) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownTimeout)
 		defer cancel()
 		n.log.Info("node stopping")
-		serr := errors.Join(n.srv.shutdown(ctx), n.resp.shutdown(ctx))
-		if n.http != nil {
-			serr = errors.Join(serr, n.http.close(ctx))
-		}
-		serr = errors.Join(serr, n.stopDomain(ctx))
+		serr := errors.Join(n.stopFrontends(ctx), n.stopDomain(ctx))
 		stErr := n.store.Close()
 		if stErr != nil {
 			n.log.WithError(stErr).Error("store close failed")
@@ -159,7 +159,7 @@ func (n *Node) effectiveConfig() logrus.Fields {
 	set := func(s string) bool { return s != "" }
 	return logrus.Fields{
 		"version":            Version,
-		"addr":               n.srv.addr().String(),
+		"addr":               n.Addr().String(),
 		"http_addr":          addrString(n.HTTPAddr()),
 		"resp_addr":          addrString(n.RespAddr()),
 		"standalone":         c.Standalone,
@@ -185,8 +185,23 @@ func (n *Node) effectiveConfig() logrus.Fields {
 		"log_level":          n.logger.Level(),
 		"log_format":         c.Log.Format,
 		"log_dir":            c.Log.Dir,
+		"log_quiet":          c.Log.Quiet,
+		"log_rotation":       n.logRotation(),
+		"config_file":        c.ConfigFile,
+		"gossip_key_file":    c.Gossip.KeyringFile,
 		"slow_threshold":     n.logger.SlowThreshold().String(),
 	}
+}
+
+// logRotation sums up the log files' rotation for the start-up line.
+func (n *Node) logRotation() string {
+	if n.cfg.Log.Dir == "" {
+		return ""
+	}
+	d := logging.DefaultConfig()
+	l := n.cfg.Log
+	return fmt.Sprintf("%dMB/%s, kept %d days, %d files",
+		cmp.Or(l.MaxSizeMB, d.MaxSizeMB), cmp.Or(l.RotateEvery, d.RotateEvery), cmp.Or(l.MaxAgeDays, d.MaxAgeDays), cmp.Or(l.MaxBackups, d.MaxBackups))
 }
 
 func addrString(a net.Addr) string {

@@ -83,6 +83,12 @@ func (d *Decoder) ReadOnce(r io.Reader) (int, error) {
 // returned frame.
 func (d *Decoder) Buffered() int { return len(d.buf) - d.off }
 
+// Unread returns the bytes held past the last frame returned: what a
+// connection that stops speaking frames (a peer link) already read of what
+// comes next. It aliases the buffer: it stays valid until the next call to
+// Write or ReadOnce.
+func (d *Decoder) Unread() []byte { return d.buf[d.off:] }
+
 // Next returns the next complete frame. ok is false when more input is
 // needed. A framing error is returned with the header decoded so far (so an
 // error reply can carry its request ID) and repeats on every later call.

@@ -419,3 +419,30 @@ func TestDecoderReadOnceSteadyStateDoesNotAllocate(t *testing.T) {
 		t.Fatalf("only %d frames decoded", frames)
 	}
 }
+
+// TestDecoderUnread: what follows the last frame returned is handed back
+// as it came, whether or not it looks like a frame, so that a connection
+// can switch to another format after a frame.
+func TestDecoderUnread(t *testing.T) {
+	frame := AppendHeader(nil, Header{Opcode: OpPeerLink, ReqID: 1})
+	tests := []struct {
+		name string
+		rest []byte
+	}{
+		{"nothing after", nil},
+		{"not frames", []byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}},
+		{"part of a frame", AppendHeader(nil, Header{Opcode: OpPing, ReqID: 2})[:5]},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := NewDecoder(0)
+			d.Write(append(bytes.Clone(frame), tc.rest...))
+			if f, ok, err := d.Next(); !ok || err != nil || f.Opcode != OpPeerLink {
+				t.Fatalf("Next = %+v, %v, %v", f.Header, ok, err)
+			}
+			if got := d.Unread(); !bytes.Equal(got, tc.rest) {
+				t.Fatalf("Unread = %x, want %x", got, tc.rest)
+			}
+		})
+	}
+}

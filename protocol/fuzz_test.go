@@ -29,7 +29,7 @@ func FuzzDecoder(f *testing.F) {
 		f.Add(frame, uint16(HeaderSize))
 	}
 	f.Add(AppendHeader(nil, Header{Opcode: OpSet, ReqID: 1, Len: fuzzMaxBody + 1}), uint16(3))
-	f.Add(AppendHeader(nil, Header{Opcode: 0x40, ReqID: 1}), uint16(3))
+	f.Add(AppendHeader(nil, Header{Opcode: OpPeerLink, ReqID: 1}), uint16(3))
 	f.Add(header(Magic, 2, Header{Opcode: OpGet}), uint16(1))
 	f.Add(append(AppendHeader(nil, Header{Opcode: OpPing}), 0, 1, 2), uint16(16))
 

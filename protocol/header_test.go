@@ -148,7 +148,7 @@ func TestOpcodes(t *testing.T) {
 	// The wire values are a contract: this table is the one in SPEC.md.
 	want := map[Opcode]string{
 		0x01: "hello", 0x02: "ping", 0x03: "get", 0x04: "set", 0x05: "del", 0x06: "incr",
-		0x3F: "error", 0x40: "replicate", 0x80: "status", 0x81: "digest", 0x82: "log-level",
+		0x3F: "error", 0x41: "peer-link", 0x80: "status", 0x81: "digest", 0x82: "log-level",
 		0x83: "members",
 	}
 	for op := range 256 {

@@ -16,10 +16,11 @@ const (
 	OpIncr  Opcode = 0x06 // signed delta: decr is a negative incr
 	OpError Opcode = 0x3F // response only: a typed error
 
-	// OpReplicate carries one replication message (package replication's
-	// Message encoding) from a peer; the answer is an empty OpReplicate
-	// response or an error. Only connections with the peer role may send it.
-	OpReplicate Opcode = 0x40
+	// OpPeerLink turns the connection into a peer link (package peer): after
+	// its empty response, both sides speak the link's multiplexed format on
+	// the same socket and no more frames. Only connections with the peer
+	// role may send it. 0x40 is reserved: it is not used again.
+	OpPeerLink Opcode = 0x41
 
 	OpStatus   Opcode = 0x80
 	OpDigest   Opcode = 0x81
@@ -28,18 +29,18 @@ const (
 )
 
 var opcodeNames = [256]string{
-	OpHello:     "hello",
-	OpPing:      "ping",
-	OpGet:       "get",
-	OpSet:       "set",
-	OpDel:       "del",
-	OpIncr:      "incr",
-	OpError:     "error",
-	OpReplicate: "replicate",
-	OpStatus:    "status",
-	OpDigest:    "digest",
-	OpLogLevel:  "log-level",
-	OpMembers:   "members",
+	OpHello:    "hello",
+	OpPing:     "ping",
+	OpGet:      "get",
+	OpSet:      "set",
+	OpDel:      "del",
+	OpIncr:     "incr",
+	OpError:    "error",
+	OpPeerLink: "peer-link",
+	OpStatus:   "status",
+	OpDigest:   "digest",
+	OpLogLevel: "log-level",
+	OpMembers:  "members",
 }
 
 // Known reports whether op is an opcode this version understands.

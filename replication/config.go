@@ -49,7 +49,9 @@ type Config struct {
 	// that a slow peer never blocks replication to the others. Default 64.
 	SendQueue int
 	// InboxSize is how many received messages the Replicator queues before
-	// Deliver refuses more. Default 1024.
+	// Deliver refuses more, and how many pushes and sync chunks it holds
+	// for the store before it refuses more (unacknowledged, they come
+	// again). Default 1024.
 	InboxSize int
 	// DigestBits is log2 of the number of buckets a digest sync compares:
 	// a peer whose log no longer reaches back is sent the records of the

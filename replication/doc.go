@@ -42,7 +42,9 @@
 // buckets, each the XOR of its records' fingerprints), sending Seen, its
 // own applied vector; compares them with its own; and streams only the
 // records of the buckets that differ, in key order, one chunk in flight at
-// a time. Each chunk names the key range it covers and the differing
+// a time; the first chunk leads with the differing buckets' system records
+// (Store.ScanSystem), which are kept whole and so need no drops. Each chunk
+// names the key range it covers and the differing
 // buckets; the receiver merges the chunk's records under Seen
 // (Store.MergeRecords: what Seen covers that a record lacks, the sender
 // saw superseded), and merges a zero record, under Seen too, for every key
@@ -50,12 +52,16 @@
 // drops what the sender saw and no longer holds: a stale replica so loses
 // deleted data whose tombstone was collected elsewhere. The last chunk
 // raises the receiver's applied vector to Seen (Store.RaiseApplied), and
-// the log takes over from there.
+// the log takes over from there. A digest sync needs no ring slot: it
+// runs between any two nodes, begun by peer ID (Machine.SyncWith) towards
+// any member or a contact outside the ring (Machine.AddContact), such as
+// a node of a parent domain.
 //
 // The raise claims the receiver has seen every delta Seen covers, so the
 // receiver takes one sync at a time and, from its digest answer to the
 // sync's end, applies no pushed log entry that Seen covers (its fence; its
-// probes and acks carry it, so pushers hold those entries back): an older
+// probes and acks carry it, so pushers hold those entries back), and reads
+// its digests only after every write it took before the request: an older
 // delta applied after it computed its digests could bring back, in a
 // bucket that compared equal, what the sender had seen superseded, and the
 // raise would skip the delta that superseded it. For the same reason the
@@ -80,18 +86,25 @@
 // # Machine and Replicator
 //
 // Machine is the protocol as a pure state machine in the manner of etcd
-// raft's RawNode: SetMembers, SetDown, Tick, LocalWrite, Resync and Step
-// feed it; Ready returns the messages to send. It starts no goroutine,
-// reads no clock, and does I/O only through its Store, which it calls
-// synchronously; with a deterministic store it is deterministic, which is
-// what the simulation in this package's tests relies on.
+// raft's RawNode: SetMembers, SetDown, Tick, LocalWrite, Resync, Step and
+// Persisted feed it; Ready returns the store writes to make (a push's
+// entries, a sync chunk's records) and the messages to send. It starts no
+// goroutine, reads no clock and writes nothing: it only reads its store
+// (StoreReader), as raft reads its Storage. A write's acknowledgement goes
+// out once the driver reports it made (Persisted). With a deterministic
+// store it is deterministic, which is what the simulation in this
+// package's tests relies on; the simulation also holds writes back for
+// some ticks, as a slow commit would.
 //
 // Replicator drives a Machine for a node: one goroutine feeds it clock
 // ticks, gossip membership changes (live members, and those failed or
-// leaving as down), Notify after local writes and messages handed to
-// Deliver (a bounded inbox: a full one refuses, and the sender
-// retransmits), and passes what is ready to one sender goroutine per peer
-// through a bounded queue, so a slow or dead peer never blocks the others.
+// leaving as down), Notify after local writes, messages handed to Deliver
+// (a bounded inbox: a full one refuses, and the sender retransmits) and
+// the writes made; it hands the writes, in order, to one applier goroutine
+// (at most InboxSize pending; more are refused, unacknowledged), so that a
+// slow commit stalls neither ticks nor acks, and the messages to one
+// sender goroutine per peer through a bounded queue, so a slow or dead
+// peer never blocks the others.
 // It gives the store the stable vector when it changes, records when a
 // peer last answered (persisted at most once a minute, on Close, and when
 // a resync ends, never during one), and starts a resync when that was

@@ -1,8 +1,10 @@
 package replication
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -10,20 +12,82 @@ import (
 	"github.com/upu/upu/store"
 )
 
+// openHopStore opens an in-memory store for a hop's sender or receiver.
+func openHopStore(tb testing.TB, clk clock.Clock) *store.Store {
+	st, err := store.Open(store.Config{InMemory: true}, clk, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	return st
+}
+
+// TestDeltaHopBytes follows deltas from the sender's log to the receiver's:
+// the wire carries each delta's bytes as the sender's log holds them, not
+// encoded again, and the receiver's log holds the same bytes.
+func TestDeltaHopBytes(t *testing.T) {
+	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+	sender, receiver := openHopStore(t, clk), openHopStore(t, clk)
+	ctx := context.Background()
+	writes := []store.Write{
+		{Op: store.OpSet, Key: []byte("k"), Value: []byte("v")},
+		{Op: store.OpIncr, Key: []byte("c"), Delta: 7},
+		{Op: store.OpDel, Key: []byte("k")},
+		{Op: store.OpSet, Key: []byte("big"), Value: bytes.Repeat([]byte("x"), 70_000)},
+	}
+	for _, w := range writes {
+		if r := sender.Apply(ctx, w); r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	origin := sender.NodeID()
+	ents, err := sender.ReadLog(origin, 1, len(writes))
+	if err != nil || len(ents) != len(writes) {
+		t.Fatalf("read log: %d entries, %v", len(ents), err)
+	}
+	wire := AppendMessage(nil, &Message{Type: MsgPush, ID: 1, Entries: ents})
+	for i := range ents {
+		if !bytes.Contains(wire, ents[i].Delta) {
+			t.Errorf("entry %d: the wire does not carry the log's delta bytes", i)
+		}
+	}
+	got, err := UnmarshalMessage(wire)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := receiver.ApplyRemote(ctx, got.Entries); err != nil || n != len(writes) {
+		t.Fatalf("apply remote: %d, %v", n, err)
+	}
+	again, err := receiver.ReadLog(origin, 1, len(writes))
+	if err != nil || len(again) != len(writes) {
+		t.Fatalf("receiver's log: %d entries, %v", len(again), err)
+	}
+	for i := range again {
+		if !bytes.Equal(again[i].Delta, ents[i].Delta) {
+			t.Errorf("entry %d: the receiver's log holds other bytes than the sender's", i)
+		}
+	}
+	sd, err := sender.BucketDigests(ctx, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, err := receiver.BucketDigests(ctx, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(sd, rd) {
+		t.Errorf("digests differ after the hop: %x, %x", sd, rd)
+	}
+}
+
 // BenchmarkDeltaHop measures one delta's hop from the sender's log to the
 // receiver's store: ReadLog, a push message encoded for the wire, decoded
-// on the receiver, ApplyRemote. allocs/op is per delta.
+// on the receiver, ApplyRemote. allocs/op is per delta. The delta itself is
+// encoded once, by the sender's write, and decoded once, by the receiver's
+// ApplyRemote (TestDeltaHopBytes).
 func BenchmarkDeltaHop(b *testing.B) {
 	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
-	open := func() *store.Store {
-		st, err := store.Open(store.Config{InMemory: true}, clk, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { st.Close() })
-		return st
-	}
-	sender, receiver := open(), open()
+	sender, receiver := openHopStore(b, clk), openHopStore(b, clk)
 	ctx := context.Background()
 	const batch = 256
 	ws := make([]store.Write, 0, batch)

@@ -12,8 +12,10 @@ import (
 	"github.com/upu/upu/store"
 )
 
-// Store is what replication needs of a node's store; *store.Store is one.
-type Store interface {
+// StoreReader is what the Machine reads of a node's store, as etcd raft's
+// RawNode reads its Storage; *store.Store is one. The Machine writes
+// nothing: the writes its inputs cause leave through Ready.
+type StoreReader interface {
 	// Applied returns, per origin, the highest sequence number up to which
 	// every log entry has been applied. The vector must not be modified.
 	Applied() crdt.VersionVector
@@ -24,6 +26,19 @@ type Store interface {
 	// fn returns false or limit records were seen (limit <= 0: no limit).
 	// fn may keep key and r.
 	Scan(ctx context.Context, start []byte, limit int, fn func(key []byte, r crdt.Record) bool) error
+	// BucketDigests returns 1<<bits digests of the visible data: per
+	// bucket (crdt.Bucket), the XOR of its keys' fingerprints.
+	BucketDigests(ctx context.Context, bits uint) ([]uint64, error)
+	// ScanSystem calls fn for every system record (store.ReadSystem's
+	// keyspace), in key order, until fn returns false. fn may keep key and r.
+	ScanSystem(ctx context.Context, fn func(key []byte, r crdt.Record) bool) error
+}
+
+// StoreWriter is what a Write needs of a node's store; *store.Store is one.
+type StoreWriter interface {
+	// BucketDigests is StoreReader's: a digest request's digests are read
+	// in order with the writes, after every earlier one.
+	BucketDigests(ctx context.Context, bits uint) ([]uint64, error)
 	// ApplyRemote applies peers' log entries: duplicates are skipped, an
 	// entry beyond a gap is not applied.
 	ApplyRemote(ctx context.Context, entries []store.LogEntry) (int, error)
@@ -38,9 +53,13 @@ type Store interface {
 	// entries (the log now begins after vv[o]). The caller has merged
 	// records covering every delta up to vv first: a digest sync.
 	RaiseApplied(ctx context.Context, vv crdt.VersionVector) error
-	// BucketDigests returns 1<<bits digests of the visible data: per
-	// bucket (crdt.Bucket), the XOR of its keys' fingerprints.
-	BucketDigests(ctx context.Context, bits uint) ([]uint64, error)
+}
+
+// Store is what the Replicator needs of a node's store; *store.Store is
+// one.
+type Store interface {
+	StoreReader
+	StoreWriter
 	// SetStable sets the domain's stable vector (nil: unknown): dead
 	// records whose context it covers may be dropped.
 	SetStable(vv crdt.VersionVector)
@@ -63,14 +82,97 @@ type Envelope struct {
 	Msg Message
 }
 
+// Ready is what the Machine has for its driver: the store writes to make,
+// and the messages to send. The writes come in the order the messages that
+// caused them arrived, and must be made in that order (a push's entries
+// after an earlier push's); each is reported back with Persisted, and the
+// acknowledgement it owes the sender waits for that. Messages and writes
+// are independent: a message never waits for a write of the same Ready.
+type Ready struct {
+	Writes   []Write
+	Messages []Envelope
+}
+
+// Write is one store write a received message asks for: a push's log
+// entries, or a sync chunk's records merged under the sender's Seen vector
+// and, on its last chunk, the applied vector raised to what the sync
+// covers; or the bucket digests a digest request asks for, read in order
+// with the writes so that none received before the request lands after
+// the digests (the fence holds back those received after). Apply makes it.
+type Write struct {
+	From    crdt.NodeID
+	Entries []store.LogEntry  // a push's entries, to ApplyRemote
+	Records []store.KeyRecord // a chunk's records, to MergeRecords under Seen
+	Seen    crdt.VersionVector
+	// Raise, on a sync's last chunk (Last), is what RaiseApplied raises
+	// the applied vector to once the records are merged.
+	Raise crdt.VersionVector
+	Last  bool
+
+	kind    writeKind
+	id      uint64 // the message's ID, which the answer echoes
+	bits    uint8  // a digest request's
+	digests []uint64
+	sync    uint64 // a chunk's digest request
+	resync  uint64 // the resync request a chunk answers
+	drops   int    // zero records among Records (keys the chunk lacked)
+	applied int    // entries ApplyRemote applied
+}
+
+type writeKind uint8
+
+const (
+	writePush writeKind = iota
+	writeChunk
+	writeDigests
+)
+
+// Type returns the type of the message w comes from.
+func (w *Write) Type() MsgType {
+	return [...]MsgType{writePush: MsgPush, writeChunk: MsgSnap, writeDigests: MsgDigestReq}[w.kind]
+}
+
+// Apply makes w's writes in st: ApplyRemote for a push; MergeRecords and,
+// on a sync's last chunk, RaiseApplied for a chunk; for a digest request,
+// it reads the digests. On an error, part of it may be written; making it
+// again is harmless.
+func (w *Write) Apply(ctx context.Context, st StoreWriter) error {
+	switch w.kind {
+	case writePush:
+		n, err := st.ApplyRemote(ctx, w.Entries)
+		w.applied = n
+		if err != nil {
+			return fmt.Errorf("replication: apply push %d from %s: %w", w.id, w.From, err)
+		}
+		return nil
+	case writeDigests:
+		d, err := st.BucketDigests(ctx, uint(w.bits))
+		if err != nil {
+			return fmt.Errorf("replication: digests for %s: %w", w.From, err)
+		}
+		w.digests = d
+		return nil
+	}
+	if err := st.MergeRecords(ctx, w.Records, w.Seen); err != nil {
+		return fmt.Errorf("replication: merge chunk %d from %s: %w", w.id, w.From, err)
+	}
+	if w.Last {
+		if err := st.RaiseApplied(ctx, w.Raise); err != nil {
+			return fmt.Errorf("replication: finish sync from %s: %w", w.From, err)
+		}
+	}
+	return nil
+}
+
 // Machine is the replication protocol of one node as a pure state machine,
 // in the manner of etcd raft's RawNode: inputs arrive through SetMembers,
-// SetDown, Tick, LocalWrite, Resync and Step; the messages they cause leave
-// through Ready. It starts no goroutine, does no I/O beyond calls to its
-// Store, and reads no clock. It is not safe for concurrent use.
+// SetDown, Tick, LocalWrite, Resync, Step and Persisted; the store writes
+// and the messages they cause leave through Ready. It starts no goroutine,
+// writes nothing, does no I/O beyond reads of its store, and reads no
+// clock. It is not safe for concurrent use.
 type Machine struct {
 	cfg   Config
-	st    Store
+	st    StoreReader
 	rng   *rand.Rand
 	sizer *sizer
 
@@ -81,6 +183,9 @@ type Machine struct {
 	peers      []*peer // every member but this node, in ring order
 	byID       map[crdt.NodeID]*peer
 	succ, pred *peer
+	// contacts are nodes outside the ring (AddContact), sorted by ID:
+	// digest syncs only.
+	contacts []*peer
 
 	// down are the members gossip knows that are not alive (failed or
 	// leaving), sorted; reports holds the full applied vector each member
@@ -101,6 +206,7 @@ type Machine struct {
 
 	dirty   bool // something happened since Ready last pushed
 	outbox  []Envelope
+	writes  []Write
 	origins []crdt.NodeID // scratch
 	stats   Counters
 }
@@ -133,7 +239,7 @@ type push struct {
 
 // NewMachine returns a machine for cfg.Self over st. It knows no members
 // until SetMembers.
-func NewMachine(cfg Config, st Store) (*Machine, error) {
+func NewMachine(cfg Config, st StoreReader) (*Machine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -246,6 +352,11 @@ func (m *Machine) Tick() {
 			m.syncTimeout(p, rt)
 		}
 	}
+	for _, c := range m.contacts {
+		if c.sync != nil {
+			m.syncTimeout(c, rt)
+		}
+	}
 	if m.in != nil && m.tick-m.in.at >= staleRounds*rt {
 		m.in = nil // its sender stopped: another may sync this node
 		m.stats.SyncsAbandoned++
@@ -296,14 +407,16 @@ func (m *Machine) probe(p *peer, resync uint64) {
 	m.send(p, Message{Type: MsgProbe, Applied: m.st.Applied(), Resync: resync, Fence: m.fence()}, 0, 0)
 }
 
-// Step hands the machine a message from another member. It applies pushes
-// and sync chunks to the store before returning; an error means the
-// message was not (wholly) applied and not acknowledged, so the sender will
-// send it again.
+// Step hands the machine a message from another member. A push or a sync
+// chunk becomes a Write in the next Ready, acknowledged once Persisted
+// reports it made; Step itself only reads the store. An error means the
+// message was refused (unknown, malformed, or a read failed) and not
+// acknowledged, so the sender will send it again.
 func (m *Machine) Step(ctx context.Context, from crdt.NodeID, msg Message) error {
 	m.stats.MessagesReceived++
 	m.dirty = true
 	p := m.byID[from]
+	sp := m.syncPeer(from) // a member or a contact: digest syncs go both
 	switch msg.Type {
 	case MsgProbe:
 		m.stats.ProbesReceived++
@@ -314,21 +427,24 @@ func (m *Machine) Step(ctx context.Context, from crdt.NodeID, msg Message) error
 				m.serveResync(p, msg.Resync)
 			}
 		}
-		m.reply(p, Message{Type: MsgAck, Applied: m.st.Applied(), Resyncing: m.rs.active})
+		m.reply(p, from, Message{Type: MsgAck, Applied: m.st.Applied(), Resyncing: m.rs.active})
 	case MsgAck:
 		m.stats.AcksReceived++
-		if p != nil {
+		switch {
+		case p != nil:
 			m.onAck(p, &msg)
+		case sp != nil:
+			m.onContactAck(sp, &msg)
 		}
 	case MsgPush:
-		return m.onPush(ctx, p, from, &msg)
+		m.onPush(from, &msg)
 	case MsgSnap:
-		return m.onChunk(ctx, p, from, &msg)
+		return m.onChunk(ctx, sp, from, &msg)
 	case MsgDigestReq:
-		return m.onDigestReq(ctx, p, from, &msg)
+		m.onDigestReq(sp, from, &msg)
 	case MsgDigest:
-		if p != nil {
-			return m.onDigest(ctx, p, &msg)
+		if sp != nil {
+			return m.onDigest(ctx, sp, &msg)
 		}
 	default:
 		return fmt.Errorf("%w: type %d from %s", ErrUnknownMessage, msg.Type, from)
@@ -336,7 +452,7 @@ func (m *Machine) Step(ctx context.Context, from crdt.NodeID, msg Message) error
 	return nil
 }
 
-func (m *Machine) onPush(ctx context.Context, p *peer, from crdt.NodeID, msg *Message) error {
+func (m *Machine) onPush(from crdt.NodeID, msg *Message) {
 	m.stats.PushesReceived++
 	m.stats.EntriesReceived += uint64(len(msg.Entries))
 	// This node is the authority on its own origin: a peer cannot extend
@@ -346,14 +462,41 @@ func (m *Machine) onPush(ctx context.Context, p *peer, from crdt.NodeID, msg *Me
 		entries = slices.DeleteFunc(slices.Clone(entries), m.refuses)
 		m.stats.EntriesFenced += uint64(len(msg.Entries) - len(entries))
 	}
-	n, err := m.st.ApplyRemote(ctx, entries)
-	m.stats.EntriesApplied += uint64(n)
-	if err != nil {
-		return fmt.Errorf("replication: apply push %d from %s: %w", msg.ID, from, err)
+	m.writes = append(m.writes, Write{From: from, Entries: entries, id: msg.ID})
+}
+
+// Persisted reports that the driver made w, one of Ready's writes, in the
+// store (err nil), or failed to (then nothing is acknowledged, and the
+// sender sends it again). It sends the acknowledgement w owes, and on a
+// sync's last chunk ends the sync.
+func (m *Machine) Persisted(w *Write, err error) {
+	m.dirty = true
+	m.stats.EntriesApplied += uint64(w.applied)
+	switch {
+	case w.kind == writeDigests:
+		m.digestsRead(w, err)
+		return
+	case err != nil:
+		m.stats.WriteErrors++
+		return
+	case w.kind == writePush:
+		m.origins = sortedOrigins(m.origins, w.Entries)
+		m.reply(m.byID[w.From], w.From, Message{Type: MsgAck, ID: w.id, Applied: crdt.Restrict(m.st.Applied(), m.origins)})
+		return
 	}
-	m.origins = sortedOrigins(m.origins, entries)
-	m.reply(p, Message{Type: MsgAck, ID: msg.ID, Applied: restrict(m.st.Applied(), m.origins)})
-	return nil
+	m.stats.RecordsMerged += uint64(len(w.Records) - w.drops)
+	m.stats.RecordsDropped += uint64(w.drops)
+	if w.Last {
+		ref := syncRef{w.From, w.sync}
+		if in := m.in; in != nil && (syncRef{in.from, in.id}) == ref {
+			m.in = nil
+		}
+		m.done = ref
+		if m.rs.asked(w.resync) {
+			m.endResync()
+		}
+	}
+	m.reply(m.syncPeer(w.From), w.From, Message{Type: MsgAck, ID: w.id, Applied: m.st.Applied()})
 }
 
 // refuses reports whether a pushed entry is not to be applied now: one of
@@ -415,31 +558,44 @@ func (m *Machine) onAck(p *peer, msg *Message) {
 
 // reply sends msg to the member p; a message from a non-member cannot be
 // answered, for want of its address, and its sender will retry.
-func (m *Machine) reply(p *peer, msg Message) {
-	if p == nil {
-		m.stats.Unroutable++
-		return
-	}
+func (m *Machine) reply(p *peer, to crdt.NodeID, msg Message) {
 	if msg.Type == MsgAck {
 		m.stats.AcksSent++
 		msg.Fence = m.fence()
 	}
+	if p == nil {
+		// A node outside the ring and the contacts (one this node's view
+		// has not caught up with, or has already let go): no address, so
+		// the answer goes back over the link it came on, and the sender
+		// stops retransmitting.
+		m.stats.OffRingReplies++
+		m.stats.MessagesSent++
+		m.stats.BytesSent += uint64(m.sizer.message(&msg))
+		m.outbox = append(m.outbox, Envelope{To: Peer{ID: to}, Msg: msg})
+		return
+	}
 	m.send(p, msg, 0, 0)
 }
 
-// Ready returns the messages to send now, and forgets them. Sending is the
-// caller's job; a message that never arrives is retransmitted.
-func (m *Machine) Ready() []Envelope {
+// Ready returns the store writes to make and the messages to send now,
+// and forgets them. Making and sending them is the driver's job; a message
+// that never arrives is retransmitted.
+func (m *Machine) Ready() Ready {
 	if m.dirty {
 		m.dirty = false
 		applied := m.st.Applied()
 		for _, p := range m.peers {
 			m.pump(p, applied)
 		}
+		for _, c := range m.contacts {
+			if c.sync != nil {
+				m.pumpSync(c)
+			}
+		}
 	}
-	out := m.outbox
-	m.outbox = nil
-	return out
+	rd := Ready{Writes: m.writes, Messages: m.outbox}
+	m.writes, m.outbox = nil, nil
+	return rd
 }
 
 // pump sends p what it lacks: to the successor everything but its own
@@ -545,7 +701,7 @@ func (m *Machine) push(p *peer, target crdt.VersionVector) bool {
 			if ents[j].Seq != from+uint64(j) {
 				break // a log with a hole: send what is contiguous
 			}
-			sz := m.sizer.entry(&ents[j])
+			sz := entrySize(&ents[j])
 			if len(batch)+n > 0 && size+sz > m.cfg.MaxBatchBytes {
 				full = true
 				break
@@ -691,7 +847,7 @@ func (m *Machine) reported() (low, high crdt.VersionVector, ok bool) {
 	low = m.st.Applied()
 	high = low
 	add := func(v crdt.VersionVector) {
-		low = minVV(low, v)
+		low = crdt.MinVV(low, v)
 		high = crdt.MergeVV(high, v)
 	}
 	for _, p := range m.peers {

@@ -39,10 +39,38 @@ func (u *unit) set(key, value string) {
 	u.m.LocalWrite()
 }
 
+// step hands u's machine msg and makes the store write it asks for at
+// once, as if the store had no latency; the messages wait for ready.
 func (u *unit) step(from crdt.NodeID, msg Message) {
 	u.t.Helper()
 	if err := u.m.Step(context.Background(), from, msg); err != nil {
 		u.t.Fatal(err)
+	}
+	ws := u.m.writes
+	u.m.writes = nil
+	for i := range ws {
+		u.m.Persisted(&ws[i], ws[i].Apply(context.Background(), u.st))
+	}
+}
+
+// ready hands out what u's machine has ready (drive).
+func (u *unit) ready() []Envelope { return drive(u.m, u.st) }
+
+// drive hands out what m has ready: it makes the writes in st at once, in
+// order, reports them, and returns the messages, those the reports caused
+// included.
+func drive(m *Machine, st StoreWriter) []Envelope {
+	var out []Envelope
+	for {
+		rd := m.Ready()
+		out = append(out, rd.Messages...)
+		if len(rd.Writes) == 0 {
+			return out
+		}
+		for i := range rd.Writes {
+			w := &rd.Writes[i]
+			m.Persisted(w, w.Apply(context.Background(), st))
+		}
 	}
 }
 
@@ -67,19 +95,19 @@ func TestMachinePushesToSuccessorOnly(t *testing.T) {
 	a := newUnit(t, nA, quietCfg)
 	a.m.SetMembers(ringOf(nA, nB, nC))
 	a.set("k", "v")
-	envs := a.m.Ready()
+	envs := a.ready()
 	if len(envs) != 1 || envs[0].Msg.Type != MsgProbe || envs[0].To.ID != nB || envs[0].To.Addr != "addr-"+nB.String() {
 		t.Fatalf("first contact with the successor should be a probe: %+v", envs)
 	}
 	a.step(nB, Message{Type: MsgAck, Applied: vv(uint64(nB), 4)})
-	envs = a.m.Ready()
+	envs = a.ready()
 	if len(envs) != 1 || envs[0].Msg.Type != MsgPush || envs[0].To.ID != nB {
 		t.Fatalf("want one push to the successor: %+v", envs)
 	}
 	if e := envs[0].Msg.Entries; len(e) != 1 || e[0].Origin != nA || e[0].Seq != 1 || string(e[0].Key) != "k" {
 		t.Fatalf("push entries %+v", e)
 	}
-	if got := a.m.Ready(); len(got) != 0 {
+	if got := a.ready(); len(got) != 0 {
 		t.Fatalf("nothing new, yet %+v", got)
 	}
 }
@@ -91,7 +119,7 @@ func TestMachineForwardsAllButSuccessorOrigin(t *testing.T) {
 	b.m.SetMembers(ringOf(nB, nC, nA))
 	b.step(nA, Message{Type: MsgPush, ID: 1, Entries: []store.LogEntry{sampleEntry(nA, 1, "a1", "x", 0), sampleEntry(nA, 2, "a2", "x", 0)}})
 	b.step(nC, Message{Type: MsgPush, ID: 1, Entries: []store.LogEntry{sampleEntry(nC, 1, "c1", "x", 0)}})
-	acks := only(b.m.Ready(), MsgAck)
+	acks := only(b.ready(), MsgAck)
 	if len(acks) != 2 {
 		t.Fatalf("acks %+v", acks)
 	}
@@ -102,7 +130,7 @@ func TestMachineForwardsAllButSuccessorOrigin(t *testing.T) {
 		}
 	}
 	b.step(nC, Message{Type: MsgAck, Applied: nil}) // C has nothing
-	pushes := only(b.m.Ready(), MsgPush)
+	pushes := only(b.ready(), MsgPush)
 	if len(pushes) != 1 || pushes[0].To.ID != nC {
 		t.Fatalf("pushes %+v", pushes)
 	}
@@ -121,17 +149,17 @@ func TestMachineRetransmitsAfterTimeout(t *testing.T) {
 	a.m.SetMembers(ringOf(nA, nB))
 	a.step(nB, Message{Type: MsgProbe})
 	a.set("k1", "v")
-	first := only(a.m.Ready(), MsgPush)
+	first := only(a.ready(), MsgPush)
 	if len(first) != 1 {
 		t.Fatalf("want a push, got %+v", first)
 	}
 	a.set("k2", "v")
-	if got := only(a.m.Ready(), MsgPush); len(got) != 0 {
+	if got := only(a.ready(), MsgPush); len(got) != 0 {
 		t.Fatalf("MaxInflight 1, yet a second push: %+v", got)
 	}
 	for range 2 {
 		a.m.Tick()
-		if got := only(a.m.Ready(), MsgPush); len(got) != 0 {
+		if got := only(a.ready(), MsgPush); len(got) != 0 {
 			t.Fatalf("retransmitted early: %+v", got)
 		}
 	}
@@ -139,7 +167,7 @@ func TestMachineRetransmitsAfterTimeout(t *testing.T) {
 		t.Fatal("unresponsive before the timeout")
 	}
 	a.m.Tick()
-	again := only(a.m.Ready(), MsgPush)
+	again := only(a.ready(), MsgPush)
 	if len(again) != 1 || len(again[0].Msg.Entries) != 2 || again[0].Msg.Entries[0].Seq != 1 || again[0].Msg.ID == first[0].Msg.ID {
 		t.Fatalf("want everything unacknowledged again under a new ID: %+v", again)
 	}
@@ -153,7 +181,7 @@ func TestMachineRetransmitsAfterTimeout(t *testing.T) {
 		t.Fatal("still unresponsive after an answer")
 	}
 	a.step(nB, Message{Type: MsgAck, ID: again[0].Msg.ID, Applied: vv(uint64(nA), 2)})
-	if got := a.m.Ready(); len(got) != 0 {
+	if got := a.ready(); len(got) != 0 {
 		t.Fatalf("all acknowledged, yet %+v", got)
 	}
 }
@@ -165,13 +193,13 @@ func TestMachineGoesBackOnGap(t *testing.T) {
 	a.set("k1", "v")
 	a.set("k2", "v")
 	a.set("k3", "v")
-	pushes := only(a.m.Ready(), MsgPush)
+	pushes := only(a.ready(), MsgPush)
 	if len(pushes) != 2 {
 		t.Fatalf("want two pushes in flight, got %d", len(pushes))
 	}
 	// The first was lost: B applied nothing of the second.
 	a.step(nB, Message{Type: MsgAck, ID: pushes[1].Msg.ID})
-	resent := only(a.m.Ready(), MsgPush)
+	resent := only(a.ready(), MsgPush)
 	if len(resent) != 2 || resent[0].Msg.Entries[0].Seq != 1 || resent[1].Msg.Entries[0].Seq != 2 {
 		t.Fatalf("want seq 1 and 2 again, got %+v", resent)
 	}
@@ -204,7 +232,7 @@ func TestMachineBatchBounds(t *testing.T) {
 			}
 			a.m.LocalWrite()
 			var sizes []int
-			for _, p := range only(a.m.Ready(), MsgPush) {
+			for _, p := range only(a.ready(), MsgPush) {
 				sizes = append(sizes, len(p.Msg.Entries))
 				if b := len(AppendMessage(nil, &p.Msg)); len(p.Msg.Entries) > 1 && tt.cfg.MaxBatchBytes > 0 && b > tt.cfg.MaxBatchBytes+16 {
 					t.Errorf("push of %d bytes, bound %d", b, tt.cfg.MaxBatchBytes)
@@ -237,23 +265,71 @@ func TestMachineStoreFailureNotAcked(t *testing.T) {
 	a := newUnit(t, nA, quietCfg)
 	a.m.SetMembers(ringOf(nA, nB))
 	a.st.failApply = func() (bool, int) { return true, 0 }
-	err := a.m.Step(context.Background(), nB, Message{Type: MsgPush, ID: 1, Entries: []store.LogEntry{sampleEntry(nB, 1, "b", "x", 0)}})
+	if err := a.m.Step(context.Background(), nB, Message{Type: MsgPush, ID: 1, Entries: []store.LogEntry{sampleEntry(nB, 1, "b", "x", 0)}}); err != nil {
+		t.Fatal(err)
+	}
+	rd := a.m.Ready()
+	if len(rd.Writes) != 1 {
+		t.Fatalf("want the push as one write: %+v", rd.Writes)
+	}
+	err := rd.Writes[0].Apply(context.Background(), a.st)
 	if !errors.Is(err, errInjected) {
 		t.Fatalf("got %v", err)
 	}
-	if got := only(a.m.Ready(), MsgAck); len(got) != 0 {
+	a.m.Persisted(&rd.Writes[0], err)
+	if got := only(a.ready(), MsgAck); len(got) != 0 {
 		t.Fatalf("acknowledged a push the store refused: %+v", got)
+	}
+	if st := a.m.Stats(); st.WriteErrors != 1 || st.EntriesApplied != 0 {
+		t.Fatalf("stats %+v", st.Counters)
 	}
 }
 
-func TestMachineUnroutableReply(t *testing.T) {
+// TestMachineAckWaitsForPersisted: Step only reads; a push is acknowledged
+// once its write is reported made, and ticks, probes and their acks go on
+// while it is not.
+func TestMachineAckWaitsForPersisted(t *testing.T) {
+	a := newUnit(t, nA, Config{ProbeTicks: 2, RetransmitTicks: 5})
+	a.m.SetMembers(ringOf(nA, nB))
+	if err := a.m.Step(context.Background(), nB, Message{Type: MsgPush, ID: 1, Entries: []store.LogEntry{sampleEntry(nB, 1, "b", "x", 0)}}); err != nil {
+		t.Fatal(err)
+	}
+	rd := a.m.Ready()
+	if len(rd.Writes) != 1 || len(only(rd.Messages, MsgAck)) != 0 {
+		t.Fatalf("want one write and no ack yet: %+v", rd)
+	}
+	if got := a.st.Applied().Get(nB); got != 0 {
+		t.Fatalf("Step wrote: applied %d", got)
+	}
+	// The write is slow: the machine still ticks, probes and answers.
+	for range 4 {
+		a.m.Tick()
+	}
+	a.step(nB, Message{Type: MsgProbe, Applied: vv(uint64(nB), 1)})
+	pending := a.m.Ready().Messages
+	if len(only(slices.Clone(pending), MsgProbe)) == 0 || len(only(pending, MsgAck)) != 1 {
+		t.Fatalf("want a probe and the probe's ack while the write is pending: %+v", pending)
+	}
+	w := &rd.Writes[0]
+	a.m.Persisted(w, w.Apply(context.Background(), a.st))
+	acks := only(a.m.Ready().Messages, MsgAck)
+	if len(acks) != 1 || acks[0].Msg.ID != 1 || !acks[0].Msg.Applied.Equal(vv(uint64(nB), 1)) {
+		t.Fatalf("want the push's ack once persisted: %+v", acks)
+	}
+}
+
+// TestMachineRepliesOffRing: a push from a node outside this node's ring
+// (its view lags) is applied and acknowledged back to it by ID alone, for
+// the transport to send over the link the push came on.
+func TestMachineRepliesOffRing(t *testing.T) {
 	a := newUnit(t, nA, quietCfg)
 	a.m.SetMembers(ringOf(nA))
 	a.step(nB, Message{Type: MsgPush, ID: 1, Entries: []store.LogEntry{sampleEntry(nB, 1, "b", "x", 0)}})
-	if got := a.m.Ready(); len(got) != 0 {
-		t.Fatalf("answered a non-member: %+v", got)
+	got := a.ready()
+	if len(got) != 1 || got[0].To != (Peer{ID: nB}) || got[0].Msg.Type != MsgAck || got[0].Msg.ID != 1 {
+		t.Fatalf("answer to a node off the ring: %+v, want one ack to %s with no address", got, nB)
 	}
-	if st := a.m.Stats(); st.Unroutable != 1 || st.EntriesApplied != 1 {
+	if st := a.m.Stats(); st.OffRingReplies != 1 || st.EntriesApplied != 1 {
 		t.Fatalf("stats %+v", st.Counters)
 	}
 }
@@ -272,11 +348,11 @@ func TestMachineRepairWaitsARound(t *testing.T) {
 	for range 20 { // two rounds: "old" and b1 are now aged
 		c.m.Tick()
 	}
-	c.m.Ready()
+	c.ready()
 	c.set("new", "x")
 	c.step(nB, Message{Type: MsgProbe}) // B says it has nothing
 	var repair []store.LogEntry
-	for _, e := range c.m.Ready() {
+	for _, e := range c.ready() {
 		if e.To.ID == nB && e.Msg.Type == MsgPush {
 			repair = append(repair, e.Msg.Entries...)
 		}
@@ -301,7 +377,7 @@ func TestMachineRingChanges(t *testing.T) {
 	}
 	a.set("k", "v")
 	a.step(nB, Message{Type: MsgProbe})
-	if p := only(a.m.Ready(), MsgPush); len(p) != 1 {
+	if p := only(a.ready(), MsgPush); len(p) != 1 {
 		t.Fatalf("pushes %+v", p)
 	}
 	// B fails: C becomes the successor and gets what B had in flight.
@@ -309,12 +385,12 @@ func TestMachineRingChanges(t *testing.T) {
 	if s, _ := a.m.Successor(); s.ID != nC {
 		t.Fatalf("successor %s, want %s", s.ID, nC)
 	}
-	envs := a.m.Ready()
+	envs := a.ready()
 	if len(envs) != 1 || envs[0].To.ID != nC || envs[0].Msg.Type != MsgProbe {
 		t.Fatalf("want a probe to the new successor: %+v", envs)
 	}
 	a.step(nC, Message{Type: MsgAck})
-	if p := only(a.m.Ready(), MsgPush); len(p) != 1 || p[0].To.ID != nC {
+	if p := only(a.ready(), MsgPush); len(p) != 1 || p[0].To.ID != nC {
 		t.Fatalf("pushes %+v", p)
 	}
 	// Not in the ring: no successor, but it still answers.
@@ -323,7 +399,7 @@ func TestMachineRingChanges(t *testing.T) {
 		t.Fatal("absent from the ring, yet a successor")
 	}
 	a.step(nB, Message{Type: MsgProbe})
-	if acks := only(a.m.Ready(), MsgAck); len(acks) != 1 {
+	if acks := only(a.ready(), MsgAck); len(acks) != 1 {
 		t.Fatalf("acks %+v", acks)
 	}
 }
@@ -398,7 +474,7 @@ func BenchmarkMachineRoundTrip(b *testing.B) {
 		return st, m
 	}
 	sa, a := mk(nA)
-	_, bm := mk(nB)
+	sb, bm := mk(nB)
 	deliver := func(from crdt.NodeID, to *Machine, envs []Envelope) {
 		for i := range envs {
 			msg, err := UnmarshalMessage(AppendMessage(nil, &envs[i].Msg))
@@ -416,8 +492,8 @@ func BenchmarkMachineRoundTrip(b *testing.B) {
 	for b.Loop() {
 		sa.write(store.Write{Op: store.OpSet, Key: key, Value: value})
 		a.LocalWrite()
-		deliver(nA, bm, a.Ready())
-		deliver(nB, a, bm.Ready())
+		deliver(nA, bm, drive(a, sa))
+		deliver(nB, a, drive(bm, sb))
 	}
 	if a.Stats().EntriesSent != uint64(b.N) {
 		b.Fatalf("sent %d entries for %d writes", a.Stats().EntriesSent, b.N)

@@ -96,7 +96,7 @@ func (s *memStore) write(w store.Write) (store.Result, store.LogEntry) {
 	}
 	merged := crdt.Apply(old, crdt.Incoming{Record: delta, Origin: s.self, Seq: seq}, s.Applied)
 	s.recs[string(w.Key)] = merged
-	e := store.LogEntry{Origin: s.self, Seq: seq, Key: bytes.Clone(w.Key), Delta: delta, ReqID: w.ReqID, TS: ts}
+	e := store.LogEntry{Origin: s.self, Seq: seq, Key: bytes.Clone(w.Key), Delta: crdt.AppendRecord(nil, delta), ReqID: w.ReqID, TS: ts}
 	s.appendLog(e)
 	return store.Result{Context: merged.Context, Counter: counter}, e
 }
@@ -132,8 +132,13 @@ func (s *memStore) ApplyRemote(_ context.Context, entries []store.LogEntry) (int
 			firstErr = cmpErr(firstErr, fmt.Errorf("%w: log entry %s:%d has an empty key", store.ErrBadRequest, e.Origin, e.Seq))
 			continue
 		}
+		delta, err := e.Record()
+		if err != nil {
+			firstErr = cmpErr(firstErr, fmt.Errorf("%w: log entry %s:%d: %w", store.ErrBadRequest, e.Origin, e.Seq, err))
+			continue
+		}
 		s.hlc.Observe(e.TS)
-		s.recs[string(e.Key)] = crdt.Apply(s.recs[string(e.Key)], crdt.Incoming{Record: e.Delta, Origin: e.Origin, Seq: e.Seq}, s.Applied)
+		s.recs[string(e.Key)] = crdt.Apply(s.recs[string(e.Key)], crdt.Incoming{Record: delta, Origin: e.Origin, Seq: e.Seq}, s.Applied)
 		s.appendLog(*e)
 		n++
 	}
@@ -170,6 +175,9 @@ func (s *memStore) sortedKeys(start []byte) []string {
 	slices.Sort(keys)
 	return keys
 }
+
+// ScanSystem finds nothing: the simulation writes no system keys.
+func (s *memStore) ScanSystem(context.Context, func([]byte, crdt.Record) bool) error { return nil }
 
 func (s *memStore) Scan(ctx context.Context, start []byte, limit int, fn func(key []byte, r crdt.Record) bool) error {
 	n := 0

@@ -188,8 +188,10 @@ func UnmarshalMessage(b []byte) (Message, error) {
 // zero: {t: type, i: id, a: [node, counter, …], e: [entry…], r: [record…],
 // d: true, b: bits, g: digests, s: start, n: end, k: buckets, v: seen,
 // y: resync, x: true, q: sync, f: fence}. An entry is [origin, seq, key, hlc,
-// req_id, delta]; a record is [key, record]; deltas and records use
-// crdt's encoding; digests are one bin of 8 bytes (big-endian) per digest.
+// req_id, delta], the delta a bin holding the encoding the origin's log
+// stores (crdt.AppendRecord, its first byte the record format), written as
+// it is read; a record is [key, record] in crdt's msgpack encoding; digests
+// are one bin of 8 bytes (big-endian) per digest.
 func (m *Message) EncodeMsgpack(enc *msgpack.Encoder) error {
 	n := 1
 	for _, present := range [...]bool{
@@ -311,8 +313,9 @@ func (m *Message) EncodeMsgpack(enc *msgpack.Encoder) error {
 
 // DecodeMsgpack is the inverse of EncodeMsgpack. It checks what it reads
 // (vectors sorted without zero counters, entries with an origin, a
-// sequence number and a key, records valid as crdt decodes them, sizes
-// within bounds) and its errors wrap ErrBadMessage. It does not check the
+// sequence number, a key and a delta, records valid as crdt decodes them,
+// sizes within bounds) and its errors wrap ErrBadMessage. An entry's delta
+// stays encoded: the store checks it as it applies it (store.ApplyRemote). It does not check the
 // type, nor whether the fields fit it: Step does.
 func (m *Message) DecodeMsgpack(dec *msgpack.Decoder) error {
 	*m = Message{}
@@ -458,19 +461,78 @@ func decodeVector(dec *msgpack.Decoder) (crdt.VersionVector, error) {
 }
 
 func encodeEntry(enc *msgpack.Encoder, e *store.LogEntry) error {
+	fields := entryFields
+	if e.System {
+		fields++ // the flag, after the delta: older decoders skip it
+	}
 	for _, err := range [...]error{
-		enc.EncodeArrayLen(entryFields),
+		enc.EncodeArrayLen(fields),
 		enc.EncodeUint(uint64(e.Origin)),
 		enc.EncodeUint(e.Seq),
 		enc.EncodeBytes(e.Key),
 		enc.EncodeUint(uint64(e.TS)),
 		enc.EncodeString(e.ReqID),
+		enc.EncodeBytes(e.Delta),
 	} {
 		if err != nil {
 			return err
 		}
 	}
-	return e.Delta.EncodeMsgpack(enc)
+	if !e.System {
+		return nil
+	}
+	return enc.EncodeBool(true)
+}
+
+// entrySize is the length of encodeEntry's output, from the fields'
+// lengths: batching measures entries without encoding them.
+func entrySize(e *store.LogEntry) int {
+	n := 1 + uintSize(uint64(e.Origin)) + uintSize(e.Seq) + binSize(len(e.Key)) +
+		uintSize(uint64(e.TS)) + strSize(len(e.ReqID)) + binSize(len(e.Delta))
+	if e.System {
+		n++ // the flag
+	}
+	return n
+}
+
+// uintSize is the length of msgpack's encoding of v (EncodeUint).
+func uintSize(v uint64) int {
+	switch {
+	case v < 1<<7:
+		return 1
+	case v < 1<<8:
+		return 2
+	case v < 1<<16:
+		return 3
+	case v < 1<<32:
+		return 5
+	}
+	return 9
+}
+
+// binSize is the length of msgpack's encoding of n bytes (EncodeBytes of a
+// non-nil slice).
+func binSize(n int) int {
+	switch {
+	case n < 1<<8:
+		return 2 + n
+	case n < 1<<16:
+		return 3 + n
+	}
+	return 5 + n
+}
+
+// strSize is the length of msgpack's encoding of a string of n bytes.
+func strSize(n int) int {
+	switch {
+	case n < 32:
+		return 1 + n
+	case n < 1<<8:
+		return 2 + n
+	case n < 1<<16:
+		return 3 + n
+	}
+	return 5 + n
 }
 
 func decodeEntries(dec *msgpack.Decoder) ([]store.LogEntry, error) {
@@ -522,8 +584,18 @@ func decodeEntry(dec *msgpack.Decoder, e *store.LogEntry) error {
 	if len(e.ReqID) > maxReqIDLen {
 		return fmt.Errorf("request id of %d bytes", len(e.ReqID))
 	}
-	if err := e.Delta.DecodeMsgpack(dec); err != nil {
+	// Left encoded: the receiving store decodes it as it applies it.
+	if e.Delta, err = decGrowing(dec); err != nil {
 		return err
+	}
+	if len(e.Delta) == 0 {
+		return errors.New("entry without a delta")
+	}
+	if fields > entryFields {
+		if e.System, err = dec.DecodeBool(); err != nil {
+			return fmt.Errorf("system flag: %w", err)
+		}
+		fields--
 	}
 	for range fields - entryFields {
 		if err := dec.Skip(); err != nil {
@@ -538,13 +610,20 @@ func decodeEntry(dec *msgpack.Decoder, e *store.LogEntry) error {
 }
 
 func encodeKeyRecord(enc *msgpack.Encoder, r *KeyRecord) error {
-	if err := enc.EncodeArrayLen(recordFields); err != nil {
+	fields := recordFields
+	if r.System {
+		fields++ // the flag, after the record: older decoders skip it
+	}
+	if err := enc.EncodeArrayLen(fields); err != nil {
 		return err
 	}
 	if err := enc.EncodeBytes(r.Key); err != nil {
 		return err
 	}
-	return r.Record.EncodeMsgpack(enc)
+	if err := r.Record.EncodeMsgpack(enc); err != nil || !r.System {
+		return err
+	}
+	return enc.EncodeBool(true)
 }
 
 func decodeRecords(dec *msgpack.Decoder) ([]KeyRecord, error) {
@@ -574,6 +653,12 @@ func decodeRecords(dec *msgpack.Decoder) ([]KeyRecord, error) {
 		}
 		if err := r.Record.DecodeMsgpack(dec); err != nil {
 			return nil, fmt.Errorf("record %d: %w", i, err)
+		}
+		if fields > recordFields {
+			if r.System, err = dec.DecodeBool(); err != nil {
+				return nil, fmt.Errorf("record %d: system flag: %w", i, err)
+			}
+			fields--
 		}
 		for range fields - recordFields {
 			if err := dec.Skip(); err != nil {
@@ -626,6 +711,37 @@ func decBytes(dec *msgpack.Decoder, max int) ([]byte, error) {
 	return b, nil
 }
 
+// bytesChunk is the most decGrowing allocates before the input shows it
+// holds that much.
+const bytesChunk = 64 << 10
+
+// decGrowing reads a byte string of any length, growing its buffer only as
+// the bytes arrive, so that a length the input only claims allocates
+// little. Nil is nil.
+func decGrowing(dec *msgpack.Decoder) ([]byte, error) {
+	n, err := dec.DecodeBytesLen()
+	switch {
+	case err != nil:
+		return nil, err
+	case n == -1:
+		return nil, nil
+	case n < 0:
+		return nil, fmt.Errorf("bad byte string length %d", n)
+	}
+	b := make([]byte, min(n, bytesChunk))
+	if err := dec.ReadFull(b); err != nil {
+		return nil, err
+	}
+	for len(b) < n {
+		have := len(b)
+		b = append(b, make([]byte, min(n-have, have))...)
+		if err := dec.ReadFull(b[have:]); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
 func decodeDigests(dec *msgpack.Decoder) ([]uint64, error) {
 	b, err := decBytes(dec, 8<<maxBits)
 	if err != nil {
@@ -667,12 +783,6 @@ func (s *sizer) WriteString(p string) (int, error) { s.n += len(p); return len(p
 func (s *sizer) message(m *Message) int {
 	s.n = 0
 	_ = m.EncodeMsgpack(s.enc)
-	return s.n
-}
-
-func (s *sizer) entry(e *store.LogEntry) int {
-	s.n = 0
-	_ = encodeEntry(s.enc, e)
 	return s.n
 }
 

@@ -30,8 +30,23 @@ func vv(pairs ...uint64) crdt.VersionVector {
 // sampleEntry returns origin's seq-th log entry setting key.
 func sampleEntry(origin crdt.NodeID, seq uint64, key, value string, expiry int64) store.LogEntry {
 	ts := crdt.MakeTimestamp(1_700_000_000_000+int64(seq), 0)
-	delta := crdt.Record{}.Set(crdt.Op{Node: origin, TS: ts}, []byte(value), expiry)
-	return store.LogEntry{Origin: origin, Seq: seq, Key: []byte(key), Delta: delta, ReqID: "req", TS: ts}
+	delta := sampleRecord(origin, seq, value, expiry)
+	return store.LogEntry{Origin: origin, Seq: seq, Key: []byte(key), Delta: crdt.AppendRecord(nil, delta), ReqID: "req", TS: ts}
+}
+
+// sampleRecord returns the delta of sampleEntry.
+func sampleRecord(origin crdt.NodeID, seq uint64, value string, expiry int64) crdt.Record {
+	ts := crdt.MakeTimestamp(1_700_000_000_000+int64(seq), 0)
+	return crdt.Record{}.Set(crdt.Op{Node: origin, TS: ts}, []byte(value), expiry)
+}
+
+// deltaOf decodes e's delta, which the test made.
+func deltaOf(e store.LogEntry) crdt.Record {
+	r, err := e.Record()
+	if err != nil {
+		panic(err)
+	}
+	return r
 }
 
 func sampleMessages() map[string]Message {
@@ -46,13 +61,15 @@ func sampleMessages() map[string]Message {
 		"push": {Type: MsgPush, ID: 5, Entries: []store.LogEntry{
 			sampleEntry(nA, 1, "k1", "v1", 0),
 			sampleEntry(nA, 2, "k\x00binary", "", 1_800_000_000_000),
-			{Origin: nB, Seq: 9, Key: []byte("gone"), Delta: tomb, TS: 7},
-			{Origin: nC, Seq: 1, Key: []byte("count"), Delta: ctr, TS: 9, ReqID: "0123456789abcdef0123456789abcdef"},
-			{Origin: nB, Seq: 10, Key: []byte("count"), Delta: reset, TS: 10},
+			{Origin: nB, Seq: 9, Key: []byte("gone"), Delta: crdt.AppendRecord(nil, tomb), TS: 7},
+			{Origin: nC, Seq: 1, Key: []byte("count"), Delta: crdt.AppendRecord(nil, ctr), TS: 9, ReqID: "0123456789abcdef0123456789abcdef"},
+			{Origin: nC, Seq: 2, Key: []byte("parent"), Delta: sampleEntry(nC, 2, "parent", "dc-root", 0).Delta, TS: 10, System: true},
+			{Origin: nB, Seq: 10, Key: []byte("count"), Delta: crdt.AppendRecord(nil, reset), TS: 10},
 		}},
 		"snapshot chunk": {Type: MsgSnap, ID: 6, Records: []KeyRecord{
-			{Key: []byte("a"), Record: sampleEntry(nA, 1, "a", "x", 0).Delta},
+			{Key: []byte("a"), Record: sampleRecord(nA, 1, "x", 0)},
 			{Key: []byte("b"), Record: tomb},
+			{Key: []byte("parent"), Record: tomb, System: true},
 		}},
 		"snapshot end":   {Type: MsgSnap, ID: 7, Done: true, Applied: vv(uint64(nA), 2, uint64(nB), 9)},
 		"resync probe":   {Type: MsgProbe, Applied: vv(uint64(nA), 3), Resync: 1 << 50, Fence: vv(uint64(nC), 4)},
@@ -62,7 +79,7 @@ func sampleMessages() map[string]Message {
 		"refusal":        {Type: MsgDigest, ID: 8},
 		"sync chunk": {Type: MsgSnap, ID: 9, Sync: 8, Bits: 4, Start: []byte("a"), End: []byte("m\x00"),
 			Buckets: []byte{0x81, 0x04}, Seen: vv(uint64(nA), 2, uint64(nB), 9), Resync: 3, Records: []KeyRecord{
-				{Key: []byte("b"), Record: sampleEntry(nA, 1, "b", "x", 0).Delta},
+				{Key: []byte("b"), Record: sampleRecord(nA, 1, "x", 0)},
 				{Key: []byte("c"), Record: tomb},
 			}},
 		"sync end": {Type: MsgSnap, ID: 10, Sync: 8, Bits: 4, Start: []byte("m\x00"), Buckets: []byte{0x81, 0x04},
@@ -125,9 +142,6 @@ func normalizeMsg(m Message) Message {
 			*v = nil
 		}
 	}
-	for i := range m.Entries {
-		m.Entries[i].Delta = normalizeRec(m.Entries[i].Delta)
-	}
 	for i := range m.Records {
 		m.Records[i].Record = normalizeRec(m.Records[i].Record)
 	}
@@ -136,6 +150,40 @@ func normalizeMsg(m Message) Message {
 
 func normalizeRec(r crdt.Record) crdt.Record {
 	return crdt.Merge(crdt.Record{}, r) // canonical slices
+}
+
+// TestEntrySize checks the size batching computes from an entry's lengths
+// against its encoding, across msgpack's length and integer boundaries.
+func TestEntrySize(t *testing.T) {
+	delta := func(n int) []byte { return make([]byte, n) }
+	tests := []struct {
+		name string
+		e    store.LogEntry
+	}{
+		{"small", sampleEntry(nA, 1, "k", "v", 0)},
+		{"no request id", store.LogEntry{Origin: 1, Seq: 1, Key: []byte("k"), Delta: delta(1)}},
+		{"request id of 31", store.LogEntry{Origin: 1, Seq: 1, Key: []byte("k"), ReqID: string(delta(31)), Delta: delta(1)}},
+		{"request id of 32", store.LogEntry{Origin: 1, Seq: 1, Key: []byte("k"), ReqID: string(delta(32)), Delta: delta(1)}},
+		{"request id of 256", store.LogEntry{Origin: 1, Seq: 1, Key: []byte("k"), ReqID: string(delta(256)), Delta: delta(1)}},
+		{"key of 255", store.LogEntry{Origin: 1, Seq: 1, Key: delta(255), Delta: delta(255)}},
+		{"key of 256", store.LogEntry{Origin: 1, Seq: 1, Key: delta(256), Delta: delta(256)}},
+		{"delta of 65536", store.LogEntry{Origin: 1, Seq: 1, Key: delta(65535), Delta: delta(65536)}},
+		{"counters 127, 128", store.LogEntry{Origin: 127, Seq: 128, TS: 255, Key: []byte("k"), Delta: delta(1)}},
+		{"counters 256, 65536", store.LogEntry{Origin: 256, Seq: 1 << 16, TS: 1<<16 - 1, Key: []byte("k"), Delta: delta(1)}},
+		{"counters 2^32", store.LogEntry{Origin: 1<<32 - 1, Seq: 1 << 32, TS: 1 << 63, Key: []byte("k"), Delta: delta(1)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			enc := msgpack.NewEncoder(&buf)
+			if err := encodeEntry(enc, &tt.e); err != nil {
+				t.Fatal(err)
+			}
+			if got := entrySize(&tt.e); got != buf.Len() {
+				t.Fatalf("entrySize = %d, encoding has %d bytes", got, buf.Len())
+			}
+		})
+	}
 }
 
 // TestMessageBytes pins the wire format of a small message.
@@ -182,8 +230,7 @@ func TestMessageDecodeErrors(t *testing.T) {
 		_ = e.EncodeBytes(key)
 		_ = e.EncodeUint(1)
 		_ = e.EncodeString("")
-		d := sampleEntry(nA, 1, "k", "v", 0).Delta
-		_ = d.EncodeMsgpack(e)
+		_ = e.EncodeBytes(sampleEntry(nA, 1, "k", "v", 0).Delta)
 	}
 	push := func(f func(e *msgpack.Encoder)) []byte {
 		return enc(func(e *msgpack.Encoder) {
@@ -225,6 +272,34 @@ func TestMessageDecodeErrors(t *testing.T) {
 		"entry zero seq":    push(func(e *msgpack.Encoder) { entry(e, 1, 0, []byte("k")) }),
 		"entry empty key":   push(func(e *msgpack.Encoder) { entry(e, 1, 1, nil) }),
 		"entry huge key":    push(func(e *msgpack.Encoder) { entry(e, 1, 1, make([]byte, maxKeyLen+1)) }),
+		"entry without a delta": push(func(e *msgpack.Encoder) {
+			_ = e.EncodeArrayLen(6)
+			_ = e.EncodeUint(1)
+			_ = e.EncodeUint(1)
+			_ = e.EncodeBytes([]byte("k"))
+			_ = e.EncodeUint(1)
+			_ = e.EncodeString("")
+			_ = e.EncodeBytes([]byte{})
+		}),
+		"entry delta inline, not a bin": push(func(e *msgpack.Encoder) {
+			_ = e.EncodeArrayLen(6)
+			_ = e.EncodeUint(1)
+			_ = e.EncodeUint(1)
+			_ = e.EncodeBytes([]byte("k"))
+			_ = e.EncodeUint(1)
+			_ = e.EncodeString("")
+			d := sampleRecord(nA, 1, "v", 0)
+			_ = d.EncodeMsgpack(e)
+		}),
+		"entry delta claims 4GiB": push(func(e *msgpack.Encoder) {
+			_ = e.EncodeArrayLen(6)
+			_ = e.EncodeUint(1)
+			_ = e.EncodeUint(1)
+			_ = e.EncodeBytes([]byte("k"))
+			_ = e.EncodeUint(1)
+			_ = e.EncodeString("")
+			_ = e.EncodeBytesLen(1 << 31)
+		}),
 		"entry short array": push(func(e *msgpack.Encoder) { _ = e.EncodeArrayLen(2); _ = e.EncodeUint(1); _ = e.EncodeUint(1) }),
 		"entry claims 4GiB": push(func(e *msgpack.Encoder) {
 			_ = e.EncodeArrayLen(6)

@@ -32,13 +32,15 @@ type MemberSource interface {
 	Subscribe() (<-chan struct{}, func())
 }
 
-// Transport delivers messages to peers. Send may block (dialing, a full
-// socket buffer), but must return once ctx ends: Close waits for it. The
-// Replicator calls it from one goroutine per peer, so a slow or dead peer
-// delays only its own messages.
+// Transport delivers messages to peers; LinkTransport is the one a node
+// uses. Send may block (dialing, a full socket buffer), but must return
+// once ctx ends: Close waits for it. The Replicator calls it from one
+// goroutine per peer, so a slow or dead peer delays only its own messages.
 // An error just counts: the Machine retransmits what goes unacknowledged.
-// The receiving side hands each message to Replicator.Deliver with the
-// sender's node ID from the connection's handshake.
+// A Peer with no Addr is one that cannot be dialed: the transport reaches
+// it over a link it opened, if any. The receiving side hands each message
+// to Replicator.Deliver with the sender's node ID from its link's
+// handshake.
 type Transport interface {
 	Send(ctx context.Context, to Peer, msg Message) error
 }
@@ -52,16 +54,39 @@ var (
 	ErrBusy = errors.New("upu: replication busy")
 )
 
+// LogFeed wakes the Replicator when the store's log grew; *store.Feed is
+// one.
+type LogFeed interface {
+	C() <-chan struct{}
+}
+
+// LogHolder is the ring's hold on the store's log; *store.Holder is one. The
+// Replicator acknowledges the stable vector to it: every member has applied
+// what it covers, so no member needs those entries from this node's log.
+type LogHolder interface {
+	Ack(vv crdt.VersionVector)
+}
+
+// LogHooks connect the Replicator to the store's log; a nil field is left
+// out (without a Feed, Notify is the only wake-up).
+type LogHooks struct {
+	Feed   LogFeed
+	Holder LogHolder
+}
+
 // TransportCounters count what the Replicator could not hand on.
 type TransportCounters struct {
-	InboxDropped uint64 `json:"inbox_dropped"` // Deliver refused: inbox full
-	QueueDropped uint64 `json:"queue_dropped"` // a peer's send queue was full
-	SendErrors   uint64 `json:"send_errors"`
+	InboxDropped  uint64 `json:"inbox_dropped"`  // Deliver refused: inbox full
+	WritesDropped uint64 `json:"writes_dropped"` // a push or chunk refused: the store is that far behind
+	QueueDropped  uint64 `json:"queue_dropped"`  // a peer's send queue was full
+	SendErrors    uint64 `json:"send_errors"`
 }
 
 // Replicator runs a Machine: one goroutine feeds it ticks from the clock,
-// membership changes, local-write notices and received messages, and
-// hands what it has ready to per-peer sender goroutines.
+// membership changes, local-write notices, received messages and the
+// store writes made, hands the writes it has ready to an applier goroutine
+// (so that a slow commit holds up neither ticks nor acks of what is
+// already written) and its messages to per-peer sender goroutines.
 type Replicator struct {
 	cfg     Config
 	m       *Machine
@@ -72,19 +97,25 @@ type Replicator struct {
 
 	inbox     chan inbound
 	notify    chan struct{}
+	appended  <-chan struct{} // the log feed's wake-up; nil: none
+	holder    LogHolder       // nil: none
 	stop      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
 
-	stats        atomic.Pointer[Stats]
-	inboxDropped atomic.Uint64
-	queueDropped atomic.Uint64
-	sendErrors   atomic.Uint64
+	stats         atomic.Pointer[Stats]
+	inboxDropped  atomic.Uint64
+	writesDropped atomic.Uint64
+	queueDropped  atomic.Uint64
+	sendErrors    atomic.Uint64
 
 	// Owned by the loop goroutine.
 	st        Store
 	senders   map[crdt.NodeID]*sender
-	wg        sync.WaitGroup // senders, and the canceller in run
+	wg        sync.WaitGroup // senders, the applier, and the canceller in run
+	writes    chan Write     // to the applier, in Ready's order
+	persisted chan persisted // from the applier
+	pending   int            // writes handed to the applier, not yet back
 	succ      crdt.NodeID
 	succDown  bool
 	syncs     map[crdt.NodeID]bool
@@ -99,6 +130,12 @@ type inbound struct {
 	msg  Message
 }
 
+// persisted is a write the applier made, or failed to.
+type persisted struct {
+	w   Write
+	err error
+}
+
 // sender is one peer's send queue and the goroutine draining it.
 type sender struct {
 	to     Peer
@@ -108,7 +145,8 @@ type sender struct {
 
 // New starts replication of st's log among the members that members
 // reports, over tr. Ticks come from clk every cfg.TickInterval. log may be
-// nil (nothing is logged).
+// nil (nothing is logged). hooks.Feed wakes it when the log grew;
+// hooks.Holder is acknowledged the stable vector whenever that advances.
 //
 // It also runs what needs the clock: it gives st the stable vector
 // (Store.SetStable) whenever it changes; it notes when a peer last
@@ -118,7 +156,7 @@ type sender struct {
 // recorded it) or when a peer answers again. A resync must finish before
 // the contact is persisted again, so a node that stops mid-resync resyncs
 // after its restart.
-func New(cfg Config, st Store, members MemberSource, tr Transport, clk clock.Clock, log *logrus.Entry) (*Replicator, error) {
+func New(cfg Config, st Store, members MemberSource, tr Transport, clk clock.Clock, log *logrus.Entry, hooks LogHooks) (*Replicator, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -144,12 +182,20 @@ func New(cfg Config, st Store, members MemberSource, tr Transport, clk clock.Clo
 		log:     log,
 		inbox:   make(chan inbound, cfg.InboxSize),
 		notify:  make(chan struct{}, 1),
+		holder:  hooks.Holder,
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 		st:      st,
 		senders: map[crdt.NodeID]*sender{},
-		syncs:   map[crdt.NodeID]bool{},
-		contact: contact{after: cfg.ResyncAfter},
+		// At most InboxSize writes are pending, so the applier never
+		// blocks on its answers.
+		writes:    make(chan Write, cfg.InboxSize),
+		persisted: make(chan persisted, cfg.InboxSize),
+		syncs:     map[crdt.NodeID]bool{},
+		contact:   contact{after: cfg.ResyncAfter},
+	}
+	if hooks.Feed != nil {
+		r.appended = hooks.Feed.C()
 	}
 	last := st.LastContact()
 	resync := r.contact.start(last, clk.Now())
@@ -180,7 +226,7 @@ func New(cfg Config, st Store, members MemberSource, tr Transport, clk clock.Clo
 }
 
 // Notify tells replication that the local log grew. It never blocks;
-// notices coalesce.
+// notices coalesce. It is the wake-up for a Replicator without a LogFeed.
 func (r *Replicator) Notify() {
 	select {
 	case r.notify <- struct{}{}:
@@ -210,9 +256,10 @@ func (r *Replicator) Deliver(from crdt.NodeID, msg Message) error {
 func (r *Replicator) Stats() Stats {
 	st := *r.stats.Load()
 	st.Transport = TransportCounters{
-		InboxDropped: r.inboxDropped.Load(),
-		QueueDropped: r.queueDropped.Load(),
-		SendErrors:   r.sendErrors.Load(),
+		InboxDropped:  r.inboxDropped.Load(),
+		WritesDropped: r.writesDropped.Load(),
+		QueueDropped:  r.queueDropped.Load(),
+		SendErrors:    r.sendErrors.Load(),
 	}
 	return st
 }
@@ -239,13 +286,14 @@ const drainLimit = 256
 func (r *Replicator) run() {
 	defer close(r.done)
 	ctx, cancel := context.WithCancel(context.Background())
-	// Close cancels a store call the loop is blocked in, and the sends.
-	r.wg.Add(1)
+	// Close cancels the applier's store call, and the sends.
+	r.wg.Add(2)
 	go func() {
 		defer r.wg.Done()
 		<-r.stop
 		cancel()
 	}()
+	go r.runApplier(ctx)
 	defer func() {
 		r.saveContact(true)
 		cancel()
@@ -253,6 +301,7 @@ func (r *Replicator) run() {
 			close(s.ch)
 			delete(r.senders, id)
 		}
+		close(r.writes)
 		r.wg.Wait()
 	}()
 	ticker := r.clk.NewTicker(r.cfg.TickInterval)
@@ -275,8 +324,12 @@ func (r *Replicator) run() {
 			r.setMembers()
 		case <-r.notify:
 			r.m.LocalWrite()
+		case <-r.appended:
+			r.m.LocalWrite()
 		case in := <-r.inbox:
 			r.step(ctx, in)
+		case p := <-r.persisted:
+			r.onPersisted(p)
 		}
 		r.drain(ctx)
 		r.flush(ctx)
@@ -294,11 +347,47 @@ func (r *Replicator) drain(ctx context.Context) {
 		select {
 		case in := <-r.inbox:
 			r.step(ctx, in)
+		case p := <-r.persisted:
+			r.onPersisted(p)
 		case <-r.notify:
+			r.m.LocalWrite()
+		case <-r.appended:
 			r.m.LocalWrite()
 		default:
 			return
 		}
+	}
+}
+
+// runApplier makes the Machine's writes in the store, in order, and hands
+// each back to the loop; once Close has begun, it only hands them back.
+func (r *Replicator) runApplier(ctx context.Context) {
+	defer r.wg.Done()
+	for w := range r.writes {
+		err := ctx.Err()
+		if err == nil {
+			err = w.Apply(ctx, r.st)
+		}
+		r.persisted <- persisted{w: w, err: err}
+	}
+}
+
+// onPersisted reports a write the applier made, or failed to, to the
+// Machine.
+func (r *Replicator) onPersisted(p persisted) {
+	r.pending--
+	r.m.Persisted(&p.w, p.err)
+	switch {
+	case p.err == nil:
+	case errors.Is(p.err, store.ErrClosed), errors.Is(p.err, context.Canceled):
+		if r.log.Logger.IsLevelEnabled(logrus.DebugLevel) {
+			r.log.WithError(p.err).Debug("replication write during shutdown")
+		}
+	default:
+		r.log.WithError(p.err).WithFields(logrus.Fields{
+			logging.FieldOp:   p.w.Type().String(),
+			logging.FieldPeer: p.w.From.String(),
+		}).Warn("replication message not applied")
 	}
 }
 
@@ -369,14 +458,25 @@ func (r *Replicator) setMembers() {
 	}
 }
 
-// flush hands the Machine's messages to the peers' senders.
+// flush hands the Machine's writes to the applier and its messages to the
+// peers' senders. Writes past InboxSize pending are refused: left
+// unacknowledged, they come again.
 func (r *Replicator) flush(ctx context.Context) {
-	envs := r.m.Ready()
-	if len(envs) == 0 {
+	rd := r.m.Ready()
+	for i := range rd.Writes {
+		if r.pending == cap(r.writes) {
+			r.writesDropped.Add(1)
+			r.m.Persisted(&rd.Writes[i], ErrBusy)
+			continue
+		}
+		r.pending++
+		r.writes <- rd.Writes[i]
+	}
+	if len(rd.Messages) == 0 {
 		return
 	}
 	debug := r.log.Logger.IsLevelEnabled(logrus.DebugLevel)
-	for _, env := range envs {
+	for _, env := range rd.Messages {
 		s := r.senders[env.To.ID]
 		if s == nil {
 			sctx, cancel := context.WithCancel(ctx)
@@ -476,6 +576,9 @@ func (r *Replicator) publish() {
 	if !r.stableSet || (st.Stable == nil) != (r.stable == nil) || !st.Stable.Equal(r.stable) {
 		r.st.SetStable(st.Stable)
 		r.stable, r.stableSet = st.Stable, true
+		if r.holder != nil && st.Stable != nil {
+			r.holder.Ack(st.Stable)
+		}
 	}
 	for id := range r.syncs {
 		if !slices.ContainsFunc(st.Peers, func(p PeerStats) bool { return p.ID == id }) {

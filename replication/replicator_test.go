@@ -3,6 +3,7 @@ package replication
 import (
 	"context"
 	"errors"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -46,6 +47,12 @@ func (l *lockedStore) Scan(ctx context.Context, start []byte, limit int, fn func
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.s.Scan(ctx, start, limit, fn)
+}
+
+func (l *lockedStore) ScanSystem(ctx context.Context, fn func([]byte, crdt.Record) bool) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.s.ScanSystem(ctx, fn)
 }
 
 func (l *lockedStore) ApplyRemote(ctx context.Context, e []store.LogEntry) (int, error) {
@@ -218,6 +225,8 @@ type testDomain struct {
 	stores  map[crdt.NodeID]*lockedStore
 	reps    map[crdt.NodeID]*Replicator
 	hooks   map[crdt.NodeID]*logtest.Hook
+	// logHooks are what start gives each node's Replicator; none when absent.
+	logHooks map[crdt.NodeID]LogHooks
 }
 
 func newTestDomain(t *testing.T, ids ...crdt.NodeID) *testDomain {
@@ -237,6 +246,8 @@ func newTestDomainWith(t *testing.T, prepare func(id crdt.NodeID, cfg *Config, s
 		stores:  map[crdt.NodeID]*lockedStore{},
 		reps:    map[crdt.NodeID]*Replicator{},
 		hooks:   map[crdt.NodeID]*logtest.Hook{},
+
+		logHooks: map[crdt.NodeID]LogHooks{},
 	}
 	d.members.set(ids)
 	for _, id := range ids {
@@ -262,7 +273,7 @@ func (d *testDomain) start(t *testing.T, id crdt.NodeID, cfg Config) {
 	t.Helper()
 	logger, hook := logtest.NewNullLogger()
 	logger.SetLevel(logrus.DebugLevel)
-	r, err := New(cfg, d.stores[id], d.members, hubSender{h: d.hub, from: id}, d.clk, logrus.NewEntry(logger))
+	r, err := New(cfg, d.stores[id], d.members, hubSender{h: d.hub, from: id}, d.clk, logrus.NewEntry(logger), d.logHooks[id])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -435,34 +446,62 @@ func TestReplicatorDeadSuccessor(t *testing.T) {
 	}
 }
 
-func TestReplicatorInboxBounded(t *testing.T) {
+// chanSender is a Transport that hands every message to a channel.
+type chanSender chan Envelope
+
+func (c chanSender) Send(ctx context.Context, to Peer, msg Message) error {
+	select {
+	case c <- Envelope{To: to, Msg: msg}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// TestReplicatorStuckStore: with the store stuck in a commit, pushes are
+// held for it up to InboxSize and refused past that, the refusals counted;
+// the loop goes on answering probes; Close cancels the stuck commit.
+func TestReplicatorStuckStore(t *testing.T) {
 	st := &lockedStore{s: newMemStore(nA, func() int64 { return 0 }), gate: make(chan struct{})}
 	members := &fakeMembers{}
 	members.set([]crdt.NodeID{nA, nB})
-	r, err := New(Config{Self: nA, InboxSize: 1}, st, members, hubSender{h: &hub{}}, clock.NewFake(time.Unix(0, 0)), nil)
+	sent := make(chanSender, 1024)
+	r, err := New(Config{Self: nA, InboxSize: 2}, st, members, sent, clock.NewFake(time.Unix(0, 0)), nil, LogHooks{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
-	push := Message{Type: MsgPush, ID: 1, Entries: []store.LogEntry{sampleEntry(nB, 1, "k", "v", 0)}}
-	var busy bool
-	// The loop takes one push and blocks in the store; one more fits the
-	// inbox; the next is refused.
-	for range 1000 {
-		if err := r.Deliver(nB, push); errors.Is(err, ErrBusy) {
-			busy = true
-			break
-		} else if err != nil {
-			t.Fatal(err)
+	deliver := func(msg Message) {
+		t.Helper()
+		for range 1_000_000 {
+			switch err := r.Deliver(nB, msg); {
+			case err == nil:
+				return
+			case !errors.Is(err, ErrBusy):
+				t.Fatal(err)
+			}
+			runtime.Gosched()
+		}
+		t.Fatal("Deliver refuses for good")
+	}
+	for id := uint64(1); r.Stats().Transport.WritesDropped == 0; id++ {
+		if id == 1_000_000 {
+			t.Fatal("pushes never refused with the store stuck")
+		}
+		deliver(Message{Type: MsgPush, ID: id, Entries: []store.LogEntry{sampleEntry(nB, 1, "k", "v", 0)}})
+	}
+	deliver(Message{Type: MsgProbe, Applied: vv(uint64(nB), 1)})
+	for answered := false; !answered; {
+		select {
+		case env := <-sent:
+			answered = env.To.ID == nB && env.Msg.Type == MsgAck && env.Msg.ID == 0
+			if env.Msg.Type == MsgAck && env.Msg.ID != 0 {
+				t.Fatalf("acknowledged push %d the store has not taken", env.Msg.ID)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no ack of the probe while the store is stuck")
 		}
 	}
-	if !busy {
-		t.Fatal("Deliver never refused with the loop stuck")
-	}
-	if r.Stats().Transport.InboxDropped == 0 {
-		t.Fatal("refusal not counted")
-	}
-	// Close cancels the store call the loop is stuck in.
 	closed := make(chan struct{})
 	go func() {
 		r.Close()
@@ -477,10 +516,10 @@ func TestReplicatorInboxBounded(t *testing.T) {
 
 func TestReplicatorNewValidates(t *testing.T) {
 	st := &lockedStore{s: newMemStore(nA, nil)}
-	if _, err := New(Config{}, st, &fakeMembers{}, hubSender{}, clock.Real(), nil); !errors.Is(err, ErrInvalidConfig) {
+	if _, err := New(Config{}, st, &fakeMembers{}, hubSender{}, clock.Real(), nil, LogHooks{}); !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("no Self: %v", err)
 	}
-	if _, err := New(Config{Self: nA}, st, nil, hubSender{}, clock.Real(), nil); !errors.Is(err, ErrInvalidConfig) {
+	if _, err := New(Config{Self: nA}, st, nil, hubSender{}, clock.Real(), nil, LogHooks{}); !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("no members: %v", err)
 	}
 }
@@ -643,5 +682,73 @@ func TestReplicatorResyncInterrupted(t *testing.T) {
 	d.tickUntil(t, "the resync ends", func() bool { return !d.reps[nA].Stats().Resyncing })
 	if lc := d.stores[nA].LastContact(); !lc.After(old) {
 		t.Fatalf("last contact %v after the resync", lc)
+	}
+}
+
+// chanFeed is a LogFeed the test signals itself.
+type chanFeed chan struct{}
+
+func (c chanFeed) C() <-chan struct{} { return c }
+
+// ackRecorder is a LogHolder that keeps every vector acknowledged to it.
+type ackRecorder struct {
+	mu   sync.Mutex
+	acks []crdt.VersionVector
+}
+
+func (h *ackRecorder) Ack(vv crdt.VersionVector) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.acks = append(h.acks, vv)
+}
+
+func (h *ackRecorder) all() []crdt.VersionVector {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.acks)
+}
+
+// TestReplicatorLogHooks: a Replicator started with log hooks wakes on its
+// feed (no Notify), and acknowledges to its holder only what every member
+// has applied, until that covers A's writes.
+func TestReplicatorLogHooks(t *testing.T) {
+	var cfgA Config
+	d := newTestDomainWith(t, func(id crdt.NodeID, cfg *Config, _ *memStore) {
+		if id == nA {
+			cfgA = *cfg
+		}
+	}, nA, nB, nC)
+	if err := d.reps[nA].Close(); err != nil {
+		t.Fatal(err)
+	}
+	feed, holder := make(chanFeed, 1), &ackRecorder{}
+	d.logHooks[nA] = LogHooks{Feed: feed, Holder: holder}
+	d.start(t, nA, cfgA)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := d.clk.BlockUntil(ctx, len(d.ids)); err != nil {
+		t.Fatal(err)
+	}
+	const writes = 10
+	for k := range writes {
+		d.stores[nA].set(t, "k"+string(rune('a'+k)), "v")
+		select {
+		case feed <- struct{}{}:
+		default:
+		}
+	}
+	d.tickUntil(t, "the holder acknowledged A's writes", func() bool {
+		acks := holder.all()
+		return len(acks) > 0 && acks[len(acks)-1].Get(nA) == writes
+	})
+	if d.reps[nA].Stats().PushesSent == 0 {
+		t.Error("A pushed nothing")
+	}
+	for _, vv := range holder.all() {
+		for _, id := range d.ids {
+			if applied := d.stores[id].Applied(); !applied.Descends(vv) {
+				t.Errorf("acknowledged %s, beyond what %s applied: %s", vv, id, applied)
+			}
+		}
 	}
 }

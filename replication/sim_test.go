@@ -21,8 +21,9 @@ import (
 // over memStores, joined by a simNet, and drives it tick by tick from one
 // seed: client writes on random nodes, a nemesis that partitions, cuts one
 // way, loses, duplicates and delays messages, crashes and restarts nodes
-// (the store survives, the Machine does not), trims logs (forcing digest
-// syncs), makes store writes fail, and takes a node away for longer than
+// (the store survives, the Machine and its writes not yet made do not),
+// trims logs (forcing digest syncs), makes store writes fail and holds
+// some back for later ticks, as a slow commit would, and takes a node away for longer than
 // the tombstone horizon while others delete; membership views that follow
 // reachability with a lag, like gossip, the members out of view counting
 // as down. What the Replicator does around its Machine the simulation does
@@ -58,10 +59,11 @@ const (
 	nemStoreFail
 	nemSettle
 	nemAbsence
+	nemSyncWith
 	numNemeses
 )
 
-var nemesisNames = [numNemeses]string{"partition", "one-way-cut", "isolate", "heal", "crash", "restart", "lossy", "trim", "store-fail", "settle", "absence"}
+var nemesisNames = [numNemeses]string{"partition", "one-way-cut", "isolate", "heal", "crash", "restart", "lossy", "trim", "store-fail", "settle", "absence", "sync-with"}
 
 // scenario says what one TestSim test throws at the domain.
 type scenario struct {
@@ -85,9 +87,14 @@ type simNode struct {
 	cfg     Config
 	st      *memStore
 	m       *Machine // nil while down
+	writes  []Write  // the machine's store writes not yet made, in order
 	skew    int64
 	view    []crdt.NodeID // sorted; the members this node's gossip sees
 	viewDue uint64        // when the view next catches up; 0: not pending
+	// heard holds the nodes a message has come from since this node
+	// started: a link they opened, over which an answer with no address
+	// (an off-ring reply) goes back.
+	heard map[crdt.NodeID]bool
 
 	// What the Replicator keeps around the Machine.
 	contact   contact
@@ -443,8 +450,16 @@ func (s *sim) start(n *simNode) {
 		s.fail("new machine: %v", err)
 		return
 	}
-	n.m = m
+	n.m, n.writes, n.heard = m, nil, nil // a restart has no links yet
 	s.setView(n, []crdt.NodeID{n.id})
+	// Gossip knows a node that joins at once, down until views catch up:
+	// a node no member heard of could write concurrently with deletes
+	// whose tombstones the stable vector, not counting it, collected.
+	for _, o := range s.nodes {
+		if o != n && o.m != nil {
+			s.setView(o, o.view)
+		}
+	}
 	n.viewDue = s.tick + 1 + uint64(s.rng.IntN(max(1, s.sc.viewDelay)))
 	s.net.sentSince[n.id] = 0
 	// As Replicator.New does.
@@ -545,7 +560,11 @@ func (s *sim) step(writes bool) {
 			s.fail("decode a message from %s: %v", p.from, err)
 			return
 		}
-		if err := to.m.Step(ctx, p.from, msg); err != nil && !errors.Is(err, errInjected) {
+		if to.heard == nil {
+			to.heard = make(map[crdt.NodeID]bool)
+		}
+		to.heard[p.from] = true
+		if err := to.m.Step(ctx, p.from, msg); err != nil {
 			s.fail("node %d step %s from %s: %v", to.idx, msg.Type, p.from, err)
 			return
 		}
@@ -580,11 +599,40 @@ func (s *sim) step(writes bool) {
 	}
 }
 
-// flush sends what n's machine has ready.
+// flush does what the Replicator does with what n's machine has ready: it
+// sends the messages and makes the store writes, in order, reporting each
+// (a store failure is the machine's to handle). Now and then it makes only
+// some, as a slow commit would: the rest wait for a later flush.
 func (s *sim) flush(n *simNode) {
-	for _, env := range n.m.Ready() {
+	s.send(n, n.m.Ready())
+	if len(n.writes) == 0 {
+		return
+	}
+	k := len(n.writes)
+	if s.rng.IntN(4) == 0 {
+		k = s.rng.IntN(k + 1)
+	}
+	for i := range n.writes[:k] {
+		w := &n.writes[i]
+		err := w.Apply(context.Background(), n.st)
+		if err != nil && !errors.Is(err, errInjected) {
+			s.fail("node %d write %s from %s: %v", n.idx, w.Type(), w.From, err)
+			return
+		}
+		n.m.Persisted(w, err)
+	}
+	n.writes = slices.Delete(n.writes, 0, k)
+	s.send(n, n.m.Ready()) // the acks of what was written
+}
+
+// send takes rd's writes and sends its messages.
+func (s *sim) send(n *simNode, rd Ready) {
+	n.writes = append(n.writes, rd.Writes...)
+	for _, env := range rd.Messages {
 		to := s.byID[env.To.ID]
 		switch {
+		case to != nil && env.To.Addr == "" && n.heard[env.To.ID] && (env.Msg.Type == MsgAck || env.Msg.Type == MsgDigest):
+			// An answer off the ring, back over the link its question came on.
 		case to == nil || env.To.Addr != to.addr:
 			s.fail("node %d addressed %s at %q", n.idx, env.To.ID, env.To.Addr)
 			return
@@ -656,7 +704,7 @@ func (s *sim) write(n *simNode) {
 	}
 	n.m.LocalWrite()
 	s.model.ops++
-	s.model.deltas[key] = append(s.model.deltas[key], e.Delta)
+	s.model.deltas[key] = append(s.model.deltas[key], deltaOf(e))
 	switch key[0] {
 	case 'w':
 		s.model.last[key] = lastWrite{deleted: w.Op == store.OpDel, value: value, expiry: w.Expiry}
@@ -705,7 +753,7 @@ func (s *sim) nemesis(k nemesis) {
 		s.logf("heal")
 	case nemCrash:
 		if a := pick(); a.m != nil {
-			a.m, a.viewDue = nil, 0
+			a.m, a.writes, a.viewDue = nil, nil, 0
 			s.logf("crash %d", a.idx)
 		}
 	case nemRestart:
@@ -727,6 +775,12 @@ func (s *sim) nemesis(k nemesis) {
 			keep := s.rng.IntN(4)
 			a.st.trim(o, keep)
 			s.logf("trim node %d origin %s keep %d", a.idx, o, keep)
+		}
+	case nemSyncWith:
+		// A digest sync between two members, neighbours or not, as
+		// SyncWith begins one by peer ID.
+		if a, b := pick(), pick(); a != b && a.m != nil && slices.Contains(a.view, b.id) && a.m.SyncWith(b.id) {
+			s.logf("node %d syncs with %d", a.idx, b.idx)
 		}
 	case nemStoreFail:
 		a := pick()
@@ -762,7 +816,7 @@ func (s *sim) nemesis(k nemesis) {
 		s.net.partition([][]crdt.NodeID{{x.id}, rest})
 		a := &absence{node: x, until: s.tick + uint64(s.sc.horizonTicks*(12+s.rng.IntN(14))/10), crashed: s.rng.IntN(3) == 0}
 		if a.crashed {
-			x.m, x.viewDue = nil, 0
+			x.m, x.writes, x.viewDue = nil, nil, 0
 		}
 		s.absent = a
 		s.logf("node %d away until t=%d crashed=%v", x.idx, a.until, a.crashed)
@@ -789,7 +843,7 @@ func (s *sim) deleteForGood(n *simNode) {
 		}
 		n.m.LocalWrite()
 		s.model.ops++
-		s.model.deltas[key] = append(s.model.deltas[key], e.Delta)
+		s.model.deltas[key] = append(s.model.deltas[key], deltaOf(e))
 		s.model.dead[key] = true
 		s.logf("node %d deletes %s for good", n.idx, key)
 	}
@@ -961,13 +1015,13 @@ func TestSimLossyNetwork(t *testing.T) {
 func TestSimTrimSnapshot(t *testing.T) {
 	tot, full := runSim(t, scenario{
 		schedules: 170, minNodes: 2, maxNodes: 6, faultTicks: 300, opRate: 0.25, faultRate: 0.06,
-		nemeses:  []nemesis{nemTrim, nemTrim, nemCrash, nemRestart, nemPartition, nemHeal, nemLossy},
+		nemeses:  []nemesis{nemTrim, nemTrim, nemCrash, nemRestart, nemPartition, nemHeal, nemLossy, nemSyncWith},
 		maxDelay: 3, viewDelay: 10,
 	})
 	covered(t, tot, full, map[string]uint64{
 		"digest syncs": tot.syncs, "differing buckets": tot.buckets, "records sent": tot.syncRecords,
 		"zero records merged": tot.dropsMerged, "fenced entries": tot.fenced, "refused syncs": tot.refused,
-		"dead records collected": uint64(tot.collected),
+		"dead records collected": uint64(tot.collected), "syncs begun by peer id": uint64(tot.faults[nemSyncWith]),
 	})
 }
 
@@ -996,7 +1050,7 @@ func TestSimAbsence(t *testing.T) {
 func TestSimChaos(t *testing.T) {
 	runSim(t, scenario{
 		schedules: 170, minNodes: 2, maxNodes: 7, faultTicks: 400, opRate: 0.2, faultRate: 0.08,
-		nemeses:  []nemesis{nemPartition, nemOneWay, nemIsolate, nemHeal, nemCrash, nemRestart, nemLossy, nemTrim, nemStoreFail, nemSettle},
+		nemeses:  []nemesis{nemPartition, nemOneWay, nemIsolate, nemHeal, nemCrash, nemRestart, nemLossy, nemTrim, nemStoreFail, nemSettle, nemSyncWith},
 		maxDelay: 5, viewDelay: 15,
 	})
 }

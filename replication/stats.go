@@ -63,11 +63,17 @@ type Counters struct {
 	ResyncRequestsSent uint64 `json:"resync_requests_sent"`
 	ResyncsDone        uint64 `json:"resyncs_done"`
 
-	// Unroutable counts answers dropped because their addressee is not a
-	// member this node knows (so it has no address for it).
+	// Unroutable counts digest requests from a node outside the ring and
+	// the contacts, which this node cannot take a sync from.
 	Unroutable uint64 `json:"unroutable"`
-	// ReadErrors counts failed reads of the log or the records.
-	ReadErrors uint64 `json:"read_errors"`
+	// OffRingReplies counts answers to a node outside the ring and the
+	// contacts, sent back over the link the node's message came on.
+	OffRingReplies uint64 `json:"off_ring_replies"`
+	// ReadErrors counts failed reads of the log or the records;
+	// WriteErrors, pushes and chunks the store did not (wholly) take
+	// (Persisted with an error), left unacknowledged.
+	ReadErrors  uint64 `json:"read_errors"`
+	WriteErrors uint64 `json:"write_errors"`
 }
 
 // PeerStats is what this node knows of one other member.
@@ -149,12 +155,8 @@ func (m *Machine) Stats() Stats {
 			Snapshot:     p.sync != nil,
 			Sent:         p.sent,
 		}
-		for _, e := range applied {
-			if have := p.acked.Get(e.Node); e.Node != p.ID && e.Counter > have {
-				ps.Lag = append(ps.Lag, crdt.VVEntry{Node: e.Node, Counter: e.Counter - have})
-				ps.Behind += e.Counter - have
-			}
-		}
+		ps.Lag = crdt.Lag(without(applied, p.ID), p.acked)
+		ps.Behind = ps.Lag.Sum()
 		st.Peers = append(st.Peers, ps)
 	}
 	return st

@@ -2,6 +2,7 @@ package replication
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -78,6 +79,67 @@ func (m *Machine) fence() crdt.VersionVector {
 	return m.in.seen
 }
 
+// AddContact makes p, a node outside this node's ring (of this domain or
+// another), one it takes part in digest syncs with: those SyncWith begins
+// towards p, and p's towards this node, answered at p.Addr. It pushes
+// nothing to a contact, and a contact's vectors count for nothing else
+// (StableVector, acks of pushes); a member's messages are a member's.
+// Adding a contact again updates its address.
+func (m *Machine) AddContact(p Peer) {
+	if p.ID == m.cfg.Self || p.ID == 0 {
+		return
+	}
+	i, ok := m.findContact(p.ID)
+	if ok {
+		m.contacts[i].Peer = p
+		return
+	}
+	m.contacts = slices.Insert(m.contacts, i, &peer{Peer: p})
+}
+
+// RemoveContact forgets the contact id, with the sync towards it, if any.
+func (m *Machine) RemoveContact(id crdt.NodeID) {
+	if i, ok := m.findContact(id); ok {
+		m.contacts = slices.Delete(m.contacts, i, i+1)
+	}
+}
+
+func (m *Machine) findContact(id crdt.NodeID) (int, bool) {
+	return slices.BinarySearchFunc(m.contacts, id, func(p *peer, id crdt.NodeID) int { return cmp.Compare(p.ID, id) })
+}
+
+// syncPeer returns what this node knows of id for a digest sync: the
+// member, else the contact; nil if neither.
+func (m *Machine) syncPeer(id crdt.NodeID) *peer {
+	if p := m.byID[id]; p != nil {
+		return p
+	}
+	if i, ok := m.findContact(id); ok {
+		return m.contacts[i]
+	}
+	return nil
+}
+
+// SyncWith begins a digest sync towards id, any member (not only a ring
+// neighbour) or a contact: id's store is brought to hold what this node's
+// does, by the records of the buckets whose digests differ, and its
+// applied vector raised to this node's. It reports whether a sync towards
+// id is under way: not when id is neither a member nor a contact, nor
+// while this node resyncs (Resync).
+func (m *Machine) SyncWith(id crdt.NodeID) bool {
+	p := m.syncPeer(id)
+	return p != nil && m.startSync(p, 0)
+}
+
+// onContactAck takes an ack from a contact: only that of a sync chunk
+// means something.
+func (m *Machine) onContactAck(p *peer, msg *Message) {
+	if s := p.sync; s != nil && msg.ID != 0 && s.id == msg.ID {
+		p.timeouts = 0
+		m.onChunkAck(p, s)
+	}
+}
+
 // waiting reports whether a digest request or a chunk awaits its answer.
 func (s *digestSync) waiting() bool { return s.askID != 0 || s.id != 0 }
 
@@ -147,29 +209,41 @@ func (m *Machine) syncTimeout(p *peer, rt uint64) {
 	s.askID, s.id, s.busy = 0, 0, false
 }
 
-// onDigestReq answers a peer that begins a digest sync towards this node
-// with this node's bucket digests, and raises the fence; or, when this
-// node is taking another peer's sync, with a refusal.
-func (m *Machine) onDigestReq(ctx context.Context, p *peer, from crdt.NodeID, msg *Message) error {
+// onDigestReq raises the fence for a peer that begins a digest sync
+// towards this node, and asks for this node's bucket digests, read in
+// order with the writes asked for before (digestsRead answers); or, when
+// this node is taking another peer's sync, refuses.
+func (m *Machine) onDigestReq(p *peer, from crdt.NodeID, msg *Message) {
 	m.stats.DigestRequestsReceived++
 	m.resyncProgress(msg.Resync)
 	if p == nil {
 		m.stats.Unroutable++ // it could not be answered: take no fence
-		return nil
+		return
 	}
 	if m.in != nil && m.in.from != from {
 		m.stats.DigestRequestsRefused++
-		m.reply(p, Message{Type: MsgDigest, ID: msg.ID})
-		return nil
-	}
-	digests, err := m.st.BucketDigests(ctx, uint(msg.Bits))
-	if err != nil {
-		return fmt.Errorf("replication: digests for %s: %w", from, err)
+		m.reply(p, from, Message{Type: MsgDigest, ID: msg.ID})
+		return
 	}
 	// A new request of the same peer replaces its sync.
 	m.in = &incoming{from: from, id: msg.ID, seen: msg.Seen, at: m.tick}
-	m.reply(p, Message{Type: MsgDigest, ID: msg.ID, Digests: digests})
-	return nil
+	m.writes = append(m.writes, Write{From: from, kind: writeDigests, id: msg.ID, bits: msg.Bits})
+}
+
+// digestsRead answers the digest request w stands for with the digests
+// read, if this node still takes that sync; a failed read lowers the fence
+// and answers nothing (the sender asks again).
+func (m *Machine) digestsRead(w *Write, err error) {
+	in := m.in
+	if in == nil || in.from != w.From || in.id != w.id {
+		return // replaced or given up meanwhile
+	}
+	if err != nil {
+		m.stats.ReadErrors++
+		m.in = nil
+		return
+	}
+	m.reply(m.syncPeer(w.From), w.From, Message{Type: MsgDigest, ID: w.id, Digests: w.digests})
 }
 
 // onDigest compares p's digests with this node's and starts streaming the
@@ -235,6 +309,23 @@ func (m *Machine) sendChunk(p *peer) {
 		size int
 	)
 	s.next, s.last = nil, true
+	if s.buckets != nil && len(s.start) == 0 {
+		// The first chunk leads with the differing buckets' system records:
+		// they are few, and kept whole (tombstones too), so they need no
+		// drops.
+		err := m.st.ScanSystem(context.Background(), func(key []byte, r crdt.Record) bool {
+			if inBuckets(s.buckets, s.bits, key) {
+				kr := KeyRecord{Key: key, Record: r, System: true}
+				size += m.sizer.record(&kr)
+				recs = append(recs, kr)
+			}
+			return true
+		})
+		if err != nil {
+			m.stats.ReadErrors++
+			return // tried again at the next tick
+		}
+	}
 	if s.buckets != nil {
 		looked := 0
 		err := m.st.Scan(context.Background(), s.start, 0, func(key []byte, r crdt.Record) bool {
@@ -248,7 +339,7 @@ func (m *Machine) sendChunk(p *peer) {
 			}
 			kr := KeyRecord{Key: key, Record: r}
 			sz := m.sizer.record(&kr)
-			if len(recs) == m.cfg.MaxBatchEntries || (len(recs) > 0 && size+sz > m.cfg.MaxBatchBytes) {
+			if len(recs) >= m.cfg.MaxBatchEntries || (len(recs) > 0 && size+sz > m.cfg.MaxBatchBytes) {
 				s.next, s.last = key, false
 				return false
 			}
@@ -298,13 +389,13 @@ func (m *Machine) onChunk(ctx context.Context, p *peer, from crdt.NodeID, msg *M
 	if in := m.in; in == nil || in.from != from || in.id != msg.Sync {
 		if m.done == (syncRef{from, msg.Sync}) {
 			// A copy of a chunk of the sync that just ended, all merged.
-			m.reply(p, Message{Type: MsgAck, ID: msg.ID, Applied: m.st.Applied()})
+			m.reply(p, from, Message{Type: MsgAck, ID: msg.ID, Applied: m.st.Applied()})
 			return nil
 		}
 		// Not the sync this node takes (it restarted, or gave the sync
 		// up): the sender must start over, with digests of now.
 		m.stats.SyncChunksRefused++
-		m.reply(p, Message{Type: MsgDigest, ID: msg.Sync})
+		m.reply(p, from, Message{Type: MsgDigest, ID: msg.Sync})
 		return nil
 	}
 	if err := checkChunk(msg); err != nil {
@@ -318,29 +409,23 @@ func (m *Machine) onChunk(ctx context.Context, p *peer, from crdt.NodeID, msg *M
 	recs := msg.Records
 	var drops int
 	if len(msg.Buckets) > 0 {
+		sys := systemPrefix(msg.Records)
 		var err error
-		if recs, drops, err = m.withDrops(ctx, msg.Records, msg.Start, msg.End, msg.Buckets, msg.Bits); err != nil {
+		if recs, drops, err = m.withDrops(ctx, msg.Records[len(sys):], msg.Start, msg.End, msg.Buckets, msg.Bits); err != nil {
 			m.stats.ReadErrors++
 			return fmt.Errorf("replication: chunk %d from %s: %w", msg.ID, from, err)
 		}
+		if len(sys) > 0 {
+			recs = append(slices.Clip(sys), recs...)
+		}
 	}
-	if err := m.st.MergeRecords(ctx, recs, msg.Seen); err != nil {
-		return fmt.Errorf("replication: merge chunk %d from %s: %w", msg.ID, from, err)
-	}
-	m.stats.RecordsMerged += uint64(len(msg.Records))
-	m.stats.RecordsDropped += uint64(drops)
+	w := Write{From: from, Records: recs, Seen: msg.Seen, kind: writeChunk, id: msg.ID, sync: msg.Sync, resync: msg.Resync, drops: drops}
 	if msg.Done {
 		// Every earlier chunk was acknowledged, so merged, before the
 		// sender sent this one: the records cover msg.Applied.
-		if err := m.st.RaiseApplied(ctx, without(msg.Applied, m.cfg.Self)); err != nil {
-			return fmt.Errorf("replication: finish sync from %s: %w", from, err)
-		}
-		m.in, m.done = nil, syncRef{from, msg.Sync}
-		if m.rs.asked(msg.Resync) {
-			m.endResync()
-		}
+		w.Last, w.Raise = true, without(msg.Applied, m.cfg.Self)
 	}
-	m.reply(p, Message{Type: MsgAck, ID: msg.ID, Applied: m.st.Applied()})
+	m.writes = append(m.writes, w)
 	return nil
 }
 
@@ -356,16 +441,40 @@ func checkChunk(msg *Message) error {
 	if len(msg.End) > 0 && bytes.Compare(msg.Start, msg.End) >= 0 {
 		return fmt.Errorf("empty range [%q, %q)", msg.Start, msg.End)
 	}
-	for i := range msg.Records {
-		k := msg.Records[i].Key
+	sys := systemPrefix(msg.Records)
+	if len(sys) > 0 && len(msg.Start) > 0 {
+		return fmt.Errorf("system records in a chunk from %q: only the first chunk carries them", msg.Start)
+	}
+	for i := 1; i < len(sys); i++ {
+		if bytes.Compare(sys[i-1].Key, sys[i].Key) >= 0 {
+			return fmt.Errorf("system records not in key order at %q", sys[i].Key)
+		}
+	}
+	data := msg.Records[len(sys):]
+	for i := range data {
+		if data[i].System {
+			return fmt.Errorf("system record %q after data records", data[i].Key)
+		}
+	}
+	for i := range data {
+		k := data[i].Key
 		if bytes.Compare(k, msg.Start) < 0 || (len(msg.End) > 0 && bytes.Compare(k, msg.End) >= 0) {
 			return fmt.Errorf("record %q outside [%q, %q)", k, msg.Start, msg.End)
 		}
-		if i > 0 && bytes.Compare(msg.Records[i-1].Key, k) >= 0 {
+		if i > 0 && bytes.Compare(data[i-1].Key, k) >= 0 {
 			return fmt.Errorf("records not in key order at %q", k)
 		}
 	}
 	return nil
+}
+
+// systemPrefix returns the system records a chunk leads with.
+func systemPrefix(recs []KeyRecord) []KeyRecord {
+	n := 0
+	for n < len(recs) && recs[n].System {
+		n++
+	}
+	return recs[:n]
 }
 
 // withDrops returns a chunk's records followed by a zero record for every
@@ -436,6 +545,9 @@ func (m *Machine) Resync() {
 	m.stats.ResyncsStarted++
 	for _, p := range m.peers {
 		p.sync = nil // a source no longer
+	}
+	for _, c := range m.contacts {
+		c.sync = nil
 	}
 	m.dirty = true
 }

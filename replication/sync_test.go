@@ -24,7 +24,7 @@ func exchange(t *testing.T, rounds int, see func(from crdt.NodeID, e Envelope) b
 	}
 	for range rounds {
 		for _, u := range units {
-			for _, e := range u.m.Ready() {
+			for _, e := range u.ready() {
 				to := byID[e.To.ID]
 				if to == nil || (see != nil && !see(u.id, e)) {
 					continue
@@ -166,9 +166,97 @@ func TestMachineDigestSync(t *testing.T) {
 	}
 	// New writes flow by the log again.
 	a.set("k-new", "new")
-	envs := a.m.Ready()
+	envs := a.ready()
 	if p := only(slices.Clone(envs), MsgPush); len(p) != 1 || p[0].Msg.Entries[0].Seq != 6 {
 		t.Fatalf("after the sync: %+v", envs)
+	}
+}
+
+// TestMachineSyncWith: a digest sync begun by peer ID, towards a member
+// that is no ring neighbour or towards a contact outside the ring, brings
+// the peer to hold what this node holds; a contact gets no push, and an
+// unknown node no sync.
+func TestMachineSyncWith(t *testing.T) {
+	const nD crdt.NodeID = 0x0d
+	tests := []struct {
+		name  string
+		setup func(a, c *unit)
+	}{
+		{"member, not a neighbour", func(a, c *unit) {
+			a.m.SetMembers(ringOf(nA, nB, nC, nD))
+			c.m.SetMembers(ringOf(nA, nB, nC, nD))
+		}},
+		{"contact outside the ring", func(a, c *unit) {
+			a.m.SetMembers(ringOf(nA, nB))
+			c.m.SetMembers(ringOf(nC))
+			a.m.AddContact(Peer{ID: nC, Addr: "addr-" + nC.String()})
+			c.m.AddContact(Peer{ID: nA, Addr: "addr-" + nA.String()})
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, c := newUnit(t, nA, syncCfg), newUnit(t, nC, syncCfg)
+			tt.setup(a, c)
+			for i := range 5 {
+				a.set(fmt.Sprintf("k%d", i), "v")
+			}
+			if a.m.SyncWith(0x99) {
+				t.Fatal("a sync towards a node neither member nor contact")
+			}
+			if !a.m.SyncWith(nC) {
+				t.Fatal("SyncWith refused")
+			}
+			var pushes int
+			exchange(t, 30, func(from crdt.NodeID, e Envelope) bool {
+				if e.To.ID == nC && e.Msg.Type == MsgPush {
+					pushes++
+				}
+				return true
+			}, a, c)
+			if !c.st.Applied().Equal(a.st.Applied()) || a.st.digest(0) != c.st.digest(0) {
+				t.Fatalf("not synced:\n%s\n%s", a.st, c.st)
+			}
+			if pushes != 0 {
+				t.Fatalf("%d pushes to C, which is no successor", pushes)
+			}
+			if st := a.m.Stats(); st.SyncsStarted != 1 || st.SyncsDone != 1 {
+				t.Fatalf("stats %+v", st.Counters)
+			}
+		})
+	}
+}
+
+// TestMachineDigestsAfterEarlierWrites: a digest request's digests are
+// read after the writes asked for before it, in order with them, never
+// while one is still to be made; until then the request is unanswered.
+func TestMachineDigestsAfterEarlierWrites(t *testing.T) {
+	ctx := context.Background()
+	a := newUnit(t, nA, syncCfg)
+	a.m.SetMembers(ringOf(nA, nB))
+	if err := a.m.Step(ctx, nB, Message{Type: MsgPush, ID: 1, Entries: []store.LogEntry{sampleEntry(nB, 1, "b", "x", 0)}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.m.Step(ctx, nB, Message{Type: MsgDigestReq, ID: 2, Bits: 4, Seen: vv(uint64(nB), 1)}); err != nil {
+		t.Fatal(err)
+	}
+	rd := a.m.Ready()
+	if len(rd.Writes) != 2 || rd.Writes[0].Type() != MsgPush || rd.Writes[1].Type() != MsgDigestReq {
+		t.Fatalf("want the push's write, then the digests: %+v", rd.Writes)
+	}
+	if got := only(rd.Messages, MsgDigest); len(got) != 0 {
+		t.Fatalf("digests answered before the earlier write was made: %+v", got)
+	}
+	for i := range rd.Writes {
+		w := &rd.Writes[i]
+		a.m.Persisted(w, w.Apply(ctx, a.st))
+	}
+	want, err := a.st.BucketDigests(ctx, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := only(a.ready(), MsgDigest)
+	if len(got) != 1 || got[0].Msg.ID != 2 || !slices.Equal(got[0].Msg.Digests, want) {
+		t.Fatalf("want the digests of the store with the push in it: %+v", got)
 	}
 }
 
@@ -281,34 +369,34 @@ func TestMachineDigestSyncRetransmits(t *testing.T) {
 	a.set("k2", "x")
 	a.st.trim(nA, 0)
 	a.step(nB, Message{Type: MsgProbe})
-	req := only(a.m.Ready(), MsgDigestReq)
+	req := only(a.ready(), MsgDigestReq)
 	if len(req) != 1 || req[0].Msg.Bits != uint8(cfg.DigestBits) {
 		t.Fatalf("digest request %+v", req)
 	}
 	a.m.Tick()
 	a.m.Tick()
-	again := only(a.m.Ready(), MsgDigestReq)
+	again := only(a.ready(), MsgDigestReq)
 	if len(again) != 1 || again[0].Msg.ID == req[0].Msg.ID || !a.m.Unresponsive(nB) {
 		t.Fatalf("digest request again %+v", again)
 	}
 	digests, _ := b.st.BucketDigests(context.Background(), uint(cfg.DigestBits))
 	a.step(nB, Message{Type: MsgDigest, ID: req[0].Msg.ID, Digests: digests})
-	if got := only(a.m.Ready(), MsgSnap); len(got) != 0 {
+	if got := only(a.ready(), MsgSnap); len(got) != 0 {
 		t.Fatalf("a late answer started the stream: %+v", got)
 	}
 	a.step(nB, Message{Type: MsgDigest, ID: again[0].Msg.ID, Digests: digests})
-	first := only(a.m.Ready(), MsgSnap)
+	first := only(a.ready(), MsgSnap)
 	if len(first) != 1 || string(first[0].Msg.Records[0].Key) != "k1" || a.m.Unresponsive(nB) {
 		t.Fatalf("first chunk %+v", first)
 	}
 	a.m.Tick()
 	a.m.Tick()
-	resent := only(a.m.Ready(), MsgSnap)
+	resent := only(a.ready(), MsgSnap)
 	if len(resent) != 1 || string(resent[0].Msg.Records[0].Key) != "k1" || resent[0].Msg.ID == first[0].Msg.ID {
 		t.Fatalf("resent chunk %+v", resent)
 	}
 	a.step(nB, Message{Type: MsgAck, ID: resent[0].Msg.ID})
-	next := only(a.m.Ready(), MsgSnap)
+	next := only(a.ready(), MsgSnap)
 	if len(next) != 1 || string(next[0].Msg.Records[0].Key) != "k2" || !next[0].Msg.Done || !next[0].Msg.Applied.Equal(vv(uint64(nA), 2)) {
 		t.Fatalf("last chunk %+v", next)
 	}
@@ -320,7 +408,7 @@ func TestMachineDigestSyncRetransmits(t *testing.T) {
 // TestMachineBadChunk: a chunk that breaks what the receiver relies on is
 // refused, merged not at all and not acknowledged.
 func TestMachineBadChunk(t *testing.T) {
-	rec := sampleEntry(nA, 1, "k", "v", 0).Delta
+	rec := sampleRecord(nA, 1, "v", 0)
 	seen := vv(uint64(nB), 3)
 	tests := map[string]Message{
 		"bitmap size":    {Bits: 4, Buckets: []byte{1}},
@@ -340,10 +428,10 @@ func TestMachineBadChunk(t *testing.T) {
 				a.set("k", "v")
 				a.st.trim(nA, 0)
 				a.step(nB, Message{Type: MsgProbe})
-				msg.ID = only(a.m.Ready(), MsgDigestReq)[0].Msg.ID
+				msg.ID = only(a.ready(), MsgDigestReq)[0].Msg.ID
 			} else {
 				a.step(nB, Message{Type: MsgDigestReq, ID: 9, Bits: 4, Seen: seen})
-				a.m.Ready()
+				a.ready()
 				msg.Type, msg.ID, msg.Sync = MsgSnap, 10, 9
 				if msg.Seen == nil {
 					msg.Seen = seen
@@ -352,7 +440,7 @@ func TestMachineBadChunk(t *testing.T) {
 			if err := a.m.Step(context.Background(), nB, msg); !errors.Is(err, ErrBadMessage) {
 				t.Fatalf("got %v", err)
 			}
-			if acks := only(a.m.Ready(), MsgAck); len(acks) != 0 || len(a.st.recs) > 1 {
+			if acks := only(a.ready(), MsgAck); len(acks) != 0 || len(a.st.recs) > 1 {
 				t.Fatalf("acks %+v, records %d", acks, len(a.st.recs))
 			}
 		})
@@ -369,39 +457,39 @@ func TestMachineSyncFence(t *testing.T) {
 	r.m.SetMembers(ringOf(nA, nB, nC))
 	fence := vv(uint64(nC), 2)
 	r.step(nB, Message{Type: MsgDigestReq, ID: 7, Bits: 4, Seen: fence})
-	if d := only(r.m.Ready(), MsgDigest); len(d) != 1 || len(d[0].Msg.Digests) != 16 {
+	if d := only(r.ready(), MsgDigest); len(d) != 1 || len(d[0].Msg.Digests) != 16 {
 		t.Fatalf("answer %+v", d)
 	}
 	// C's request is refused while B's sync is taken.
 	r.step(nC, Message{Type: MsgDigestReq, ID: 3, Bits: 4, Seen: vv(uint64(nC), 9)})
-	if d := only(r.m.Ready(), MsgDigest); len(d) != 1 || d[0].To.ID != nC || d[0].Msg.ID != 3 || d[0].Msg.Digests != nil {
+	if d := only(r.ready(), MsgDigest); len(d) != 1 || d[0].To.ID != nC || d[0].Msg.ID != 3 || d[0].Msg.Digests != nil {
 		t.Fatalf("refusal %+v", d)
 	}
 	// C's entries up to 2 wait for the sync; 3 is beyond a gap anyway.
 	r.step(nC, Message{Type: MsgPush, ID: 1, Entries: []store.LogEntry{sampleEntry(nC, 1, "c", "x", 0), sampleEntry(nC, 2, "c", "y", 0)}})
-	ack := only(r.m.Ready(), MsgAck)
+	ack := only(r.ready(), MsgAck)
 	if len(ack) != 1 || r.st.Applied().Get(nC) != 0 || !ack[0].Msg.Fence.Equal(fence) || r.m.Stats().EntriesFenced != 2 {
 		t.Fatalf("ack %+v, applied %s", ack, r.st.Applied())
 	}
 	// A chunk of another sync of B's: B must start over.
 	r.step(nB, Message{Type: MsgSnap, ID: 8, Sync: 5, Done: true, Seen: fence})
-	if d := only(r.m.Ready(), MsgDigest); len(d) != 1 || d[0].Msg.ID != 5 || d[0].Msg.Digests != nil || r.m.Stats().SyncChunksRefused != 1 {
+	if d := only(r.ready(), MsgDigest); len(d) != 1 || d[0].Msg.ID != 5 || d[0].Msg.Digests != nil || r.m.Stats().SyncChunksRefused != 1 {
 		t.Fatalf("refusal of a chunk %+v", d)
 	}
 	// The sync's Done: the fence falls, and C's entries apply.
 	r.step(nB, Message{Type: MsgSnap, ID: 9, Sync: 7, Done: true, Seen: fence, Applied: fence})
-	if ack := only(r.m.Ready(), MsgAck); len(ack) != 1 || ack[0].Msg.Fence != nil || !r.st.Applied().Equal(fence) {
+	if ack := only(r.ready(), MsgAck); len(ack) != 1 || ack[0].Msg.Fence != nil || !r.st.Applied().Equal(fence) {
 		t.Fatalf("after the sync: ack %+v, applied %s", ack, r.st.Applied())
 	}
 	// A copy of a chunk of the sync that ended is acknowledged, not
 	// refused.
 	r.step(nB, Message{Type: MsgSnap, ID: 9, Sync: 7, Done: true, Seen: fence, Applied: fence})
-	if ack := only(r.m.Ready(), MsgAck); len(ack) != 1 || ack[0].Msg.ID != 9 || r.m.Stats().SyncChunksRefused != 1 {
+	if ack := only(r.ready(), MsgAck); len(ack) != 1 || ack[0].Msg.ID != 9 || r.m.Stats().SyncChunksRefused != 1 {
 		t.Fatalf("copy of the last chunk: %+v", ack)
 	}
 	// C is taken now; it goes quiet, and the sync is given up.
 	r.step(nC, Message{Type: MsgDigestReq, ID: 4, Bits: 4, Seen: vv(uint64(nC), 9)})
-	r.m.Ready()
+	r.ready()
 	for range staleRounds * cfg.RetransmitTicks {
 		r.m.Tick()
 	}
@@ -414,19 +502,19 @@ func TestMachineSyncFence(t *testing.T) {
 	b := newUnit(t, nB, cfg)
 	b.m.SetMembers(ringOf(nB, nC))
 	b.step(nA, Message{Type: MsgPush, ID: 1, Entries: []store.LogEntry{sampleEntry(nA, 1, "a", "x", 0), sampleEntry(nA, 2, "a", "y", 0)}})
-	b.m.Ready()
+	b.ready()
 	b.step(nC, Message{Type: MsgAck, Fence: vv(uint64(nA), 5)})
-	if got := b.m.Ready(); len(got) != 0 {
+	if got := b.ready(); len(got) != 0 {
 		t.Fatalf("pushed through the fence: %+v", got)
 	}
 	b.m.Tick()
 	b.m.Tick()
-	probe := only(b.m.Ready(), MsgProbe)
+	probe := only(b.ready(), MsgProbe)
 	if len(probe) != 1 {
 		t.Fatalf("want a probe to see the fence, got %+v", probe)
 	}
 	b.step(nC, Message{Type: MsgAck})
-	if p := only(b.m.Ready(), MsgPush); len(p) != 1 || len(p[0].Msg.Entries) != 2 {
+	if p := only(b.ready(), MsgPush); len(p) != 1 || len(p[0].Msg.Entries) != 2 {
 		t.Fatalf("fence down, pushes %+v", p)
 	}
 }
@@ -535,7 +623,7 @@ func TestMachineResync(t *testing.T) {
 	// What a stale replica holds: x as it was before the delete, which the
 	// domain has since collected.
 	b.st.SetStable(b.st.Applied())
-	a.st.recs["x"] = sampleEntry(nB, 1, "x", "old", 0).Delta
+	a.st.recs["x"] = sampleRecord(nB, 1, "old", 0)
 	if !a.found("x") || !a.st.Applied().Equal(b.st.Applied()) {
 		t.Fatalf("setup: A %s, B %s", a.st, b.st)
 	}
@@ -599,11 +687,11 @@ func TestMachineResyncTargets(t *testing.T) {
 	}
 	a.step(nB, Message{Type: MsgProbe})
 	a.step(nC, Message{Type: MsgProbe})
-	a.m.Ready()
+	a.ready()
 
 	a.m.Resync()
 	a.m.Tick()
-	req := only(a.m.Ready(), MsgProbe)
+	req := only(a.ready(), MsgProbe)
 	if len(req) != 1 || req[0].To.ID != nC || req[0].Msg.Resync == 0 {
 		t.Fatalf("first request %+v", req)
 	}
@@ -611,15 +699,15 @@ func TestMachineResyncTargets(t *testing.T) {
 	// new ID.
 	a.m.Tick()
 	a.m.Tick()
-	req2 := only(a.m.Ready(), MsgProbe)
+	req2 := only(a.ready(), MsgProbe)
 	if len(req2) != 1 || req2[0].To.ID != nB || req2[0].Msg.Resync <= req[0].Msg.Resync {
 		t.Fatalf("second request %+v", req2)
 	}
 	// B is resyncing: it serves nothing and says so.
 	b.m.Resync()
 	b.step(nA, req2[0].Msg)
-	ack := only(b.m.Ready(), MsgAck)
-	if len(ack) != 1 || !ack[0].Msg.Resyncing || only(b.m.Ready(), MsgDigestReq) != nil || b.m.Stats().ResyncsServed != 0 {
+	ack := only(b.ready(), MsgAck)
+	if len(ack) != 1 || !ack[0].Msg.Resyncing || only(b.ready(), MsgDigestReq) != nil || b.m.Stats().ResyncsServed != 0 {
 		t.Fatalf("B answered %+v", ack)
 	}
 	a.step(nB, ack[0].Msg)
@@ -668,5 +756,31 @@ func TestDigestSyncBytes(t *testing.T) {
 		fullRecords, fullBytes, changed, syncRecords, syncBytes, 100*float64(syncBytes)/float64(fullBytes))
 	if fullRecords != keys || syncRecords > 20*changed || syncBytes*10 > fullBytes {
 		t.Fatalf("a sync of %d changed keys sent %d records, %d bytes; all %d keys: %d records, %d bytes", changed, syncRecords, syncBytes, keys, fullRecords, fullBytes)
+	}
+}
+
+// A chunk's system records lead the first chunk of a sync, in key order;
+// anywhere else they are a bad message.
+func TestCheckChunkSystemRecords(t *testing.T) {
+	sys := func(k string) KeyRecord { return KeyRecord{Key: []byte(k), System: true} }
+	data := func(k string) KeyRecord { return KeyRecord{Key: []byte(k)} }
+	for _, tc := range []struct {
+		name  string
+		start string
+		recs  []KeyRecord
+		ok    bool
+	}{
+		{"first chunk leads with them", "", []KeyRecord{sys("z"), sys("zz"), data("a")}, true},
+		{"only system records", "", []KeyRecord{sys("parent")}, true},
+		{"in a later chunk", "m", []KeyRecord{sys("parent"), data("n")}, false},
+		{"after data records", "", []KeyRecord{data("a"), sys("parent")}, false},
+		{"out of order", "", []KeyRecord{sys("b"), sys("a")}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			msg := &Message{Type: MsgSnap, Start: []byte(tc.start), Records: tc.recs}
+			if err := checkChunk(msg); (err == nil) != tc.ok {
+				t.Errorf("checkChunk = %v, want ok %v", err, tc.ok)
+			}
+		})
 	}
 }

@@ -98,5 +98,5 @@ for round in $(seq 1 "$ROUNDS"); do
 			fi
 		done
 	done
-	[[ "$ROUNDS" -gt 1 && "$round" -lt "$ROUNDS" ]] && echo
+	if [[ "$round" -lt "$ROUNDS" ]]; then echo; fi
 done

@@ -3,9 +3,11 @@ package store
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/sirupsen/logrus"
 )
 
 // syncer fsyncs Badger's logs every SyncInterval when commits are not
@@ -36,25 +38,29 @@ func (s *Store) trimmer() {
 	defer s.wg.Done()
 	gc := time.NewTicker(valueLogGCInterval)
 	defer gc.Stop()
+	var forced forcedTrimWarning
 	for {
 		select {
 		case <-s.closing:
 			return
 		case <-s.trimKick:
+			before := s.LogForcedTrims()
 			if err := s.trimOnce(context.Background()); err != nil && !errors.Is(err, ErrClosed) {
 				s.log.WithError(err).Warn("log trim failed")
 			}
+			forced.add(s, s.LogForcedTrims()-before)
 		case <-gc.C:
 			s.valueLogGC()
 		}
 	}
 }
 
-// trimOnce brings every origin's log down to logLow entries, through the
-// writer, a chunk at a time.
+// trimOnce trims what is due (see retention.go) through the writer, a chunk
+// at a time.
 func (s *Store) trimOnce(ctx context.Context) error {
 	for {
 		r := s.getRequest(reqTrim)
+		r.ret = s.holders.snapshot()
 		if err := s.do(ctx, r); err != nil {
 			return err
 		}
@@ -64,6 +70,31 @@ func (s *Store) trimOnce(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// forcedTrimWarnEvery bounds how often forced trims are warned of: while a
+// holder is down they happen at every trim.
+const forcedTrimWarnEvery = time.Minute
+
+// forcedTrimWarning warns of entries trimmed while a holder still held
+// them, at most once per forcedTrimWarnEvery, with the count since the last
+// warning.
+type forcedTrimWarning struct {
+	at       time.Time // of the last warning
+	unwarned uint64
+}
+
+func (f *forcedTrimWarning) add(s *Store, n uint64) {
+	f.unwarned += n
+	now := s.clk.Now()
+	if f.unwarned == 0 || !f.at.IsZero() && now.Sub(f.at) < forcedTrimWarnEvery {
+		return
+	}
+	s.log.WithFields(logrus.Fields{
+		"entries": f.unwarned, "max_log_entries": s.cfg.MaxLogEntries,
+		"holders_behind": strings.Join(s.holders.lagging(s.Applied()), ","),
+	}).Warn("log trimmed past max-log-entries before every holder had it: a digest sync repairs those holders")
+	f.at, f.unwarned = now, 0
 }
 
 func (s *Store) valueLogGC() {

@@ -17,10 +17,6 @@ type Config struct {
 	Dir string
 	// InMemory keeps everything in memory (tests); Dir must be empty.
 	InMemory bool
-	// OnAppend, when set, is called after every commit that added log
-	// entries (local writes or peers' entries), from the store's writer: it
-	// must return at once. Replication uses it to ship new entries.
-	OnAppend func()
 	// NodeID, for an in-memory store, is the ID to use (see LoadNodeID);
 	// zero makes a random one. An on-disk store keeps its ID in Dir.
 	NodeID crdt.NodeID
@@ -43,7 +39,8 @@ type Config struct {
 	// expired) keeps its causal context after its last write.
 	TombstoneHorizon time.Duration
 	// MaxLogEntries bounds the replication log per origin; the oldest
-	// entries beyond it are trimmed in the background.
+	// entries beyond it are trimmed in the background, whether every
+	// registered holder has them or not (see Holder).
 	MaxLogEntries int64
 	// MemTableSize is Badger's memtable size; it also bounds one
 	// transaction (15% of it).

@@ -134,7 +134,11 @@ func TestCounterResetsPersist(t *testing.T) {
 		if err != nil || len(entries) != 1 {
 			t.Fatalf("ReadLog: %v, %v", entries, err)
 		}
-		if err := other.MergeRecord(ctx, entries[0].Key, entries[0].Delta, nil); err != nil {
+		delta, err := entries[0].Record()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := other.MergeRecord(ctx, entries[0].Key, delta, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -52,8 +52,10 @@ const MaxDigestBits = 16
 // keys in bucket b (crdt.Bucket), against the applied vector as the scan
 // begins (one that grows during the scan only makes more records count as
 // different). Replicas agree on a bucket when no later merge could tell
-// their records apart, whatever expired entries each still keeps. bits over
-// MaxDigestBits is ErrBadRequest.
+// their records apart, whatever expired entries each still keeps. System
+// records (system.go) count too, in the bucket of their key, fingerprinted
+// apart from a data record of the same name. bits over MaxDigestBits is
+// ErrBadRequest.
 func (s *Store) BucketDigests(ctx context.Context, bits uint) ([]uint64, error) {
 	if bits > MaxDigestBits {
 		return nil, fmt.Errorf("%w: %d digest bits, at most %d", ErrBadRequest, bits, MaxDigestBits)
@@ -68,12 +70,21 @@ func (s *Store) BucketDigests(ctx context.Context, bits uint) ([]uint64, error) 
 	if err != nil {
 		return nil, err
 	}
+	var fk []byte
+	err = s.ScanSystem(ctx, func(key []byte, r crdt.Record) bool {
+		fk = systemFingerprintKey(fk[:0], key)
+		out[crdt.Bucket(key, bits)] ^= r.Fingerprint(fk, nowMS, applied)
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
 // Stats scans the store (it reads every record) and reports its size.
 func (s *Store) Stats(ctx context.Context) (Stats, error) {
-	st := Stats{LogLen: s.LogLen(), Applied: s.Applied(), GCStats: s.GCStats()}
+	st := Stats{LogLen: s.LogLen(), LogForcedTrims: s.LogForcedTrims(), Applied: s.Applied(), GCStats: s.GCStats()}
 	nowMS := s.clk.Now().UnixMilli()
 	err := s.Scan(ctx, nil, 0, func(_ []byte, r crdt.Record) bool {
 		if r.Read(nowMS).Found {

@@ -11,10 +11,22 @@
 // records it last committed, decoded, in a bounded cache, because reading a
 // key's record back from Badger is most of the cost of a write otherwise.
 //
+// Readers of the log (replication, and later the relay to a parent domain)
+// follow it through a Feed each (Follow): a coalescing wake-up after every
+// commit that grew it, read on with ReadLog from the reader's own cursor.
+// A reader that must not miss entries registers a Holder and acknowledges
+// what it has: an origin's log is trimmed only once every holder has it, or
+// past MaxLogEntries regardless (see retention.go).
+//
+// A reserved system keyspace (system.go) holds the domain's settings: its
+// records replicate through the same log and digests, and no data read,
+// scan or digest sees them.
+//
 // Badger key layout (the first byte says what a key is):
 //
 //	'r' key                            record: crdt.AppendRecord encoding
-//	'l' origin(8, BE) seq(8, BE)       replication log entry: see encodeLogEntry
+//	's' key                            system record (system.go), likewise
+//	'l' origin(8, BE) seq(8, BE)       replication log entry: see appendLogHead
 //	'x' time(8, BE, Unix ms) key       index: revisit key at time (expiry or
 //	                                   tombstone horizon); the value is empty
 //	'd' key                            dead-record index: the record was dead

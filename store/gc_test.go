@@ -593,7 +593,7 @@ func TestDeltaAfterHorizonDrop(t *testing.T) {
 	b := openStore(t, cfg, clk)
 	a, c := newPeer(0xa), newPeer(0xc)
 	set := a.set("k", "10", 0)
-	c.recs["k"] = set.Delta
+	c.recs["k"] = a.recs["k"]
 	incr := c.incr("k", 4) // concurrent with the delete below
 	if _, err := b.ApplyRemote(context.Background(), []LogEntry{set}); err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ const (
 	prefixIndex  = 'x'
 	prefixDead   = 'd'
 	prefixMeta   = 'm'
+	prefixSystem = 's'
 )
 
 const (
@@ -25,6 +26,11 @@ const (
 // appendRecordKey appends 'r'+key.
 func appendRecordKey(dst, key []byte) []byte {
 	return append(append(dst, prefixRecord), key...)
+}
+
+// appendSystemKey appends 's'+key.
+func appendSystemKey(dst, key []byte) []byte {
+	return append(append(dst, prefixSystem), key...)
 }
 
 // appendLogKey appends 'l'+origin+seq.
@@ -83,42 +89,69 @@ var (
 
 // LogEntry is one delta of the replication log: the Seq-th delta that node
 // Origin made.
+//
+// Delta is the delta's encoding (crdt.AppendRecord) as the log holds it, not
+// the record: ReadLog copies it, replication puts it on the wire as it is,
+// and the receiving store's ApplyRemote decodes it, once per hop.
 type LogEntry struct {
 	Origin crdt.NodeID
 	Seq    uint64
 	Key    []byte
-	Delta  crdt.Record
+	Delta  []byte
 	ReqID  string
 	TS     crdt.Timestamp
+	// System says the entry writes a system key (see system.go), not data.
+	System bool
 }
 
-// logFormat is the first byte of a stored log entry; bump it when the
-// layout changes.
-const logFormat byte = 1
+// Record decodes the entry's delta.
+func (e *LogEntry) Record() (crdt.Record, error) { return crdt.UnmarshalRecord(e.Delta) }
 
-// appendLogValue appends a log entry's value: format, uvarint TS, uvarint
-// length and key, uvarint length and request ID, then the delta
-// (crdt.AppendRecord). Origin and Seq are in the Badger key.
-func appendLogValue(dst []byte, key []byte, delta crdt.Record, reqID string, ts crdt.Timestamp) []byte {
-	dst = append(dst, logFormat)
+// logFormat is the first byte of a stored log entry; bump it when the
+// layout changes. Format 1 had no flags byte; it is still read.
+const (
+	logFormat   byte = 2
+	logFormatV1 byte = 1
+)
+
+// Log entry flags.
+const logFlagSystem byte = 1
+
+// appendLogHead appends the head of a log entry's value: format, flags,
+// uvarint TS, uvarint length and key, uvarint length and request ID. The
+// delta's encoding (crdt.AppendRecord) follows it to the end of the value.
+// Origin and Seq are in the Badger key.
+func appendLogHead(dst []byte, key []byte, reqID string, ts crdt.Timestamp, system bool) []byte {
+	var flags byte
+	if system {
+		flags |= logFlagSystem
+	}
+	dst = append(dst, logFormat, flags)
 	dst = binary.AppendUvarint(dst, uint64(ts))
 	dst = binary.AppendUvarint(dst, uint64(len(key)))
 	dst = append(dst, key...)
 	dst = binary.AppendUvarint(dst, uint64(len(reqID)))
-	dst = append(dst, reqID...)
-	return crdt.AppendRecord(dst, delta)
+	return append(dst, reqID...)
 }
 
-// decodeLogValue fills e's other fields from a stored value; nothing in e
-// aliases b.
+// decodeLogValue fills e's other fields from a stored value, leaving the
+// delta encoded; nothing in e aliases b.
 func decodeLogValue(b []byte, e *LogEntry) error {
 	bad := func(what string) error {
 		return fmt.Errorf("%w: log entry %s", crdt.ErrBadEncoding, what)
 	}
-	if len(b) == 0 || b[0] != logFormat {
+	var flags byte
+	switch {
+	case len(b) >= 2 && b[0] == logFormat:
+		flags, b = b[1], b[2:]
+	case len(b) >= 1 && b[0] == logFormatV1:
+		b = b[1:]
+	default:
 		return bad("format")
 	}
-	b = b[1:]
+	if flags&^logFlagSystem != 0 {
+		return bad("flags")
+	}
 	ts, n := binary.Uvarint(b)
 	if n <= 0 {
 		return bad("timestamp")
@@ -141,13 +174,16 @@ func decodeLogValue(b []byte, e *LogEntry) error {
 	if !ok {
 		return bad("request id")
 	}
-	delta, err := crdt.UnmarshalRecord(b)
-	if err != nil {
-		return err
+	if len(b) == 0 {
+		return bad("delta")
 	}
+	// One allocation for key and delta; the delta stays encoded.
+	buf := make([]byte, 0, len(key)+len(b))
+	buf = append(append(buf, key...), b...)
 	e.TS = crdt.Timestamp(ts)
-	e.Key = append([]byte(nil), key...)
+	e.Key = buf[:len(key):len(key)]
 	e.ReqID = string(reqID)
-	e.Delta = delta
+	e.Delta = buf[len(key):]
+	e.System = flags&logFlagSystem != 0
 	return nil
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -27,7 +28,7 @@ func (p *peer) write(key string, f func(r crdt.Record, op crdt.Op) crdt.Record) 
 	op := crdt.Op{Node: p.id, TS: p.hlc.Now(p.now), Seq: p.seq}
 	delta := f(p.recs[key], op)
 	p.recs[key] = crdt.Merge(p.recs[key], delta)
-	return LogEntry{Origin: p.id, Seq: p.seq, Key: []byte(key), Delta: delta, TS: op.TS, ReqID: fmt.Sprint("req-", p.seq)}
+	return LogEntry{Origin: p.id, Seq: p.seq, Key: []byte(key), Delta: crdt.AppendRecord(nil, delta), TS: op.TS, ReqID: fmt.Sprint("req-", p.seq)}
 }
 
 func (p *peer) set(key, value string, expiry int64) LogEntry {
@@ -101,7 +102,7 @@ func TestApplyRemote(t *testing.T) {
 			for i, e := range log {
 				w := all[i]
 				if e.Seq != w.Seq || string(e.Key) != string(w.Key) || e.TS != w.TS || e.ReqID != w.ReqID ||
-					!e.Delta.Context.Equal(w.Delta.Context) || len(e.Delta.Entries) != 1 {
+					!bytes.Equal(e.Delta, w.Delta) {
 					t.Errorf("log entry %d = %+v, want %+v", i, e, w)
 				}
 			}
@@ -113,15 +114,28 @@ func TestApplyRemote(t *testing.T) {
 }
 
 func TestApplyRemoteBadEntry(t *testing.T) {
-	s, _ := openMem(t)
-	all := remoteSets(0x22, 1, 3)
-	all[1].Key = nil
-	n, err := s.ApplyRemote(context.Background(), all)
-	if n != 1 || !errors.Is(err, ErrBadRequest) {
-		t.Fatalf("applied %d, %v; want 1, ErrBadRequest", n, err)
+	tests := []struct {
+		name  string
+		spoil func(e *LogEntry)
+	}{
+		{"no key", func(e *LogEntry) { e.Key = nil }},
+		{"no delta", func(e *LogEntry) { e.Delta = nil }},
+		{"delta not a record", func(e *LogEntry) { e.Delta = []byte{0xff, 0x01} }},
+		{"delta cut short", func(e *LogEntry) { e.Delta = e.Delta[:len(e.Delta)-1] }},
 	}
-	if got := s.Applied().Get(0x22); got != 1 {
-		t.Errorf("applied = %d, want 1", got)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, _ := openMem(t)
+			all := remoteSets(0x22, 1, 3)
+			tt.spoil(&all[1])
+			n, err := s.ApplyRemote(context.Background(), all)
+			if n != 1 || !errors.Is(err, ErrBadRequest) {
+				t.Fatalf("applied %d, %v; want 1, ErrBadRequest", n, err)
+			}
+			if got := s.Applied().Get(0x22); got != 1 {
+				t.Errorf("applied = %d, want 1", got)
+			}
+		})
 	}
 }
 

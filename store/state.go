@@ -21,6 +21,9 @@ type originState struct {
 type state struct {
 	origins []originState // sorted by node
 	logLen  int64
+	// forcedTrims counts, since open, entries trimmed past MaxLogEntries
+	// while a holder still held them.
+	forcedTrims uint64
 }
 
 // origin returns n's entry, adding it if absent. The pointer is valid until
@@ -54,6 +57,7 @@ func (st *state) applied(n crdt.NodeID) uint64 {
 func (st *state) copyFrom(o *state) {
 	st.origins = append(st.origins[:0], o.origins...)
 	st.logLen = o.logLen
+	st.forcedTrims = o.forcedTrims
 }
 
 func (st *state) versionVector() crdt.VersionVector {

@@ -22,10 +22,13 @@ type Clock interface{ Now() time.Time }
 
 // Stats describes the store at one instant.
 type Stats struct {
-	Keys      int // records with a live value
-	LogLen    int64
-	Applied   crdt.VersionVector
-	DiskBytes int64 // size of Badger's files; 0 when InMemory
+	Keys   int // records with a live value
+	LogLen int64
+	// LogForcedTrims counts the log entries trimmed past MaxLogEntries
+	// since open while a holder still held them (see Holder).
+	LogForcedTrims uint64
+	Applied        crdt.VersionVector
+	DiskBytes      int64 // size of Badger's files; 0 when InMemory
 	GCStats
 }
 
@@ -57,8 +60,12 @@ type Store struct {
 	noReaders   chan struct{}
 	readersDone sync.Once
 
-	applied atomic.Pointer[crdt.VersionVector]
-	logLen  atomic.Int64
+	applied     atomic.Pointer[crdt.VersionVector]
+	logLen      atomic.Int64
+	forcedTrims atomic.Uint64
+
+	feeds   feeds
+	holders holders
 
 	stable         atomic.Pointer[crdt.VersionVector] // nil: unknown
 	deadRecords    atomic.Int64
@@ -262,6 +269,7 @@ func (s *Store) publish(st *state) {
 	vv := st.versionVector()
 	s.applied.Store(&vv)
 	s.logLen.Store(st.logLen)
+	s.forcedTrims.Store(st.forcedTrims)
 }
 
 // NodeID returns this node's ID.
@@ -273,6 +281,9 @@ func (s *Store) Applied() crdt.VersionVector { return *s.applied.Load() }
 
 // LogLen returns the number of entries in the replication log.
 func (s *Store) LogLen() int64 { return s.logLen.Load() }
+
+// LogForcedTrims returns Stats.LogForcedTrims without reading the store.
+func (s *Store) LogForcedTrims() uint64 { return s.forcedTrims.Load() }
 
 // Close stops accepting calls, applies the writes already queued, stops the
 // background goroutines, syncs and closes Badger. It is idempotent.

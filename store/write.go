@@ -63,6 +63,9 @@ type Write struct {
 	KeepTTL bool
 	// WantOld asks for the value visible before the write in Result.Old.
 	WantOld bool
+	// System addresses the system keyspace (see system.go) instead of the
+	// data: OpSet and OpDel only. No data command sets it.
+	System bool
 }
 
 // Result is the outcome of one Write.
@@ -117,6 +120,7 @@ type request struct {
 	records   []KeyRecord   // reqMerge
 	indexKeys [][]byte      // reqPurge: 'x' keys; reqGC: 'd' keys
 	nowMS     int64         // reqPurge
+	ret       retention     // reqTrim: the holders' acknowledgements
 	contactMS int64         // reqContact
 	done      chan struct{} // buffered: the writer never blocks answering
 
@@ -255,6 +259,8 @@ func (s *Store) ApplyRemote(ctx context.Context, entries []LogEntry) (int, error
 type KeyRecord struct {
 	Key    []byte
 	Record crdt.Record
+	// System says Key is a system key (see system.go).
+	System bool
 }
 
 // MergeRecord merges a whole record of a peer into the key's (anti-entropy,
@@ -263,7 +269,8 @@ type KeyRecord struct {
 // the peer saw superseded, so this store drops it too (crdt.MergeSeen); a
 // zero record with a seen vector so drops what the peer no longer has at
 // all. The store's own applied vector works the same way against the
-// record. It writes no log entry.
+// record. It writes no log entry. A record with System set merges into the
+// system keyspace.
 func (s *Store) MergeRecord(ctx context.Context, key []byte, rec crdt.Record, seen crdt.VersionVector) error {
 	r := s.getRequest(reqMerge)
 	r.oneRec[0] = KeyRecord{Key: key, Record: rec}

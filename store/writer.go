@@ -40,6 +40,9 @@ type writer struct {
 	cache   *recordCache
 	overlay map[string]overlayRecord
 	opRecs  []opRecord
+	// The same for system records (system.go), which have no cache.
+	sysOverlay map[string]crdt.Record
+	opSys      []opRecord
 
 	committed, pending state
 	vvDirty            bool // pending.applied differs from what was published
@@ -90,6 +93,7 @@ type effect struct {
 	origin crdt.NodeID
 	seq    uint64 // a log entry (origin, seq) was appended
 	trimN  int64  // entries trimmed from the front of origin's log
+	forced int64  // of those, entries some holder still held
 	raise  uint64 // applied[origin] raised to this (its log is empty)
 	noop   bool   // nothing was staged: a conditional write was skipped
 }
@@ -103,6 +107,8 @@ func newWriter(s *Store, st state) *writer {
 		trimChunk: min(1024, s.db.MaxBatchCount()/2),
 		cache:     newRecordCache(s.cfg.RecordCacheSize),
 		overlay:   make(map[string]overlayRecord),
+
+		sysOverlay: make(map[string]crdt.Record),
 	}
 	w.committed.copyFrom(&st)
 	w.pending.copyFrom(&st)
@@ -184,8 +190,8 @@ func (w *writer) process() {
 			}
 		case reqTrim:
 			for i := 0; i < len(w.pending.origins); i++ {
-				if o := &w.pending.origins[i]; o.logCount > w.s.logLow {
-					w.stage(opRef{req: r, origin: o.node})
+				if n, _ := w.trimPlan(&w.pending.origins[i], &r.ret); n > 0 {
+					w.stage(opRef{req: r, origin: w.pending.origins[i].node})
 				}
 			}
 		case reqRaise:
@@ -197,7 +203,7 @@ func (w *writer) process() {
 	w.commit()
 	for _, r := range w.batch {
 		if r.kind == reqTrim {
-			r.more = w.committed.overLog(w.s.logLow)
+			r.more = w.trimDue(&w.committed, &r.ret)
 		}
 		r.done <- struct{}{}
 	}
@@ -211,7 +217,7 @@ func (w *writer) stage(ref opRef) {
 		if w.txn == nil {
 			w.txn = w.s.db.NewTransaction(true)
 		}
-		w.opRecs = w.opRecs[:0]
+		w.opRecs, w.opSys = w.opRecs[:0], w.opSys[:0]
 		w.opGC = gcCounts{}
 		start, slotStart := len(w.items), len(w.slots)
 		if start == 0 {
@@ -222,7 +228,7 @@ func (w *writer) stage(ref opRef) {
 			// A write whose condition failed: nothing to stage, and no
 			// reason to commit.
 			w.items, w.slots = w.items[:start], w.slots[:slotStart]
-			w.opRecs = w.opRecs[:0]
+			w.opRecs, w.opSys = w.opRecs[:0], w.opSys[:0]
 			return
 		}
 		if err == nil {
@@ -233,7 +239,10 @@ func (w *writer) stage(ref opRef) {
 				for _, o := range w.opRecs {
 					w.overlay[string(o.key)] = o.overlayRecord
 				}
-				w.opRecs = w.opRecs[:0]
+				for _, o := range w.opSys {
+					w.sysOverlay[string(o.key)] = o.rec
+				}
+				w.opRecs, w.opSys = w.opRecs[:0], w.opSys[:0]
 				return
 			}
 			// The transaction holds part of this operation: rebuild it
@@ -260,10 +269,19 @@ func (w *writer) build(ref opRef) (effect, error) {
 	r := ref.req
 	switch r.kind {
 	case reqLocal:
+		if r.writes[ref.i].System {
+			return w.buildSystemLocal(&r.writes[ref.i], &r.results[ref.i])
+		}
 		return w.buildLocal(&r.writes[ref.i], &r.results[ref.i])
 	case reqRemote:
+		if r.entries[ref.i].System {
+			return w.buildSystemRemote(&r.entries[ref.i])
+		}
 		return w.buildRemote(&r.entries[ref.i])
 	case reqMerge:
+		if kr := &r.records[ref.i]; kr.System {
+			return w.buildSystemMerge(kr.Key, kr.Record, r.vv)
+		}
 		return w.buildMerge(r.records[ref.i].Key, r.records[ref.i].Record, r.vv)
 	case reqPurge:
 		return effect{}, w.buildPurge(r.indexKeys[ref.i], r.nowMS)
@@ -273,7 +291,7 @@ func (w *writer) build(ref opRef) (effect, error) {
 		w.putContact(r.contactMS)
 		return effect{}, nil
 	case reqTrim:
-		return w.buildTrim(ref.origin), nil
+		return w.buildTrim(ref.origin, &r.ret), nil
 	case reqRaise:
 		return w.buildRaise(r.vv[ref.i]), nil
 	}
@@ -362,7 +380,7 @@ func (w *writer) buildLocal(wr *Write, res *Result) (effect, error) {
 		return effect{}, err
 	}
 	w.putRecord(wr.Key, merged, dead)
-	w.putLog(w.s.self, seq, wr.Key, delta, wr.ReqID, ts)
+	w.putLog(seq, wr.Key, delta, wr.ReqID, ts, false)
 	w.reindex(wr.Key, old, found, merged)
 	w.touchOrigin(w.s.self)
 	res.Context = merged.Context
@@ -426,14 +444,19 @@ func (w *writer) buildRemote(e *LogEntry) (effect, error) {
 	if err != nil {
 		return effect{}, err
 	}
+	// The one decode of the delta on this hop: the log keeps the bytes.
+	delta, err := e.Record()
+	if err != nil {
+		return effect{}, fmt.Errorf("%w: log entry %s:%d: %w", ErrBadRequest, e.Origin, e.Seq, err)
+	}
 	w.s.hlc.Observe(e.TS)
-	merged := crdt.Apply(old, crdt.Incoming{Record: ownValues(e.Delta), Origin: e.Origin, Seq: e.Seq}, w.pending.versionVector)
+	merged := crdt.Apply(old, crdt.Incoming{Record: ownValues(delta), Origin: e.Origin, Seq: e.Seq}, w.pending.versionVector)
 	dead, err := w.markDead(e.Key, old, found, merged, w.now)
 	if err != nil {
 		return effect{}, err
 	}
 	w.putRecord(e.Key, merged, dead)
-	w.putLog(e.Origin, e.Seq, e.Key, e.Delta, e.ReqID, e.TS)
+	w.putRemoteLog(e)
 	w.reindex(e.Key, old, found, merged)
 	w.touchOrigin(e.Origin)
 	return effect{origin: e.Origin, seq: e.Seq}, nil
@@ -509,15 +532,19 @@ func (w *writer) buildPurge(indexKey []byte, nowMS int64) error {
 	return nil
 }
 
-func (w *writer) buildTrim(origin crdt.NodeID) effect {
+func (w *writer) buildTrim(origin crdt.NodeID, r *retention) effect {
 	o := w.pending.origin(origin)
-	n := min(o.logCount-w.s.logLow, w.trimChunk)
+	due, held := w.trimPlan(o, r)
+	n := min(due, w.trimChunk)
+	// The acknowledged entries come first; this chunk reaches into the held
+	// ones past them, if at all.
+	forced := max(0, n-(due-held))
 	for seq := o.logFirst; seq < o.logFirst+uint64(n); seq++ {
 		start := len(w.arena)
 		w.arena = appendLogKey(w.arena, origin, seq)
 		w.items = append(w.items, item{key: w.since(start), del: true})
 	}
-	return effect{origin: origin, trimN: n}
+	return effect{origin: origin, trimN: n, forced: forced}
 }
 
 // get returns key's record as staged in the open transaction.
@@ -574,12 +601,24 @@ func (w *writer) putRecord(key []byte, rec crdt.Record, dead deadMark) {
 	w.opRecs = append(w.opRecs, opRecord{key: key, overlayRecord: overlayRecord{rec: rec, dead: dead}})
 }
 
-func (w *writer) putLog(origin crdt.NodeID, seq uint64, key []byte, delta crdt.Record, reqID string, ts crdt.Timestamp) {
+// putLog stages this node's log entry seq, encoding its delta.
+func (w *writer) putLog(seq uint64, key []byte, delta crdt.Record, reqID string, ts crdt.Timestamp, system bool) {
 	start := len(w.arena)
-	w.arena = appendLogKey(w.arena, origin, seq)
+	w.arena = appendLogKey(w.arena, w.s.self, seq)
 	k := w.since(start)
 	start = len(w.arena)
-	w.arena = appendLogValue(w.arena, key, delta, reqID, ts)
+	w.arena = crdt.AppendRecord(appendLogHead(w.arena, key, reqID, ts, system), delta)
+	w.items = append(w.items, item{key: k, val: w.since(start)})
+}
+
+// putRemoteLog stages a peer's log entry with its delta as it came: the
+// encoding its origin made.
+func (w *writer) putRemoteLog(e *LogEntry) {
+	start := len(w.arena)
+	w.arena = appendLogKey(w.arena, e.Origin, e.Seq)
+	k := w.since(start)
+	start = len(w.arena)
+	w.arena = append(appendLogHead(w.arena, e.Key, e.ReqID, e.TS, e.System), e.Delta...)
 	w.items = append(w.items, item{key: k, val: w.since(start)})
 }
 
@@ -668,6 +707,7 @@ func (w *writer) apply(e effect) {
 		o.logFirst += uint64(e.trimN)
 		o.logCount -= e.trimN
 		w.pending.logLen -= e.trimN
+		w.pending.forcedTrims += uint64(e.forced)
 	}
 	if e.raise != 0 {
 		w.pending.origin(e.origin).applied = e.raise
@@ -739,17 +779,13 @@ func (w *writer) commit() {
 	if w.vvDirty {
 		w.s.publish(&w.committed)
 		w.vvDirty = false
-		if w.s.cfg.OnAppend != nil {
-			w.s.cfg.OnAppend()
-		}
+		w.s.feeds.wake()
 	} else {
 		w.s.logLen.Store(w.committed.logLen)
+		w.s.forcedTrims.Store(w.committed.forcedTrims)
 	}
 	if w.committed.overLog(w.s.cfg.MaxLogEntries) {
-		select {
-		case w.s.trimKick <- struct{}{}:
-		default:
-		}
+		w.s.kickTrim()
 	}
 	w.reset()
 }
@@ -768,6 +804,7 @@ func (w *writer) abort(err error) {
 
 func (w *writer) reset() {
 	clear(w.overlay)
+	clear(w.sysOverlay)
 	w.pendingGC = gcCounts{}
 	w.ops = w.ops[:0]
 	clear(w.items) // drop references to callers' buffers

@@ -44,7 +44,7 @@ func printMembers(w io.Writer, ms []protocol.Member) error {
 		return s
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tDOMAIN\tADDR\tGOSSIP ADDR\tSTATE")
+	fmt.Fprintln(tw, "NODE\tDOMAIN\tADDR\tGOSSIP-ADDR\tSTATE")
 	for _, m := range ms {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.NodeID, m.Domain, dash(m.Addr), dash(m.GossipAddr), m.State)
 	}

@@ -18,7 +18,7 @@ func TestPrintMembers(t *testing.T) {
 	if err := printMembers(&out, ms); err != nil {
 		t.Fatal(err)
 	}
-	want := "NODE              DOMAIN  ADDR           GOSSIP ADDR    STATE\n" +
+	want := "NODE              DOMAIN  ADDR           GOSSIP-ADDR    STATE\n" +
 		"00000000000000a1  dc1     10.0.0.1:7700  10.0.0.1:7946  alive\n" +
 		"00000000000000b2  dc1     10.0.0.2:7700  -              failed\n"
 	if out.String() != want {

@@ -17,6 +17,7 @@ func serveFlags() []cli.Flag {
 	d := node.DefaultConfig()
 	return []cli.Flag{
 		&cli.StringFlag{Name: "config", Usage: "YAML `FILE` with any of these flags as keys"},
+		&cli.BoolFlag{Name: "check", Usage: "check the flags and the config file, print `config ok`, and exit without serving"},
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "data-dir", Value: d.DataDir, Usage: "where the node keeps its data and node ID"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "addr", Value: d.Addr, Usage: "binary protocol listener"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "gossip-addr", Value: d.Gossip.BindAddr, Usage: "gossip listener, `IP:PORT` (UDP and TCP); port 0 picks one"}),
@@ -41,7 +42,12 @@ func serveFlags() []cli.Flag {
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "admin-token", EnvVars: []string{"UPU_ADMIN_TOKEN"}, Usage: "token admin commands must present"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-level", Value: d.Log.Level, Usage: logLevels}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-format", Value: d.Log.Format, Usage: "text (logfmt) or json"}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-dir", Usage: "also write upu.log, upu-error.log and upu-audit.log here, rotated"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-dir", Usage: "write upu.log, error.log (warn and above) and audit.log (admin changes) here, rotated; stderr still gets the log unless --quiet"}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "quiet", Usage: "with --log-dir, keep the log off stderr"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "log-max-size-mb", Value: d.Log.MaxSizeMB, Usage: "rotate a log file when it would pass this size"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "log-rotate-every", Value: d.Log.RotateEvery, Usage: "also rotate a log file that is not empty this often"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "log-max-age-days", Value: d.Log.MaxAgeDays, Usage: "remove rotated log files older than this"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "log-max-backups", Value: d.Log.MaxBackups, Usage: "keep at most this many rotated files per log"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "slow-threshold", Value: d.Log.SlowThreshold, Usage: "requests slower than this are logged at WARN"}),
 	}
 }
@@ -111,7 +117,20 @@ func serve(c *cli.Context) error {
 	cfg.Log.Format = c.String("log-format")
 	cfg.Log.Dir = c.String("log-dir")
 	cfg.Log.SlowThreshold = c.Duration("slow-threshold")
+	cfg.Log.Quiet = c.Bool("quiet")
+	cfg.Log.MaxSizeMB = c.Int("log-max-size-mb")
+	cfg.Log.RotateEvery = c.Duration("log-rotate-every")
+	cfg.Log.MaxAgeDays = c.Int("log-max-age-days")
+	cfg.Log.MaxBackups = c.Int("log-max-backups")
+	cfg.ConfigFile = c.String("config")
 
+	if c.Bool("check") {
+		if err := cfg.Validate(); err != nil {
+			return err
+		}
+		_, err := fmt.Fprintln(c.App.Writer, "config ok")
+		return err
+	}
 	n, err := node.New(cfg, nil)
 	if err != nil {
 		return err
@@ -130,6 +149,7 @@ var mustNotBeZero = []string{
 	"data-dir", "addr", "gossip-addr", "domain", "sync-interval", "heartbeat-interval",
 	"idle-timeout", "handshake-timeout", "shutdown-timeout", "max-key-size", "max-value-size",
 	"tombstone-horizon", "max-log-entries", "max-conns", "log-level", "log-format",
+	"log-max-size-mb", "log-rotate-every", "log-max-age-days", "log-max-backups",
 }
 
 // explicitZeros reports every flag of mustNotBeZero set, on the command

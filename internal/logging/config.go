@@ -29,11 +29,12 @@ type Config struct {
 	Level string
 	// Format is "text" (logfmt, the default) or "json".
 	Format string
-	// Dir holds upu.log, upu-error.log and upu-audit.log; it is created if
-	// missing. Empty means no files: everything goes to stderr.
+	// Dir holds upu.log, error.log and audit.log; it is created if missing.
+	// Empty means no files: everything goes to stderr.
 	Dir string
-	// Stderr copies the main log to stderr as well, when Dir is set.
-	Stderr bool
+	// Quiet, with Dir set, keeps the main log off stderr: the files alone
+	// have it. Without Dir it is refused, since nothing would be logged.
+	Quiet bool
 	// MaxSizeMB is the size in megabytes past which a file is rotated.
 	// Default 100.
 	MaxSizeMB int
@@ -97,6 +98,9 @@ func (c Config) Validate() error {
 		if f.value < 0 {
 			l.Add(f.name, f.show, "must not be negative")
 		}
+	}
+	if c.Quiet && c.Dir == "" {
+		l.Add("Quiet", c.Quiet, "needs Dir: without log files nothing would be logged")
 	}
 	return l.Err(ErrInvalidConfig)
 }

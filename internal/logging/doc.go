@@ -43,10 +43,11 @@
 //
 // With Config.Dir empty, everything goes to stderr. With a Dir:
 //
-//   - upu.log: every entry at or above the level (and stderr too, if
-//     Config.Stderr);
-//   - upu-error.log: error and fatal entries again, alone, for analysis;
-//   - upu-audit.log: admin operations with the values before and after,
+//   - upu.log: every entry at or above the level, copied to stderr too
+//     unless Config.Quiet;
+//   - error.log: warn, error and fatal entries again, alone: what may need
+//     someone, without the routine;
+//   - audit.log: admin operations with the values before and after,
 //     written whatever the level (see [Logger.Audit]).
 //
 // Each file is rotated when it would pass Config.MaxSizeMB and, if it has

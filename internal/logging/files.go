@@ -16,8 +16,8 @@ import (
 // File names inside Config.Dir.
 const (
 	MainFile  = "upu.log"
-	ErrorFile = "upu-error.log"
-	AuditFile = "upu-audit.log"
+	ErrorFile = "error.log"
+	AuditFile = "audit.log"
 )
 
 // fileSink is one rotating log file. It refuses writes after close, which

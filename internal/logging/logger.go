@@ -95,7 +95,7 @@ func (l *Logger) openFiles(cfg Config, stderr io.Writer, formatter logrus.Format
 	}
 	mainFile, errorFile, auditFile := sinks[0], sinks[1], sinks[2]
 
-	if cfg.Stderr {
+	if !cfg.Quiet {
 		// stderr first: a failing file must not silence the terminal.
 		l.main.SetOutput(io.MultiWriter(stderr, mainFile))
 	} else {
@@ -207,14 +207,15 @@ func (l *Logger) closeFiles() error {
 	return errors.Join(errs...)
 }
 
-// errorHook copies error and fatal entries to the error file.
+// errorHook copies warn, error and fatal entries to the error file: what
+// may need someone, without the routine.
 type errorHook struct {
 	formatter logrus.Formatter
 	out       io.Writer
 }
 
 func (errorHook) Levels() []logrus.Level {
-	return []logrus.Level{logrus.PanicLevel, logrus.FatalLevel, logrus.ErrorLevel}
+	return []logrus.Level{logrus.PanicLevel, logrus.FatalLevel, logrus.ErrorLevel, logrus.WarnLevel}
 }
 
 func (h errorHook) Fire(e *logrus.Entry) error {

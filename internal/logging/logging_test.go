@@ -211,20 +211,20 @@ func TestSetLevelConcurrently(t *testing.T) {
 	}
 }
 
-func TestErrorFileGetsOnlyErrorAndFatal(t *testing.T) {
-	f := newFixture(t, Config{Level: "debug"})
+func TestErrorFileGetsWarnAndAbove(t *testing.T) {
+	f := newFixture(t, Config{Level: "debug", Quiet: true})
 	f.log.main.ExitFunc = func(int) {} // let Fatal return
 	logAtEveryLevel(f.log)
 	f.log.Component("test").Fatal("f")
 
-	if got := messages(t, f.lines(t, ErrorFile)); !slices.Equal(got, []string{"e", "f"}) {
-		t.Fatalf("error file has %v, want [e f]", got)
+	if got := messages(t, f.lines(t, ErrorFile)); !slices.Equal(got, []string{"w", "e", "f"}) {
+		t.Fatalf("error file has %v, want [w e f]", got)
 	}
 	if got := messages(t, f.lines(t, MainFile)); !slices.Equal(got, []string{"d", "i", "w", "e", "f"}) {
 		t.Fatalf("main file has %v, want every entry", got)
 	}
 	if len(f.stderr.lines()) != 0 {
-		t.Fatalf("stderr got %v without Config.Stderr", f.stderr.lines())
+		t.Fatalf("stderr got %v with Config.Quiet", f.stderr.lines())
 	}
 }
 
@@ -479,7 +479,8 @@ func TestValidate(t *testing.T) {
 		{"zero", Config{}, nil},
 		{"default", DefaultConfig(), nil},
 		{"every level", Config{Level: "Debug"}, nil},
-		{"json", Config{Format: "json", Dir: "/var/log/upu", Stderr: true}, nil},
+		{"json", Config{Format: "json", Dir: "/var/log/upu", Quiet: true}, nil},
+		{"quiet without files", Config{Quiet: true}, []string{"Quiet"}},
 		{"unknown level", Config{Level: "trace"}, []string{`"trace"`}},
 		{"unknown format", Config{Format: "xml"}, []string{`Format="xml"`}},
 		{"negative size", Config{MaxSizeMB: -1}, []string{"MaxSizeMB"}},
@@ -570,7 +571,7 @@ func TestStderrWithoutDir(t *testing.T) {
 }
 
 func TestStderrCopyWithDir(t *testing.T) {
-	f := newFixture(t, Config{Stderr: true})
+	f := newFixture(t, Config{})
 	f.log.Component("node").Error("bad")
 	f.log.Audit("cli", "x", 1, 2, nil)
 	for name, lines := range map[string][]string{

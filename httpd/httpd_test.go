@@ -1,0 +1,70 @@
+package httpd
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/upu/upu/internal/logging"
+)
+
+type health struct{ serving atomic.Bool }
+
+func (h *health) Serving() bool { return h.serving.Load() }
+
+func TestEndpoints(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "upu_test_total", Help: "A counter."})
+	reg.MustRegister(c)
+	c.Add(3)
+	h := &health{}
+	h.serving.Store(true)
+	s, err := New(Config{}, Deps{Gatherer: reg, Health: h, Logger: logging.Discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Serve(ln)
+	t.Cleanup(func() { s.Close(context.Background()) })
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get("http://" + s.Addr().String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, tc := range []struct {
+		path    string
+		serving bool
+		code    int
+		body    string
+	}{
+		{"/healthz", true, http.StatusOK, "ok\n"},
+		{"/metrics", true, http.StatusOK, "upu_test_total 3"},
+		{"/debug/pprof/", true, http.StatusOK, "goroutine"},
+		{"/healthz", false, http.StatusServiceUnavailable, "shutting down"},
+	} {
+		h.serving.Store(tc.serving)
+		if code, body := get(tc.path); code != tc.code || !strings.Contains(body, tc.body) {
+			t.Errorf("GET %s (serving %v) = %d %q, want %d and %q", tc.path, tc.serving, code, body, tc.code, tc.body)
+		}
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	if err := (Config{ReadHeaderTimeout: -1}).Validate(); err == nil || !strings.Contains(err.Error(), "ReadHeaderTimeout") {
+		t.Errorf("Validate() = %v, want an error naming ReadHeaderTimeout", err)
+	}
+}

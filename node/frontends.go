@@ -1,0 +1,163 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/upu/upu/frontend/native"
+	"github.com/upu/upu/frontend/redis"
+	"github.com/upu/upu/gossip"
+	"github.com/upu/upu/httpd"
+	"github.com/upu/upu/protocol"
+)
+
+// startFrontends starts the binary-protocol server on ln and, when
+// configured, the Redis-protocol server and the HTTP endpoint. On an error
+// nothing it started is left running.
+func (n *Node) startFrontends(ln net.Listener) error {
+	cfg := n.cfg
+	var err error
+	n.srv, err = native.New(native.Config{
+		NodeID: n.id, Domain: cfg.Domain,
+		HeartbeatInterval: cfg.HeartbeatInterval, IdleTimeout: cfg.IdleTimeout, HandshakeTimeout: cfg.HandshakeTimeout,
+		MaxConns:    cfg.MaxConns,
+		ClientToken: cfg.ClientToken, PeerToken: cfg.PeerToken, AdminToken: cfg.AdminToken,
+	}, native.Deps{KV: n.kv, Admin: nodeAdmin{n}, Logger: n.logger, Links: n.links, Registerer: n.reg})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	if cfg.RespAddr != "" {
+		if n.resp, err = redis.New(redis.Config{MaxConns: cfg.MaxConns, IdleTimeout: cfg.IdleTimeout, ClientToken: cfg.ClientToken},
+			redis.Deps{KV: n.kv, Node: nodeAdmin{n}, Logger: n.logger, Registerer: n.reg}); err != nil {
+			ln.Close()
+			return err
+		}
+		rln, err := listen("--resp-addr", cfg.RespAddr)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		n.resp.Serve(rln)
+	}
+	if cfg.HTTPAddr != "" {
+		err := n.startHTTP()
+		if err != nil {
+			ln.Close()
+			if n.resp != nil {
+				n.resp.Shutdown(context.Background())
+			}
+			return err
+		}
+	}
+	n.srv.Serve(ln)
+	return nil
+}
+
+func (n *Node) startHTTP() error {
+	h, err := httpd.New(httpd.DefaultConfig(), httpd.Deps{Gatherer: n.reg, Health: nodeAdmin{n}, Logger: n.logger})
+	if err != nil {
+		return err
+	}
+	ln, err := listen("--http-addr", n.cfg.HTTPAddr)
+	if err != nil {
+		return err
+	}
+	n.http = h
+	h.Serve(ln)
+	return nil
+}
+
+// listen binds addr; an error names the flag that sets it.
+func listen(flag, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("upu: %s %s: %w", flag, addr, err)
+	}
+	return ln, nil
+}
+
+// stopFrontends stops every server, letting each answer what it has read
+// until ctx ends.
+func (n *Node) stopFrontends(ctx context.Context) error {
+	var errs []error
+	if n.srv != nil {
+		errs = append(errs, n.srv.Shutdown(ctx))
+	}
+	if n.resp != nil {
+		errs = append(errs, n.resp.Shutdown(ctx))
+	}
+	if n.http != nil {
+		errs = append(errs, n.http.Close(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// nodeAdmin is what the front ends learn of the node beyond the data
+// service: status, digest and membership for the binary protocol, INFO for
+// the Redis protocol, health for HTTP.
+type nodeAdmin struct{ n *Node }
+
+func (a nodeAdmin) Status(ctx context.Context, st *protocol.StatusResponse) error {
+	n := a.n
+	stats, err := n.store.Stats(ctx)
+	if err != nil {
+		return err
+	}
+	applied := vectorMap(stats.Applied)
+	if applied == nil {
+		applied = map[string]uint64{}
+	}
+	st.Version = Version
+	st.StartedMS = n.started.UnixMilli()
+	st.Keys, st.LogLen, st.Applied = int64(stats.Keys), stats.LogLen, applied
+	st.DeadRecords, st.DroppedStable, st.DroppedHorizon = stats.DeadRecords, stats.DroppedStable, stats.DroppedHorizon
+	st.Stable = vectorMap(n.store.Stable())
+	n.addDomainStatus(st)
+	return nil
+}
+
+func (a nodeAdmin) Digest(ctx context.Context) (string, int, error) { return a.n.store.Digest(ctx) }
+
+// Members is the domain as gossip sees it, or this node alone when it does
+// not gossip.
+func (a nodeAdmin) Members() []protocol.Member {
+	n := a.n
+	if n.domain == nil {
+		return []protocol.Member{{
+			NodeID: n.id.String(), Domain: n.cfg.Domain, Addr: n.Addr().String(),
+			State: gossip.StateAlive.String(), Self: true,
+		}}
+	}
+	ms := n.domain.gossip.Members()
+	out := make([]protocol.Member, len(ms))
+	for i, m := range ms {
+		out[i] = protocol.Member{
+			NodeID: m.ID, Domain: m.Domain, Addr: m.Addr, GossipAddr: m.GossipAddr,
+			State: m.State.String(), Self: m.Self,
+		}
+	}
+	return out
+}
+
+func (a nodeAdmin) Info() redis.Info {
+	n := a.n
+	info := redis.Info{
+		NodeID: n.id.String(), Domain: n.cfg.Domain, Version: Version, Started: n.started,
+		Addr: n.Addr().String(), DataDir: n.cfg.DataDir, SyncWrites: n.cfg.Store.SyncWrites,
+		LogEntries: n.store.LogLen(), Applied: n.store.Applied().String(),
+	}
+	if n.srv != nil {
+		info.NativeClients = n.srv.Open()
+	}
+	var st protocol.StatusResponse
+	n.addDomainStatus(&st)
+	info.Members, info.Successor = st.Members, st.Successor
+	info.EntriesSent, info.EntriesApplied = st.EntriesSent, st.EntriesApplied
+	return info
+}
+
+// Serving is false once the node shuts down.
+func (a nodeAdmin) Serving() bool { return a.n.srv != nil && !a.n.srv.Closing() }
