@@ -10,9 +10,14 @@
 // timestamp, with every live sibling available), PN-counters (one count entry
 // per node that has counted, plus the register value a counter started from,
 // kept under that value's dot so it counts once) and deletes, and it makes
-// Merge commutative, associative and idempotent. Local operations (Set,
-// Delete, Incr) return a delta, itself a Record, that the caller merges into
-// its state and ships to peers; merging the same delta twice is harmless.
+// Merge commutative, associative and idempotent. A write that supersedes
+// count entries also records what they held (an observed reset, merged by
+// maximum), so that a node's later totals, which include them, count only
+// what the write did not see. Local operations (Set, Delete, Incr) return a
+// delta, itself a Record, that the caller merges into its state and ships
+// to peers; merging the same delta twice is harmless. Apply is how a
+// replica merges a delta or a synced record into its own, the one rule the
+// store and the replication simulation share.
 //
 // Expiry is an absolute time carried by each entry; an expired entry is
 // invisible to reads and may be dropped (Purge) while its dot stays in the

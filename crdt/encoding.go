@@ -16,8 +16,25 @@ import (
 // allocations per entry.
 
 // recordFormat is the first byte of an encoded record; bump it when the
-// layout changes so stored data can be migrated.
-const recordFormat byte = 1
+// layout changes so stored data can be migrated. Format 2 added entry
+// lineages, base entries and resets; records of format 1, which stores
+// still hold, decode as records without them.
+const (
+	recordFormat       byte = 2
+	recordFormatLegacy byte = 1
+)
+
+// layout is how a record is laid out after its format byte: legacy (format
+// 1: an array header of 2, entries of 8 fields), current (3 and 9, resets
+// last), or either, told apart by the array header, inside msgpack
+// messages, which carry no format byte.
+type layout uint8
+
+const (
+	layoutEither layout = iota
+	layoutLegacy
+	layoutCurrent
+)
 
 // AppendRecord appends r's binary encoding to dst.
 func AppendRecord(dst []byte, r Record) []byte {
@@ -33,7 +50,13 @@ func AppendRecord(dst []byte, r Record) []byte {
 // UnmarshalRecord decodes a record made by AppendRecord. The result does not
 // alias b.
 func UnmarshalRecord(b []byte) (Record, error) {
-	if len(b) == 0 || b[0] != recordFormat {
+	var l layout
+	switch {
+	case len(b) > 0 && b[0] == recordFormat:
+		l = layoutCurrent
+	case len(b) > 0 && b[0] == recordFormatLegacy:
+		l = layoutLegacy
+	default:
 		return Record{}, fmt.Errorf("%w: record format", ErrBadEncoding)
 	}
 	dec := msgpack.GetDecoder()
@@ -41,7 +64,7 @@ func UnmarshalRecord(b []byte) (Record, error) {
 	rd := bytes.NewReader(b[1:])
 	dec.Reset(rd)
 	var r Record
-	if err := decodeRecord(dec, &r); err != nil {
+	if err := decodeRecord(dec, &r, l); err != nil {
 		return Record{}, fmt.Errorf("%w: %v", ErrBadEncoding, err)
 	}
 	if rd.Len() != 0 {
@@ -54,9 +77,10 @@ func UnmarshalRecord(b []byte) (Record, error) {
 func (r *Record) EncodeMsgpack(enc *msgpack.Encoder) error { return encodeRecord(enc, r) }
 
 // DecodeMsgpack is the inverse of EncodeMsgpack; it validates what it reads,
-// and its errors wrap ErrBadEncoding.
+// and its errors wrap ErrBadEncoding. It reads the legacy layout too, which
+// peers not yet upgraded send.
 func (r *Record) DecodeMsgpack(dec *msgpack.Decoder) error {
-	if err := decodeRecord(dec, r); err != nil {
+	if err := decodeRecord(dec, r, layoutEither); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadEncoding, err)
 	}
 	return nil
@@ -135,13 +159,18 @@ func DecodeContext(b []byte) (Context, error) {
 }
 
 const (
-	entryFields = 8
-	// maxItems bounds entry and dot counts in decoded input.
+	recordFields       = 3
+	recordFieldsLegacy = 2
+	entryFields        = 9
+	entryFieldsLegacy  = 8
+	// maxItems bounds entry, dot and reset counts in decoded input.
 	maxItems = 1 << 16
 )
 
+// encodeRecord writes the current layout: a header of 3, the entries, the
+// context and the resets.
 func encodeRecord(enc *msgpack.Encoder, r *Record) error {
-	if err := enc.EncodeArrayLen(2); err != nil {
+	if err := enc.EncodeArrayLen(recordFields); err != nil {
 		return err
 	}
 	if err := enc.EncodeArrayLen(len(r.Entries)); err != nil {
@@ -159,18 +188,50 @@ func encodeRecord(enc *msgpack.Encoder, r *Record) error {
 			enc.EncodeBytes(e.Value),
 			enc.EncodeUint(e.Inc),
 			enc.EncodeUint(e.Dec),
+			enc.EncodeUint(e.Origin),
 		} {
 			if err != nil {
 				return err
 			}
 		}
 	}
-	return encodeContext(enc, &r.Context)
+	if err := encodeContext(enc, &r.Context); err != nil {
+		return err
+	}
+	if err := enc.EncodeArrayLen(4 * len(r.Resets)); err != nil {
+		return err
+	}
+	for _, z := range r.Resets {
+		for _, err := range [...]error{
+			enc.EncodeUint(uint64(z.Node)),
+			enc.EncodeUint(z.Origin),
+			enc.EncodeUint(z.Inc),
+			enc.EncodeUint(z.Dec),
+		} {
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
-func decodeRecord(dec *msgpack.Decoder, r *Record) error {
-	if err := expectArray(dec, 2); err != nil {
+func decodeRecord(dec *msgpack.Decoder, r *Record, l layout) error {
+	head, err := dec.DecodeArrayLen()
+	if err != nil {
 		return err
+	}
+	switch {
+	case head == recordFields && l != layoutLegacy:
+		l = layoutCurrent
+	case head == recordFieldsLegacy && l != layoutCurrent:
+		l = layoutLegacy
+	default:
+		return fmt.Errorf("record array of %d", head)
+	}
+	fields, maxKind := entryFields, KindBase
+	if l == layoutLegacy {
+		fields, maxKind = entryFieldsLegacy, KindCount
 	}
 	n, err := dec.DecodeArrayLen()
 	if err != nil {
@@ -185,7 +246,7 @@ func decodeRecord(dec *msgpack.Decoder, r *Record) error {
 	for i := range n {
 		r.Entries = append(r.Entries, Entry{})
 		e := &r.Entries[i]
-		if err := expectArray(dec, entryFields); err != nil {
+		if err := expectArray(dec, fields); err != nil {
 			return err
 		}
 		var node, ts, kind uint64
@@ -203,7 +264,12 @@ func decodeRecord(dec *msgpack.Decoder, r *Record) error {
 				return err
 			}
 		}
-		if kind > uint64(KindCount) {
+		if l == layoutCurrent {
+			if err := decUint(dec, &e.Origin); err != nil {
+				return err
+			}
+		}
+		if kind > uint64(maxKind) {
 			return fmt.Errorf("bad entry kind %d", kind)
 		}
 		e.Dot.Node, e.TS, e.Kind = NodeID(node), Timestamp(ts), Kind(kind)
@@ -214,15 +280,59 @@ func decodeRecord(dec *msgpack.Decoder, r *Record) error {
 		if i > 0 && compareDots(r.Entries[i-1].Dot, e.Dot) >= 0 {
 			return fmt.Errorf("entries out of order")
 		}
+		// A lineage starts at an earlier dot of the entry's node.
+		if e.Origin != 0 && (e.Kind != KindCount || e.Origin > e.Dot.Counter) {
+			return fmt.Errorf("entry %s with lineage %d", e.Dot, e.Origin)
+		}
 	}
 	if err := decodeContext(dec, &r.Context); err != nil {
 		return err
+	}
+	if l == layoutCurrent {
+		if err := decodeResets(dec, &r.Resets); err != nil {
+			return err
+		}
 	}
 	for i := range r.Entries {
 		if !r.Context.Covers(r.Entries[i].Dot) {
 			return fmt.Errorf("entry %s outside the context", r.Entries[i].Dot)
 		}
 	}
+	return nil
+}
+
+// decodeResets reads resets sorted by node and origin, none zero (the
+// normal form every operation keeps).
+func decodeResets(dec *msgpack.Decoder, out *[]Reset) error {
+	n, err := dec.DecodeArrayLen()
+	if err != nil {
+		return err
+	}
+	if n < 0 || n%4 != 0 || n > 4*maxItems {
+		return fmt.Errorf("bad reset list length %d", n)
+	}
+	if n == 0 {
+		return nil
+	}
+	rs := make([]Reset, 0, min(n/4, 16))
+	for range n / 4 {
+		var node uint64
+		var z Reset
+		for _, err := range [...]error{decUint(dec, &node), decUint(dec, &z.Origin), decUint(dec, &z.Inc), decUint(dec, &z.Dec)} {
+			if err != nil {
+				return err
+			}
+		}
+		z.Node = NodeID(node)
+		if z.Inc == 0 && z.Dec == 0 {
+			return fmt.Errorf("zero reset of %s", z.Node)
+		}
+		if k := len(rs); k > 0 && compareLineages(rs[k-1].Node, rs[k-1].Origin, z.Node, z.Origin) >= 0 {
+			return fmt.Errorf("resets out of order")
+		}
+		rs = append(rs, z)
+	}
+	*out = rs
 	return nil
 }
 

@@ -172,12 +172,26 @@ func TestMalformed(t *testing.T) {
 		_ = e.EncodeInt(0)
 		uints(e, kind)
 		_ = e.EncodeBytes(nil)
-		uints(e, 0, 0)
+		uints(e, 0, 0, 0)
 	}
-	ctxA2 := func(e *msgpack.Encoder) { // {A:2}
+	ctxA2 := func(e *msgpack.Encoder) { // {A:2}, then no resets
 		_ = e.EncodeArrayLen(2)
 		uints(e, uint64(nA), 2)
 		_ = e.EncodeArrayLen(0)
+		_ = e.EncodeArrayLen(0)
+	}
+	// withResets ends a record of no entries with the context {A:2} and
+	// the given reset fields.
+	withResets := func(us ...uint64) []byte {
+		return append([]byte{recordFormat}, enc(func(e *msgpack.Encoder) {
+			_ = e.EncodeArrayLen(recordFields)
+			_ = e.EncodeArrayLen(0)
+			_ = e.EncodeArrayLen(2)
+			uints(e, uint64(nA), 2)
+			_ = e.EncodeArrayLen(0)
+			_ = e.EncodeArrayLen(len(us))
+			uints(e, us...)
+		})...)
 	}
 	record := func(f func(e *msgpack.Encoder)) []byte {
 		return append([]byte{recordFormat}, enc(f)...)
@@ -189,44 +203,85 @@ func TestMalformed(t *testing.T) {
 	}{
 		{"empty", nil},
 		{"unknown format", append([]byte{recordFormat + 1}, valid[1:]...)},
+		{"current layout under the legacy format", append([]byte{recordFormatLegacy}, valid[1:]...)},
 		{"trailing bytes", append(slices.Clone(valid), 0)},
 		{"not an array", record(func(e *msgpack.Encoder) { _ = e.EncodeString("x") })},
-		{"array of 3", record(func(e *msgpack.Encoder) { _ = e.EncodeArrayLen(3) })},
-		{"entry count too large", record(func(e *msgpack.Encoder) { _ = e.EncodeArrayLen(2); _ = e.EncodeArrayLen(maxItems + 1) })},
-		{"entry count beyond the input", record(func(e *msgpack.Encoder) { _ = e.EncodeArrayLen(2); _ = e.EncodeArrayLen(maxItems) })},
-		{"entry of 7 fields", record(func(e *msgpack.Encoder) {
-			_ = e.EncodeArrayLen(2)
+		{"array of 4", record(func(e *msgpack.Encoder) { _ = e.EncodeArrayLen(4) })},
+		{"legacy array under the current format", record(func(e *msgpack.Encoder) { _ = e.EncodeArrayLen(recordFieldsLegacy); _ = e.EncodeArrayLen(0) })},
+		{"entry count too large", record(func(e *msgpack.Encoder) { _ = e.EncodeArrayLen(recordFields); _ = e.EncodeArrayLen(maxItems + 1) })},
+		{"entry count beyond the input", record(func(e *msgpack.Encoder) { _ = e.EncodeArrayLen(recordFields); _ = e.EncodeArrayLen(maxItems) })},
+		{"entry of 8 fields", record(func(e *msgpack.Encoder) {
+			_ = e.EncodeArrayLen(recordFields)
 			_ = e.EncodeArrayLen(1)
-			_ = e.EncodeArrayLen(7)
+			_ = e.EncodeArrayLen(entryFieldsLegacy)
 		})},
 		{"unknown kind", record(func(e *msgpack.Encoder) {
-			_ = e.EncodeArrayLen(2)
+			_ = e.EncodeArrayLen(recordFields)
 			_ = e.EncodeArrayLen(1)
-			entry(e, uint64(nA), 1, 3)
+			entry(e, uint64(nA), 1, 4)
 			ctxA2(e)
 		})},
-		{"entries out of order", record(func(e *msgpack.Encoder) {
+		{"base entry in the legacy format", append([]byte{recordFormatLegacy}, enc(func(e *msgpack.Encoder) {
+			_ = e.EncodeArrayLen(recordFieldsLegacy)
+			_ = e.EncodeArrayLen(1)
+			_ = e.EncodeArrayLen(entryFieldsLegacy)
+			uints(e, uint64(nA), 1, 10)
+			_ = e.EncodeInt(0)
+			uints(e, uint64(KindBase))
+			_ = e.EncodeBytes(nil)
+			uints(e, 1, 0)
 			_ = e.EncodeArrayLen(2)
+			uints(e, uint64(nA), 2)
+			_ = e.EncodeArrayLen(0)
+		})...)},
+		{"lineage on a value", record(func(e *msgpack.Encoder) {
+			_ = e.EncodeArrayLen(recordFields)
+			_ = e.EncodeArrayLen(1)
+			_ = e.EncodeArrayLen(entryFields)
+			uints(e, uint64(nA), 1, 10)
+			_ = e.EncodeInt(0)
+			uints(e, uint64(KindValue))
+			_ = e.EncodeBytes(nil)
+			uints(e, 0, 0, 1)
+			ctxA2(e)
+		})},
+		{"lineage after its dot", record(func(e *msgpack.Encoder) {
+			_ = e.EncodeArrayLen(recordFields)
+			_ = e.EncodeArrayLen(1)
+			_ = e.EncodeArrayLen(entryFields)
+			uints(e, uint64(nA), 1, 10)
+			_ = e.EncodeInt(0)
+			uints(e, uint64(KindCount))
+			_ = e.EncodeBytes(nil)
+			uints(e, 1, 0, 2)
+			ctxA2(e)
+		})},
+		{"odd reset list", withResets(uint64(nA), 1, 1)},
+		{"zero reset", withResets(uint64(nA), 1, 0, 0)},
+		{"resets out of order", withResets(uint64(nB), 1, 1, 0, uint64(nA), 1, 1, 0)},
+		{"repeated reset", withResets(uint64(nA), 1, 1, 0, uint64(nA), 1, 2, 0)},
+		{"entries out of order", record(func(e *msgpack.Encoder) {
+			_ = e.EncodeArrayLen(recordFields)
 			_ = e.EncodeArrayLen(2)
 			entry(e, uint64(nA), 2, 0)
 			entry(e, uint64(nA), 1, 0)
 			ctxA2(e)
 		})},
 		{"duplicate dots", record(func(e *msgpack.Encoder) {
-			_ = e.EncodeArrayLen(2)
+			_ = e.EncodeArrayLen(recordFields)
 			_ = e.EncodeArrayLen(2)
 			entry(e, uint64(nA), 1, 0)
 			entry(e, uint64(nA), 1, 0)
 			ctxA2(e)
 		})},
 		{"entry outside the context", record(func(e *msgpack.Encoder) {
-			_ = e.EncodeArrayLen(2)
+			_ = e.EncodeArrayLen(recordFields)
 			_ = e.EncodeArrayLen(1)
 			entry(e, uint64(nA), 3, 0)
 			ctxA2(e)
 		})},
 		{"string where a counter belongs", record(func(e *msgpack.Encoder) {
-			_ = e.EncodeArrayLen(2)
+			_ = e.EncodeArrayLen(recordFields)
 			_ = e.EncodeArrayLen(1)
 			_ = e.EncodeArrayLen(entryFields)
 			uints(e, uint64(nA))
@@ -317,7 +372,18 @@ func fuzzSeeds() []Record {
 		rec(ctxOf(vv(nC, 7)), expiring(val(nA, 1, 10, "hello"), 99), tomb(nB, 4, 11), count(nC, 9, 12, 5, 3)),
 		rec(ctxOf(nil, Dot{0xffffffffffffffff, 1 << 40}), count(0x0123456789abcdef, 1<<33, 1<<60, 1<<63, 1)),
 		benchRecord(),
+		resetRecord(),
 	}
+}
+
+// resetRecord is a counter after a delete raced an increment: a base, a
+// count entry that goes on with its lineage, and the delete's reset.
+func resetRecord() Record {
+	c := count(nB, 9, 12, 101, 0)
+	c.Origin = 3
+	r := rec(ctxOf(vv(nA, 4, nB, 9)), Entry{Dot: Dot{nA, 2}, TS: 5, Kind: KindBase, Inc: 7}, tomb(nA, 4, 11), c)
+	r.Resets = []Reset{{Node: nB, Origin: 3, Inc: 100}}
+	return r
 }
 
 func FuzzUnmarshalRecord(f *testing.F) {
@@ -338,14 +404,17 @@ func FuzzDecodeContext(f *testing.F) {
 // TestHugeLengthsAllocateLittle: lengths in the input are not trusted for
 // allocation; a few bytes claiming gigabytes fail cheaply.
 func TestHugeLengthsAllocateLittle(t *testing.T) {
-	entryHead := []byte{recordFormat, 0x92, 0x91, 0x98, 0x0a, 0x01, 0x0a, 0x00, 0x00}
+	entryHead := []byte{recordFormat, 0x93, 0x91, 0x99, 0x0a, 0x01, 0x0a, 0x00, 0x00}
+	legacyHead := []byte{recordFormatLegacy, 0x92, 0x91, 0x98, 0x0a, 0x01, 0x0a, 0x00, 0x00}
 	inputs := map[string][]byte{
 		"value of 4 GiB":        append(slices.Clone(entryHead), 0xc6, 0xff, 0xff, 0xff, 0xff, 'x'),
 		"value of 1 MiB":        append(slices.Clone(entryHead), 0xc6, 0x00, 0x10, 0x00, 0x00, 'x'),
-		"65536 entries":         {recordFormat, 0x92, 0xdd, 0x00, 0x01, 0x00, 0x00},
-		"131072 context pairs":  {recordFormat, 0x92, 0x90, 0xdd, 0x00, 0x02, 0x00, 0x00, 0x01},
+		"legacy value of 4 GiB": append(slices.Clone(legacyHead), 0xc6, 0xff, 0xff, 0xff, 0xff, 'x'),
+		"65536 entries":         {recordFormat, 0x93, 0xdd, 0x00, 0x01, 0x00, 0x00},
+		"131072 context pairs":  {recordFormat, 0x93, 0x90, 0xdd, 0x00, 0x02, 0x00, 0x00, 0x01},
+		"262144 reset fields":   {recordFormat, 0x93, 0x90, 0x90, 0x90, 0xdd, 0x00, 0x04, 0x00, 0x00, 0x01},
 		"4G context pairs":      {0xdd, 0xff, 0xff, 0xff, 0xfe, 0x01},
-		"string of 4 GiB as ts": append([]byte{recordFormat, 0x92, 0x91, 0x98, 0x0a, 0x01}, 0xdb, 0xff, 0xff, 0xff, 0xff),
+		"string of 4 GiB as ts": append([]byte{recordFormat, 0x93, 0x91, 0x99, 0x0a, 0x01}, 0xdb, 0xff, 0xff, 0xff, 0xff),
 	}
 	for name, b := range inputs {
 		t.Run(name, func(t *testing.T) {
@@ -361,5 +430,41 @@ func TestHugeLengthsAllocateLittle(t *testing.T) {
 				t.Fatalf("decoding %d bytes allocated %d bytes", len(b), n)
 			}
 		})
+	}
+}
+
+// TestLegacyRecord: a record of format 1, as stores and peers not yet
+// upgraded hold and send, decodes as the same record with every count entry
+// in lineage 0 and no resets, from storage and inside a msgpack message.
+func TestLegacyRecord(t *testing.T) {
+	want := rec(ctxOf(vv(nA, 3, nB, 2)), val(nA, 1, 10, "x"), tomb(nA, 3, 12), count(nB, 2, 11, 5, 1))
+	var buf bytes.Buffer
+	e := msgpack.NewEncoder(&buf)
+	_ = e.EncodeArrayLen(recordFieldsLegacy)
+	_ = e.EncodeArrayLen(len(want.Entries))
+	for _, x := range want.Entries {
+		_ = e.EncodeArrayLen(entryFieldsLegacy)
+		_ = e.EncodeUint(uint64(x.Dot.Node))
+		_ = e.EncodeUint(x.Dot.Counter)
+		_ = e.EncodeUint(uint64(x.TS))
+		_ = e.EncodeInt(x.Expiry)
+		_ = e.EncodeUint(uint64(x.Kind))
+		_ = e.EncodeBytes(x.Value)
+		_ = e.EncodeUint(x.Inc)
+		_ = e.EncodeUint(x.Dec)
+	}
+	_ = encodeContext(e, &want.Context)
+	legacy := buf.Bytes()
+
+	got, err := UnmarshalRecord(append([]byte{recordFormatLegacy}, legacy...))
+	if err != nil || !recordsEqual(got, want) {
+		t.Fatalf("stored legacy record decodes as %s, %v; want %s", fmtRecord(got), err, fmtRecord(want))
+	}
+	var inMsg Record
+	if err := msgpack.Unmarshal(legacy, &inMsg); err != nil || !recordsEqual(inMsg, want) {
+		t.Fatalf("legacy record in a message decodes as %s, %v; want %s", fmtRecord(inMsg), err, fmtRecord(want))
+	}
+	if enc := AppendRecord(nil, got); enc[0] != recordFormat {
+		t.Fatalf("a legacy record is written back in format %d, want %d", enc[0], recordFormat)
 	}
 }

@@ -19,7 +19,8 @@ func Bucket(key []byte, bits uint) uint32 {
 // merge or read could tell from another replica's record: every entry live
 // at nowMS, tombstones included (a tombstone sibling beats an older value
 // in reads, and a dead record's tombstone becomes such a sibling when a
-// concurrent write arrives), and the dots of r's context that applied (the
+// concurrent write arrives), every reset (it changes what a count entry
+// still to arrive adds), and the dots of r's context that applied (the
 // holder's applied vector) does not cover (a client's context can name a
 // write not applied here yet, which the next merge of that write must drop).
 // Expired entries and the context below applied (to which Compact adds dots
@@ -47,15 +48,26 @@ func (r Record) Fingerprint(key []byte, nowMS int64, applied VersionVector) uint
 	)
 	d.Reset()
 	// The layout decodes one way only: key and value lengths, and the
-	// number of entries before the context's fixed-size dots.
+	// number of entries before the context's fixed-size dots. A record
+	// with resets sets the count's top bit and follows it with theirs, and
+	// an entry with a lineage sets its kind's top bit and follows it with
+	// the origin, so records without either hash as they always did.
 	start := func() {
 		if !any {
 			b := binary.BigEndian.AppendUint32(buf[:0], uint32(len(key)))
 			d.Write(b)
 			d.Write(key)
-			d.Write(binary.BigEndian.AppendUint32(buf[:0], uint32(live)))
+			if len(r.Resets) == 0 {
+				d.Write(binary.BigEndian.AppendUint32(buf[:0], uint32(live)))
+			} else {
+				b = binary.BigEndian.AppendUint32(buf[:0], uint32(live)|1<<31)
+				d.Write(binary.BigEndian.AppendUint32(b, uint32(len(r.Resets))))
+			}
 			any = true
 		}
+	}
+	if len(r.Resets) > 0 {
+		start()
 	}
 	for i := range r.Entries {
 		e := &r.Entries[i]
@@ -67,12 +79,22 @@ func (r Record) Fingerprint(key []byte, nowMS int64, applied VersionVector) uint
 		b = binary.BigEndian.AppendUint64(b, e.Dot.Counter)
 		b = binary.BigEndian.AppendUint64(b, uint64(e.TS))
 		b = binary.BigEndian.AppendUint64(b, uint64(e.Expiry))
-		b = append(b, byte(e.Kind))
+		if e.Origin == 0 {
+			b = append(b, byte(e.Kind))
+		} else {
+			b = binary.BigEndian.AppendUint64(append(b, byte(e.Kind)|1<<7), e.Origin)
+		}
 		b = binary.BigEndian.AppendUint64(b, e.Inc)
 		b = binary.BigEndian.AppendUint64(b, e.Dec)
 		b = binary.BigEndian.AppendUint32(b, uint32(len(e.Value)))
 		d.Write(b)
 		d.Write(e.Value)
+	}
+	for _, z := range r.Resets {
+		b := binary.BigEndian.AppendUint64(buf[:0], uint64(z.Node))
+		b = binary.BigEndian.AppendUint64(b, z.Origin)
+		b = binary.BigEndian.AppendUint64(b, z.Inc)
+		d.Write(binary.BigEndian.AppendUint64(b, z.Dec))
 	}
 	dot := func(n NodeID, c uint64) {
 		start()

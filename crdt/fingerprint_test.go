@@ -85,6 +85,8 @@ func TestFingerprintSeesEveryShownField(t *testing.T) {
 		{"dec", "key", edit(func(es []Entry) { es[2].Dec++ })},
 		{"inc and dec with the same sum", "key", edit(func(es []Entry) { es[2].Inc++; es[2].Dec++ })},
 		{"kind", "key", edit(func(es []Entry) { es[1].Kind = KindCount })},
+		{"count to base", "key", edit(func(es []Entry) { es[2].Kind = KindBase })},
+		{"lineage", "key", edit(func(es []Entry) { es[2].Origin = 3 })},
 		{"a sibling fewer", "key", base[:2]},
 		{"a sibling more", "key", append(slices.Clone(base), val(0xd, 1, 1, ""))},
 		{"a tombstone sibling", "key", append(slices.Clone(base), tomb(0xd, 1, 20))},
@@ -97,6 +99,25 @@ func TestFingerprintSeesEveryShownField(t *testing.T) {
 			}
 		})
 	}
+	t.Run("resets", func(t *testing.T) {
+		r := rec(Context{}, base...)
+		seen := map[uint64]string{fp: "none"}
+		for _, rs := range [][]Reset{
+			{{Node: nC, Origin: 0, Inc: 5}},
+			{{Node: nC, Origin: 0, Inc: 4}},
+			{{Node: nC, Origin: 0, Dec: 5}},
+			{{Node: nC, Origin: 7, Inc: 5}},
+			{{Node: nB, Origin: 0, Inc: 5}},
+			{{Node: nB, Origin: 0, Inc: 5}, {Node: nC, Origin: 0, Inc: 5}},
+		} {
+			r.Resets = rs
+			got := r.Fingerprint(key, now, nil)
+			if prev, dup := seen[got]; dup || got == 0 {
+				t.Fatalf("fingerprint %x of resets %v is zero or that of %s", got, rs, prev)
+			}
+			seen[got] = fmt.Sprint(rs)
+		}
+	})
 	t.Run("a context dot beyond applied", func(t *testing.T) {
 		r := rec(ctxOf(vv(nA, 4, nB, 2, nC, 7), Dot{0xd, 5}), base...)
 		applied := vv(nA, 4, nB, 2, nC, 7)
@@ -124,6 +145,7 @@ func TestFingerprintZero(t *testing.T) {
 		{"a context dot beyond applied", Record{Context: ctxOf(nil, Dot{nB, 12})}, false},
 		{"tombstones only", rec(Context{}, tomb(nA, 1, 10), tomb(nB, 1, 11)), false},
 		{"a tombstone and an expired value", rec(Context{}, tomb(nA, 2, 12), expiring(val(nA, 1, 10, "x"), now)), false},
+		{"resets only", Record{Context: ctxOf(vv(nA, 4)), Resets: []Reset{{Node: nA, Origin: 1, Inc: 3}}}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -137,8 +159,9 @@ func TestFingerprintZero(t *testing.T) {
 }
 
 // TestPropFingerprint, with an applied vector that covers every context:
-// zero exactly when no entry is live; unchanged by the context and by
-// expired entries; changed by any change to a live entry or to the key.
+// zero exactly when no entry is live and there is no reset; unchanged by the
+// context and by expired entries; changed by any change to a live entry, to
+// the resets or to the key.
 func TestPropFingerprint(t *testing.T) {
 	var live, mutated int
 	rapid.Check(t, func(t *rapid.T) {
@@ -164,9 +187,10 @@ func TestPropFingerprint(t *testing.T) {
 			}
 		}
 		other := recordOf(genContext().Draw(t, "other context"), entries)
+		other.Resets = r.Resets
 		applied := covering(r.Context, other.Context)
 		fp := r.Fingerprint(key, now, applied)
-		if (fp == 0) != (len(shown) == 0) {
+		if (fp == 0) != (len(shown) == 0 && len(r.Resets) == 0) {
 			t.Fatalf("fingerprint %x with %d live entries: %s", fp, len(shown), fmtRecord(r))
 		}
 		if r.Fingerprint(key, now, applied) != fp {
@@ -176,6 +200,18 @@ func TestPropFingerprint(t *testing.T) {
 			t.Fatalf("fingerprint %x of %s, want %x of %s", got, fmtRecord(other), fp, fmtRecord(r))
 		}
 
+		if len(r.Resets) > 0 {
+			rs := slices.Clone(r.Resets)
+			z := &rs[rapid.IntRange(0, len(rs)-1).Draw(t, "reset")]
+			if rapid.Bool().Draw(t, "reset inc") {
+				z.Inc++
+			} else {
+				z.Dec++
+			}
+			if got := (Record{Entries: r.Entries, Context: r.Context, Resets: rs}).Fingerprint(key, now, applied); got == fp {
+				t.Fatalf("changing resets %v to %v kept fingerprint %x", r.Resets, rs, fp)
+			}
+		}
 		if len(shown) == 0 {
 			return
 		}
@@ -186,7 +222,7 @@ func TestPropFingerprint(t *testing.T) {
 		i := rapid.IntRange(0, len(shown)-1).Draw(t, "entry")
 		changed := slices.Clone(shown)
 		e := &changed[i]
-		switch field := rapid.IntRange(0, 6).Draw(t, "field"); field {
+		switch field := rapid.IntRange(0, 7).Draw(t, "field"); field {
 		case 0:
 			e.Dot.Node++
 		case 1:
@@ -209,11 +245,13 @@ func TestPropFingerprint(t *testing.T) {
 			e.Inc++
 		case 6:
 			e.Dec++
+		case 7:
+			e.Origin++
 		}
 		if entriesEqual(*e, shown[i]) || !e.Live(now) {
 			t.Fatalf("the mutation did not change a live entry: %+v", *e)
 		}
-		if got := (Record{Entries: changed}).Fingerprint(key, now, applied); got == fp {
+		if got := (Record{Entries: changed, Resets: r.Resets}).Fingerprint(key, now, applied); got == fp {
 			t.Fatalf("changing entry %d to %+v kept fingerprint %x", i, *e, fp)
 		}
 		mutated++

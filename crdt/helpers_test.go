@@ -86,19 +86,32 @@ func checkRecord(r Record) error {
 		if e.Dot.Counter == 0 {
 			return fmt.Errorf("entry with zero counter")
 		}
+		if e.Kind != KindCount && e.Origin != 0 {
+			return fmt.Errorf("entry %v of kind %d has a lineage", e.Dot, e.Kind)
+		}
+	}
+	for i, z := range r.Resets {
+		if i > 0 && compareLineages(r.Resets[i-1].Node, r.Resets[i-1].Origin, z.Node, z.Origin) >= 0 {
+			return fmt.Errorf("resets not strictly sorted at %v/%d", z.Node, z.Origin)
+		}
+		if z.Inc == 0 && z.Dec == 0 {
+			return fmt.Errorf("zero reset of %v/%d", z.Node, z.Origin)
+		}
 	}
 	return nil
 }
 
 func entriesEqual(a, b Entry) bool {
 	return a.Dot == b.Dot && a.TS == b.TS && a.Expiry == b.Expiry && a.Kind == b.Kind &&
-		bytes.Equal(a.Value, b.Value) && a.Inc == b.Inc && a.Dec == b.Dec
+		bytes.Equal(a.Value, b.Value) && a.Inc == b.Inc && a.Dec == b.Dec && a.Origin == b.Origin
 }
 
 // recordsEqual is the canonical equality of records: the same entries and
-// contexts holding the same dots. nil and empty values are equal.
+// contexts holding the same dots, the same resets. nil and empty values are
+// equal.
 func recordsEqual(a, b Record) bool {
-	return slices.EqualFunc(a.Entries, b.Entries, entriesEqual) && contextsEqual(a.Context, b.Context)
+	return slices.EqualFunc(a.Entries, b.Entries, entriesEqual) && contextsEqual(a.Context, b.Context) &&
+		slices.Equal(a.Resets, b.Resets)
 }
 
 func viewsEqual(a, b View) bool {
@@ -118,6 +131,8 @@ func fmtRecord(r Record) string {
 		case KindValue:
 			fmt.Fprintf(&b, "=%q", e.Value)
 		case KindCount:
+			fmt.Fprintf(&b, "=+%d-%d@%d", e.Inc, e.Dec, e.Origin)
+		case KindBase:
 			fmt.Fprintf(&b, "=+%d-%d", e.Inc, e.Dec)
 		}
 	}
@@ -128,6 +143,12 @@ func fmtRecord(r Record) string {
 	b.WriteString(" cloud")
 	for _, d := range r.Context.Cloud {
 		fmt.Fprintf(&b, " %d:%d", d.Node, d.Counter)
+	}
+	if len(r.Resets) > 0 {
+		b.WriteString(" resets")
+		for _, z := range r.Resets {
+			fmt.Fprintf(&b, " %d@%d=+%d-%d", z.Node, z.Origin, z.Inc, z.Dec)
+		}
 	}
 	b.WriteString("}")
 	return b.String()
@@ -184,16 +205,36 @@ func genEntry() *rapid.Generator[Entry] {
 			Dot:    genDot().Draw(t, "dot"),
 			TS:     Timestamp(rapid.Uint64().Draw(t, "ts")),
 			Expiry: rapid.Int64().Draw(t, "expiry"),
-			Kind:   Kind(rapid.IntRange(0, 2).Draw(t, "kind")),
+			Kind:   Kind(rapid.IntRange(0, 3).Draw(t, "kind")),
 		}
 		switch e.Kind {
 		case KindValue:
 			e.Value = rapid.SliceOfN(rapid.Byte(), 0, 40).Draw(t, "value")
 		case KindCount:
+			e.Origin = rapid.Uint64Range(0, e.Dot.Counter).Draw(t, "origin")
+			fallthrough
+		case KindBase:
 			e.Inc = rapid.Uint64().Draw(t, "inc")
 			e.Dec = rapid.Uint64().Draw(t, "dec")
 		}
 		return e
+	})
+}
+
+// genResets draws valid resets (sorted, distinct, nonzero) from node and
+// origin generators and a bound on the totals.
+func genResets(node *rapid.Generator[NodeID], origin *rapid.Generator[uint64], most uint64) *rapid.Generator[[]Reset] {
+	return rapid.Custom(func(t *rapid.T) []Reset {
+		var out []Reset
+		for range rapid.IntRange(0, 3).Draw(t, "resets") {
+			z := Reset{Node: node.Draw(t, "reset node"), Origin: origin.Draw(t, "reset origin"),
+				Inc: rapid.Uint64Range(0, most).Draw(t, "reset inc"), Dec: rapid.Uint64Range(0, most).Draw(t, "reset dec")}
+			if z.Inc == 0 && z.Dec == 0 {
+				z.Inc = 1
+			}
+			out = mergeResets(out, []Reset{z})
+		}
+		return out
 	})
 }
 
@@ -210,7 +251,7 @@ func genRecord() *rapid.Generator[Record] {
 		if len(entries) == 0 {
 			entries = nil
 		}
-		return Record{Entries: entries, Context: ctx}
+		return Record{Entries: entries, Context: ctx, Resets: genResets(genNodeID(), genCounter(), 1<<63).Draw(t, "resets")}
 	})
 }
 
@@ -263,12 +304,15 @@ func genSmallEntry() *rapid.Generator[Entry] {
 			Dot:    genSmallDot().Draw(t, "dot"),
 			TS:     Timestamp(rapid.Uint64Range(1, 6).Draw(t, "ts")),
 			Expiry: rapid.SampledFrom([]int64{0, 0, smallNow - 1, smallNow, smallNow + 1, smallNow + 50}).Draw(t, "expiry"),
-			Kind:   Kind(rapid.IntRange(0, 2).Draw(t, "kind")),
+			Kind:   Kind(rapid.IntRange(0, 3).Draw(t, "kind")),
 		}
 		switch e.Kind {
 		case KindValue:
 			e.Value = []byte(rapid.SampledFrom([]string{"", "x", "7", "-3", "+12"}).Draw(t, "value"))
 		case KindCount:
+			e.Origin = rapid.Uint64Range(0, min(2, e.Dot.Counter)).Draw(t, "origin")
+			fallthrough
+		case KindBase:
 			e.Inc = rapid.Uint64Range(0, 20).Draw(t, "inc")
 			e.Dec = rapid.Uint64Range(0, 20).Draw(t, "dec")
 		}
@@ -293,8 +337,14 @@ func recordOf(ctx Context, entries []Entry) Record {
 func genSmallRecord() *rapid.Generator[Record] {
 	return rapid.Custom(func(t *rapid.T) Record {
 		entries := rapid.SliceOfNDistinct(genSmallEntry(), 0, 5, func(e Entry) Dot { return e.Dot }).Draw(t, "entries")
-		return recordOf(genSmallContext().Draw(t, "context"), entries)
+		r := recordOf(genSmallContext().Draw(t, "context"), entries)
+		r.Resets = genSmallResets().Draw(t, "resets")
+		return r
 	})
+}
+
+func genSmallResets() *rapid.Generator[[]Reset] {
+	return genResets(genSmallNode(), rapid.Uint64Range(0, 2), 25)
 }
 
 // genRecordPair draws two records that share some entries (same dot, same
@@ -314,7 +364,9 @@ func genRecordPair(entry *rapid.Generator[Entry], ctx *rapid.Generator[Context])
 				a, b = append(a, e), append(b, e)
 			}
 		}
-		return [2]Record{recordOf(ctx.Draw(t, "a context"), a), recordOf(ctx.Draw(t, "b context"), b)}
+		ra, rb := recordOf(ctx.Draw(t, "a context"), a), recordOf(ctx.Draw(t, "b context"), b)
+		ra.Resets, rb.Resets = genSmallResets().Draw(t, "a resets"), genSmallResets().Draw(t, "b resets")
+		return [2]Record{ra, rb}
 	})
 }
 

@@ -13,6 +13,7 @@ const (
 	KindValue Kind = 0 // a register value
 	KindTomb  Kind = 1 // a delete
 	KindCount Kind = 2 // one node's PN-counter totals
+	KindBase  Kind = 3 // the register value a counter started from
 )
 
 // Entry is one dot-tagged element of a Record.
@@ -22,8 +23,42 @@ type Entry struct {
 	Expiry int64     // Unix ms after which it is invisible; 0: never
 	Kind   Kind
 	Value  []byte // KindValue only
-	Inc    uint64 // KindCount only: the node's total increments
-	Dec    uint64 // KindCount only: the node's total decrements
+	Inc    uint64 // KindCount: the node's total increments; KindBase: a positive start
+	Dec    uint64 // KindCount: the node's total decrements; KindBase: a negative start
+	// Origin (KindCount only) names the lineage of the node's totals: the
+	// counter of the dot that started them from zero (0: totals written
+	// before lineages existed). A reset applies to one lineage.
+	Origin uint64
+}
+
+// Counts reports whether the entry adds to a counter (a count or a base).
+func (e *Entry) Counts() bool { return e.Kind == KindCount || e.Kind == KindBase }
+
+// Reset is an observed reset: the totals of one lineage of a node's count
+// entries that a write superseding them saw. A read counts only the
+// lineage's totals above it, so increments the write did not see survive it
+// and those it saw do not come back through the node's later, larger
+// totals. A lineage's totals never fall, so resets merge by pointwise
+// maximum.
+type Reset struct {
+	Node   NodeID
+	Origin uint64
+	Inc    uint64
+	Dec    uint64
+}
+
+func compareLineages(an NodeID, ao uint64, bn NodeID, bo uint64) int {
+	switch {
+	case an < bn:
+		return -1
+	case an > bn:
+		return 1
+	case ao < bo:
+		return -1
+	case ao > bo:
+		return 1
+	}
+	return 0
 }
 
 // Live reports whether the entry is visible at nowMS (tombstones included).
@@ -40,11 +75,77 @@ func (e *Entry) wins(o *Entry) bool {
 
 // Record is one key's replicated state: entries sorted by dot, and the causal
 // context of everything the holder has seen of the key. Every entry's dot is
-// in the context. Records are treated as immutable values: operations return
-// new records and never modify their inputs' slices.
+// in the context. Resets, sorted by node and origin, hold the observed reset
+// of each lineage a write superseded; they stay with the record. Records are
+// treated as immutable values: operations return new records and never
+// modify their inputs' slices.
 type Record struct {
 	Entries []Entry
 	Context Context
+	Resets  []Reset
+}
+
+// resetOf returns the reset of node n's lineage origin, zero when none.
+func (r Record) resetOf(n NodeID, origin uint64) Reset {
+	for _, z := range r.Resets {
+		if z.Node == n && z.Origin == origin {
+			return z
+		}
+	}
+	return Reset{Node: n, Origin: origin}
+}
+
+// mergeResets returns the pointwise maximum of a and b.
+func mergeResets(a, b []Reset) []Reset {
+	if len(b) == 0 {
+		return a
+	}
+	if len(a) == 0 {
+		return b
+	}
+	out := make([]Reset, 0, max(len(a), len(b)))
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		switch c := compareLineages(a[i].Node, a[i].Origin, b[j].Node, b[j].Origin); {
+		case c < 0:
+			out = append(out, a[i])
+			i++
+		case c > 0:
+			out = append(out, b[j])
+			j++
+		default:
+			out = append(out, Reset{a[i].Node, a[i].Origin, max(a[i].Inc, b[j].Inc), max(a[i].Dec, b[j].Dec)})
+			i++
+			j++
+		}
+	}
+	out = append(out, a[i:]...)
+	return append(out, b[j:]...)
+}
+
+// writeResets returns the resets of a write whose context is c: the
+// record's, raised to the totals of every lineage with count entries c
+// covers. Expired entries count too: their node may not have seen them
+// expire, and its later totals include them.
+func (r Record) writeResets(c Context) []Reset {
+	var seen []Reset
+	for i := range r.Entries {
+		e := &r.Entries[i]
+		if e.Kind != KindCount || !c.Covers(e.Dot) || e.Inc == 0 && e.Dec == 0 {
+			continue
+		}
+		k := slices.IndexFunc(seen, func(z Reset) bool { return z.Node == e.Dot.Node && z.Origin == e.Origin })
+		if k < 0 {
+			seen = append(seen, Reset{Node: e.Dot.Node, Origin: e.Origin})
+			k = len(seen) - 1
+		}
+		seen[k].Inc, seen[k].Dec = addTotals(e.Origin, seen[k].Inc, seen[k].Dec, e)
+	}
+	if len(seen) == 0 {
+		return r.Resets
+	}
+	slices.SortFunc(seen, func(a, b Reset) int { return compareLineages(a.Node, a.Origin, b.Node, b.Origin) })
+	return mergeResets(r.Resets, seen)
 }
 
 // Merge returns the join of a and b. It is commutative, associative and
@@ -62,10 +163,10 @@ func Merge(a, b Record) Record { return MergeSeen(a, nil, b, nil) }
 // receiver saw deleted, though the receiver no longer holds the tombstone.
 // The result's context is the union of the records' contexts only.
 func MergeSeen(a Record, aSeen VersionVector, b Record, bSeen VersionVector) Record {
-	if len(b.Entries) == 0 && b.Context.IsZero() && (len(a.Entries) == 0 || len(bSeen) == 0) {
+	if len(b.Entries) == 0 && b.Context.IsZero() && len(b.Resets) == 0 && (len(a.Entries) == 0 || len(bSeen) == 0) {
 		return a
 	}
-	if len(a.Entries) == 0 && a.Context.IsZero() && (len(b.Entries) == 0 || len(aSeen) == 0) {
+	if len(a.Entries) == 0 && a.Context.IsZero() && len(a.Resets) == 0 && (len(b.Entries) == 0 || len(aSeen) == 0) {
 		return b
 	}
 	out := make([]Entry, 0, len(a.Entries)+len(b.Entries))
@@ -100,7 +201,7 @@ func MergeSeen(a Record, aSeen VersionVector, b Record, bSeen VersionVector) Rec
 	if len(out) == 0 {
 		out = nil
 	}
-	return Record{Entries: out, Context: MergeContext(a.Context, b.Context)}
+	return Record{Entries: out, Context: MergeContext(a.Context, b.Context), Resets: mergeResets(a.Resets, b.Resets)}
 }
 
 // sameDot picks between two entries with one dot. They are equal unless a
@@ -131,6 +232,12 @@ func sameDot(a, b *Entry) Entry {
 		}
 		return *b
 	}
+	if a.Origin != b.Origin {
+		if a.Origin > b.Origin {
+			return *a
+		}
+		return *b
+	}
 	if bytes.Compare(a.Value, b.Value) >= 0 {
 		return *a
 	}
@@ -150,14 +257,15 @@ type View struct {
 
 // Read returns the record's visible value at nowMS: the live entry with the
 // highest timestamp wins; a winning tombstone means not found; a winning count
-// entry means the value is the sum of all live count entries.
+// or base entry means the value is the counter's (see Contribution).
 func (r Record) Read(nowMS int64) View {
 	w := r.winner(nowMS)
 	if w == nil || w.Kind == KindTomb {
 		return View{}
 	}
 	v := View{Found: true, Kind: w.Kind, Expiry: w.Expiry, TS: w.TS, Node: w.Dot.Node}
-	if w.Kind == KindCount {
+	if w.Counts() {
+		v.Kind = KindCount
 		v.Counter = r.count(nowMS)
 		v.Value = strconv.AppendInt(nil, v.Counter, 10)
 		return v
@@ -220,14 +328,83 @@ func (r Record) winner(nowMS int64) *Entry {
 	return w
 }
 
+// count returns the counter's value at nowMS: the live bases, plus each
+// lineage's live totals above its reset.
 func (r Record) count(nowMS int64) int64 {
 	var sum int64
 	for i := range r.Entries {
-		if e := &r.Entries[i]; e.Kind == KindCount && e.Live(nowMS) {
+		e := &r.Entries[i]
+		switch {
+		case !e.Live(nowMS):
+		case e.Kind == KindBase:
 			sum += int64(e.Inc - e.Dec)
+		case e.Kind == KindCount && r.firstOfLineage(i, nowMS):
+			inc, dec := r.totals(e.Dot.Node, e.Origin, nowMS)
+			z := r.resetOf(e.Dot.Node, e.Origin)
+			sum += int64(sub(inc, z.Inc) - sub(dec, z.Dec))
 		}
 	}
 	return sum
+}
+
+// Contribution returns what the live entry e of r shows of r's counter: a
+// base's value; for a count entry, its totals above its lineage's reset (a
+// replica that missed a link of the lineage's chain holds an older entry
+// too, which the counter does not add); 0 for other kinds.
+func (r Record) Contribution(e Entry) int64 {
+	switch e.Kind {
+	case KindBase:
+		return int64(e.Inc - e.Dec)
+	case KindCount:
+		z := r.resetOf(e.Dot.Node, e.Origin)
+		return int64(sub(e.Inc, z.Inc) - sub(e.Dec, z.Dec))
+	}
+	return 0
+}
+
+// firstOfLineage reports whether entry i is the first live count entry of
+// its lineage (a node's entries are adjacent, sorted by dot).
+func (r Record) firstOfLineage(i int, nowMS int64) bool {
+	e := &r.Entries[i]
+	for j := i - 1; j >= 0 && r.Entries[j].Dot.Node == e.Dot.Node; j-- {
+		if o := &r.Entries[j]; o.Kind == KindCount && o.Origin == e.Origin && o.Live(nowMS) {
+			return false
+		}
+	}
+	return true
+}
+
+// totals returns the totals of the live count entries of node n's lineage
+// origin (see addTotals).
+func (r Record) totals(n NodeID, origin uint64, nowMS int64) (inc, dec uint64) {
+	for i := range r.Entries {
+		if e := &r.Entries[i]; e.Dot.Node == n && e.Kind == KindCount && e.Origin == origin && e.Live(nowMS) {
+			inc, dec = addTotals(origin, inc, dec, e)
+		}
+	}
+	return inc, dec
+}
+
+// addTotals adds count entry e to a lineage's totals inc and dec. The
+// entries of a lineage are one chain of the node's running totals, each
+// folding the one before, and a replica that missed a link holds two of
+// them, so a lineage totals its largest. Lineage 0, from before lineages
+// existed, also holds a base converted from a register value beside the
+// node's own totals: its entries add up.
+func addTotals(origin, inc, dec uint64, e *Entry) (uint64, uint64) {
+	if origin == 0 {
+		return inc + e.Inc, dec + e.Dec
+	}
+	return max(inc, e.Inc), max(dec, e.Dec)
+}
+
+// sub is a-b, or 0 below: a lineage whose entries expired in part may hold
+// less than its reset.
+func sub(a, b uint64) uint64 {
+	if a < b {
+		return 0
+	}
+	return a - b
 }
 
 // PurgeKeepingLastWrite is Purge for a store that counts a dead record's
@@ -261,7 +438,7 @@ func (r Record) PurgeKeepingLastWrite(nowMS int64) (Record, bool) {
 	}
 	entries = append(entries, stub)
 	entries = append(entries, p.Entries[i:]...)
-	return Record{Entries: entries, Context: p.Context}, true
+	return Record{Entries: entries, Context: p.Context, Resets: p.Resets}, true
 }
 
 // Purge drops entries expired at nowMS, keeping their dots in the context,
@@ -281,7 +458,7 @@ func (r Record) Purge(nowMS int64) (Record, bool) {
 	if len(out) == 0 {
 		out = nil
 	}
-	return Record{Entries: out, Context: r.Context}, true
+	return Record{Entries: out, Context: r.Context, Resets: r.Resets}, true
 }
 
 // Op describes a local write. Node and TS identify the writer and its clock
@@ -323,21 +500,28 @@ func (r Record) superseded(op Op, d Dot) Context {
 }
 
 // Set returns the delta of writing value with an expiry (Unix ms, 0: never).
+// The delta carries the record's resets, raised by the counts it supersedes.
 func (r Record) Set(op Op, value []byte, expiry int64) Record {
 	d := r.nextDot(op)
+	c := r.superseded(op, d)
 	return Record{
 		Entries: []Entry{{Dot: d, TS: op.TS, Expiry: expiry, Kind: KindValue, Value: value}},
-		Context: r.superseded(op, d),
+		Context: c,
+		Resets:  r.writeResets(c),
 	}
 }
 
 // Delete returns the delta of deleting the key: a tombstone that supersedes
-// what the context covers.
+// what the context covers. It observes the counts it supersedes (see
+// Reset), so a concurrent increment elsewhere leaves exactly what the delete
+// did not see.
 func (r Record) Delete(op Op) Record {
 	d := r.nextDot(op)
+	c := r.superseded(op, d)
 	return Record{
 		Entries: []Entry{{Dot: d, TS: op.TS, Kind: KindTomb}},
-		Context: r.superseded(op, d),
+		Context: c,
+		Resets:  r.writeResets(c),
 	}
 }
 
@@ -346,16 +530,22 @@ func (r Record) Delete(op Op) Record {
 // from zero; a register value that parses as an integer becomes a counter
 // starting from it; any other value is ErrWrongType. The winner's expiry is
 // kept. op.Context is ignored: counting never supersedes other nodes'
-// counts.
+// counts. The delta carries the record's resets, so that a replica which
+// no longer holds them (it collected the key) counts this node's totals
+// from the same reset.
 func (r Record) Incr(op Op, n int64, nowMS int64) (Record, int64, error) {
 	w := r.winner(nowMS)
 	op.Context = nil // counting supersedes no client-read state
 	d := r.nextDot(op)
 	switch {
 	case w == nil || w.Kind == KindTomb:
+		// A fresh start supersedes, and so observes, every count left.
+		c := r.superseded(op, d)
+		resets := r.writeResets(c)
 		return Record{
-			Entries: []Entry{countEntry(d, op.TS, 0, n)},
-			Context: r.superseded(op, d),
+			Entries: []Entry{restart(resets, d, op.TS, 0, n)},
+			Context: c,
+			Resets:  resets,
 		}, n, nil
 	case w.Kind == KindValue:
 		base, err := strconv.ParseInt(string(w.Value), 10, 64)
@@ -366,55 +556,92 @@ func (r Record) Incr(op Op, n int64, nowMS int64) (Record, int64, error) {
 		if !ok {
 			return Record{}, 0, ErrOverflow
 		}
-		// The value becomes a count entry under its own dot, timestamp and
+		// The value becomes a base entry under its own dot, timestamp and
 		// expiry, so every replica that converts it concurrently makes the
 		// same entry and the base is counted once; this node's change goes
-		// in an entry of its own. The context supersedes the other siblings.
-		entries := []Entry{countEntry(w.Dot, w.TS, w.Expiry, base), countEntry(d, op.TS, w.Expiry, n)}
+		// in a count entry of its own. The context supersedes the other
+		// siblings.
+		c := r.superseded(op, d)
+		resets := r.writeResets(c)
+		entries := []Entry{baseEntry(w, base), restart(resets, d, op.TS, w.Expiry, n)}
 		if compareDots(d, w.Dot) < 0 {
 			entries[0], entries[1] = entries[1], entries[0]
 		}
-		return Record{Entries: entries, Context: r.superseded(op, d)}, total, nil
+		return Record{Entries: entries, Context: c, Resets: resets}, total, nil
 	}
 	total, ok := addInt64(r.count(nowMS), n)
 	if !ok {
 		return Record{}, 0, ErrOverflow
 	}
-	// Fold this node's own count entries into one; other nodes' entries
-	// stay, so concurrent increments elsewhere are never lost. The context
-	// covers exactly the folded dots: not this node's other dots, since a
-	// register value of its own that another node converts concurrently
-	// becomes the counter's base under that value's dot.
-	e := Entry{Dot: d, TS: op.TS, Expiry: w.Expiry, Kind: KindCount}
+	// Fold this node's own count entries into one, which goes on with their
+	// lineage; other nodes' entries stay, so concurrent increments elsewhere
+	// are never lost. The context covers exactly the folded dots: not this
+	// node's other dots, since a register value of its own that another
+	// node converts concurrently becomes the counter's base under that
+	// value's dot.
 	cloud := []Dot{d}
+	lineage, own := uint64(0), false
 	for i := range r.Entries {
-		o := &r.Entries[i]
-		if o.Dot.Node != op.Node || o.Kind != KindCount {
-			continue
-		}
-		cloud = append(cloud, o.Dot)
-		if o.Live(nowMS) {
-			e.Inc += o.Inc
-			e.Dec += o.Dec
+		if o := &r.Entries[i]; o.Dot.Node == op.Node && o.Kind == KindCount {
+			cloud = append(cloud, o.Dot)
+			if !own || o.Origin > lineage {
+				lineage, own = o.Origin, true
+			}
 		}
 	}
+	if !own {
+		e := restart(r.Resets, d, op.TS, w.Expiry, n)
+		return Record{Entries: []Entry{e}, Context: normalize(nil, cloud), Resets: r.Resets}, total, nil
+	}
+	// The lineage's totals never fall below its reset, which its expired
+	// entries may have left it under.
+	inc, dec := r.totals(op.Node, lineage, nowMS)
+	z := r.resetOf(op.Node, lineage)
+	e := Entry{Dot: d, TS: op.TS, Expiry: w.Expiry, Kind: KindCount, Origin: lineage, Inc: max(inc, z.Inc), Dec: max(dec, z.Dec)}
+	// Another lineage of this node (only in records written before
+	// lineages existed met by one written after) moves over what it counts.
+	for i := range r.Entries {
+		o := &r.Entries[i]
+		if o.Dot.Node != op.Node || o.Kind != KindCount || o.Origin == lineage || !o.Live(nowMS) || !r.firstOfLineage(i, nowMS) {
+			continue
+		}
+		oi, od := r.totals(op.Node, o.Origin, nowMS)
+		oz := r.resetOf(op.Node, o.Origin)
+		e.Inc += sub(oi, oz.Inc)
+		e.Dec += sub(od, oz.Dec)
+	}
+	addSigned(&e, n)
+	return Record{Entries: []Entry{e}, Context: normalize(nil, cloud), Resets: r.Resets}, total, nil
+}
+
+// restart returns the count entry of d's node adding n after its count
+// entries were superseded: the node's lineage of highest origin in resets
+// goes on from its reset (a lineage's totals never fall), or, with none, a
+// lineage starts at d.
+func restart(resets []Reset, d Dot, ts Timestamp, expiry, n int64) Entry {
+	e := Entry{Dot: d, TS: ts, Expiry: expiry, Kind: KindCount, Origin: d.Counter}
+	for _, z := range resets { // sorted: the node's last is its highest
+		if z.Node == d.Node {
+			e.Origin, e.Inc, e.Dec = z.Origin, z.Inc, z.Dec
+		}
+	}
+	addSigned(&e, n)
+	return e
+}
+
+// baseEntry returns the base entry of the register value w holding v.
+func baseEntry(w *Entry, v int64) Entry {
+	e := Entry{Dot: w.Dot, TS: w.TS, Expiry: w.Expiry, Kind: KindBase}
+	addSigned(&e, v)
+	return e
+}
+
+func addSigned(e *Entry, n int64) {
 	if n >= 0 {
 		e.Inc += uint64(n)
 	} else {
-		e.Dec += uint64(-n)
+		e.Dec += uint64(-n) // -MinInt64 wraps to itself, whose uint64 is right
 	}
-	return Record{Entries: []Entry{e}, Context: normalize(nil, cloud)}, total, nil
-}
-
-// countEntry returns a count entry holding the signed amount v.
-func countEntry(d Dot, ts Timestamp, expiry, v int64) Entry {
-	e := Entry{Dot: d, TS: ts, Expiry: expiry, Kind: KindCount}
-	if v >= 0 {
-		e.Inc = uint64(v)
-	} else {
-		e.Dec = uint64(-v) // -MinInt64 wraps to itself, whose uint64 is right
-	}
-	return e
 }
 
 func addInt64(a, b int64) (int64, bool) {

@@ -339,11 +339,10 @@ func TestIncrConcurrentConversion(t *testing.T) {
 	}
 }
 
-// TestIncrDeleteRace documents a design limitation (see the report): a
-// count entry holds its node's running totals, so an Incr concurrent with a
-// Delete (or a Set) brings back every increment the delete had removed.
+// TestIncrDeleteRace: a count entry holds its node's running totals, so an
+// Incr concurrent with a Delete carries every increment the delete removed;
+// the delete's observed reset keeps them removed.
 func TestIncrDeleteRace(t *testing.T) {
-	t.Skip("design limitation: per-node running totals resurrect deleted increments; needs a decision (see report)")
 	var state Record
 	d, _, _ := state.Incr(Op{Node: nA, TS: 10}, 100, 0)
 	state = Merge(state, d) // both replicas hold A's count of 100
@@ -375,5 +374,88 @@ func TestTokenBoundToKey(t *testing.T) {
 		if _, err := DecodeToken([]byte("k1"), tok[:i]); !errors.Is(err, ErrBadEncoding) {
 			t.Fatalf("truncated token (%d bytes) accepted: %v", i, err)
 		}
+	}
+}
+
+// TestCounterResets: what a write that supersedes counts observed stays
+// removed, whatever raced it; increments it did not see stay, exactly.
+func TestCounterResets(t *testing.T) {
+	incr := func(r Record, n NodeID, ts Timestamp, by int64) (Record, Record) {
+		d, _, err := r.Incr(Op{Node: n, TS: ts}, by, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return Merge(r, d), d
+	}
+	tests := []struct {
+		name string
+		run  func() Record
+		want int64
+	}{
+		{"a set that raced an increment, then counted again", func() Record {
+			s, _ := incr(Record{}, nA, 10, 100)
+			set := s.Set(Op{Node: nB, TS: 11}, []byte("5"), 0)
+			_, inc := incr(s, nA, 12, 1)
+			r, _ := incr(Merge(Merge(s, set), inc), nC, 13, 2)
+			return r // A's unseen 1 wins over the value, which counts no more; C's 2
+		}, 3},
+		{"two deletes that saw different totals", func() Record {
+			s, _ := incr(Record{}, nA, 10, 100)
+			early := s.Delete(Op{Node: nB, TS: 11})
+			s2, _ := incr(s, nA, 12, 10)
+			late := s2.Delete(Op{Node: nC, TS: 13})
+			_, inc := incr(s2, nA, 14, 1)
+			return Merge(Merge(Merge(s, late), inc), early)
+		}, 1},
+		{"the racing node counts on after it saw the delete", func() Record {
+			s, _ := incr(Record{}, nA, 10, 100)
+			del := s.Delete(Op{Node: nB, TS: 11})
+			onA, _ := incr(s, nA, 12, 1)
+			onA = Merge(onA, del)
+			onA, _ = incr(onA, nA, 13, 2)
+			return Merge(onA, del)
+		}, 3},
+		{"counting again from the tombstone, on the deleter and on the counter", func() Record {
+			s, _ := incr(Record{}, nA, 10, 100)
+			s = Merge(s, s.Delete(Op{Node: nB, TS: 11}))
+			onB, fromB := incr(s, nB, 12, 4)
+			onA, fromA := incr(s, nA, 13, 7)
+			return Merge(Merge(onA, fromB), Merge(onB, fromA))
+		}, 11},
+		{"a replica that collected the key takes the counter's resets from the next increment", func() Record {
+			s, _ := incr(Record{}, nA, 10, 100)
+			s = Merge(s, s.Delete(Op{Node: nB, TS: 11}))
+			_, d := incr(s, nA, 12, 3) // A goes on from its reset
+			return Merge(Record{}, d)
+		}, 3},
+		{"a replica that missed a link of a node's chain, then deleted", func() Record {
+			s, d1 := incr(Record{}, nA, 10, 1)
+			s, _ = incr(s, nA, 11, 0) // never reaches B
+			s, d3 := incr(s, nA, 12, 0)
+			onB := Merge(Merge(Record{}, d1), d3) // A's first and third totals, 1 each
+			if v := onB.Read(0); v.Counter != 1 {
+				t.Fatalf("B counts %+v, want A's totals once (1): %s", v, fmtRecord(onB))
+			}
+			del := onB.Delete(Op{Node: nB, TS: 13})
+			_, inc := incr(s, nA, 14, 5)
+			return Merge(Merge(onB, del), inc)
+		}, 5},
+		{"a lineage started after the key was collected ignores an old reset", func() Record {
+			s, _ := incr(Record{}, nA, 10, 100)
+			stale := Merge(s, s.Delete(Op{Node: nB, TS: 11})) // still held by B
+			fresh, _, _ := Record{}.Incr(Op{Node: nA, TS: 20, Seq: 50}, 3, 0)
+			return Merge(stale, fresh)
+		}, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := tt.run()
+			if err := checkRecord(r); err != nil {
+				t.Fatalf("%v: %s", err, fmtRecord(r))
+			}
+			if v := r.Read(0); !v.Found || v.Kind != KindCount || v.Counter != tt.want {
+				t.Fatalf("counter reads %+v, want %d: %s", v, tt.want, fmtRecord(r))
+			}
+		})
 	}
 }

@@ -192,8 +192,8 @@ func TestIncrKeepsOwnValueConvertedElsewhere(t *testing.T) {
 			t.Fatalf("counter reads %+v, want %d: %s", v, want, fmtRecord(r))
 		}
 	}
-	if e, ok := findEntry(final, Dot{nA, 5}); !ok || e.Kind != KindCount || e.Inc != 10 {
-		t.Fatalf("the base should survive as a count under A:5: %s", fmtRecord(final))
+	if e, ok := findEntry(final, Dot{nA, 5}); !ok || e.Kind != KindBase || e.Inc != 10 {
+		t.Fatalf("the base should survive as a base entry under A:5: %s", fmtRecord(final))
 	}
 
 	// What a context that covered A's own earlier dots would do.

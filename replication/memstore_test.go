@@ -27,11 +27,12 @@ import (
 // kill -9. Its bucket digests differ from the real store's on purpose (see
 // fingerprint).
 //
-// Tombstone GC follows the real store's rules: a dead record goes once the
-// stable vector (SetStable) covers its context, when the vector is set and
-// at every purge, and, when horizonMS is set, at a purge past its last
-// write time plus the horizon (the purge keeps that time, as the real
-// store's stub does).
+// Merges and tombstone GC are the real store's, from crdt: every write,
+// remote entry and synced record merges through crdt.Apply; a dead record
+// goes once crdt.Record.Collectable says so under the stable vector
+// (SetStable), when the vector is set and at every purge, and, when
+// horizonMS is set, at a purge past its horizon (crdt.Record.PastHorizon;
+// the purge keeps the last write time, as the real store's stub does).
 type memStore struct {
 	self        crdt.NodeID
 	hlc         crdt.HLC
@@ -93,7 +94,7 @@ func (s *memStore) write(w store.Write) (store.Result, store.LogEntry) {
 			return store.Result{Err: err}, store.LogEntry{}
 		}
 	}
-	merged := s.compact(crdt.Merge(old, delta), s.self, seq)
+	merged := crdt.Apply(old, crdt.Incoming{Record: delta, Origin: s.self, Seq: seq}, s.Applied)
 	s.recs[string(w.Key)] = merged
 	e := store.LogEntry{Origin: s.self, Seq: seq, Key: bytes.Clone(w.Key), Delta: crdt.AppendRecord(nil, delta), ReqID: w.ReqID, TS: ts}
 	s.appendLog(e)
@@ -137,7 +138,7 @@ func (s *memStore) ApplyRemote(_ context.Context, entries []store.LogEntry) (int
 			continue
 		}
 		s.hlc.Observe(e.TS)
-		s.recs[string(e.Key)] = s.compact(s.mergeDelta(s.recs[string(e.Key)], delta, e.Origin, e.Seq), e.Origin, e.Seq)
+		s.recs[string(e.Key)] = crdt.Apply(s.recs[string(e.Key)], crdt.Incoming{Record: delta, Origin: e.Origin, Seq: e.Seq}, s.Applied)
 		s.appendLog(*e)
 		n++
 	}
@@ -192,27 +193,6 @@ func (s *memStore) Scan(ctx context.Context, start []byte, limit int, fn func(ke
 	return nil
 }
 
-// mergeDelta merges a peer's delta as the real store does: one that
-// carries dots older than its own merges with the applied vector as seen.
-func (s *memStore) mergeDelta(old, delta crdt.Record, origin crdt.NodeID, seq uint64) crdt.Record {
-	own := crdt.Dot{Node: origin, Counter: seq}
-	for i := range delta.Entries {
-		if delta.Entries[i].Dot != own {
-			return crdt.MergeSeen(old, s.applied, delta, nil)
-		}
-	}
-	return crdt.Merge(old, delta)
-}
-
-// compact folds a context's cloud as the real store does, counting the
-// entry (origin, seq) being applied.
-func (s *memStore) compact(r crdt.Record, origin crdt.NodeID, seq uint64) crdt.Record {
-	if len(r.Context.Cloud) != 0 {
-		r.Context = r.Context.Compact(s.applied.With(origin, max(seq, s.applied.Get(origin))))
-	}
-	return r
-}
-
 func (s *memStore) MergeRecord(_ context.Context, key []byte, rec crdt.Record, seen crdt.VersionVector) error {
 	if s.failApply != nil {
 		if fail, _ := s.failApply(); fail {
@@ -228,10 +208,7 @@ func (s *memStore) mergeRecord(key []byte, rec crdt.Record, seen crdt.VersionVec
 	}
 	s.hlc.Observe(rec.LastWrite())
 	old, found := s.recs[string(key)]
-	merged := crdt.MergeSeen(old, s.applied, rec, seen)
-	if len(merged.Context.Cloud) != 0 {
-		merged.Context = merged.Context.Compact(s.applied)
-	}
+	merged := crdt.Apply(old, crdt.Incoming{Record: rec, Seen: seen}, s.Applied)
 	if !found && len(merged.Entries) == 0 && merged.Context.IsZero() {
 		return nil
 	}
@@ -268,7 +245,7 @@ func (s *memStore) trim(origin crdt.NodeID, keep int) {
 // dead records the stable vector covers, as the store's purger does.
 func (s *memStore) purge(nowMS int64) {
 	for k, r := range s.recs {
-		if s.horizonMS > 0 && r.Dead(nowMS) && nowMS >= r.LastWrite().Millis()+s.horizonMS {
+		if s.horizonMS > 0 && r.PastHorizon(nowMS, s.horizonMS) {
 			delete(s.recs, k)
 			s.pastHorizon++
 			continue
@@ -325,7 +302,7 @@ func (s *memStore) collect(nowMS int64) {
 		return
 	}
 	for k, r := range s.recs {
-		if r.Dead(nowMS) && r.Context.CoveredBy(s.stable) {
+		if r.Collectable(nowMS, s.stable) {
 			delete(s.recs, k)
 			s.collected++
 		}

@@ -52,6 +52,7 @@ func deltaOf(e store.LogEntry) crdt.Record {
 func sampleMessages() map[string]Message {
 	tomb := crdt.Record{}.Delete(crdt.Op{Node: nB, TS: 7})
 	ctr, _, _ := crdt.Record{}.Incr(crdt.Op{Node: nC, TS: 9}, -3, 0)
+	reset := crdt.Merge(crdt.Record{}, ctr).Delete(crdt.Op{Node: nB, TS: 10}) // with the reset of C's count
 	return map[string]Message{
 		"probe":        {Type: MsgProbe, Applied: vv(uint64(nA), 3, uint64(nB), 1<<40)},
 		"probe empty":  {Type: MsgProbe},
@@ -63,6 +64,7 @@ func sampleMessages() map[string]Message {
 			{Origin: nB, Seq: 9, Key: []byte("gone"), Delta: crdt.AppendRecord(nil, tomb), TS: 7},
 			{Origin: nC, Seq: 1, Key: []byte("count"), Delta: crdt.AppendRecord(nil, ctr), TS: 9, ReqID: "0123456789abcdef0123456789abcdef"},
 			{Origin: nC, Seq: 2, Key: []byte("parent"), Delta: sampleEntry(nC, 2, "parent", "dc-root", 0).Delta, TS: 10, System: true},
+			{Origin: nB, Seq: 10, Key: []byte("count"), Delta: crdt.AppendRecord(nil, reset), TS: 10},
 		}},
 		"snapshot chunk": {Type: MsgSnap, ID: 6, Records: []KeyRecord{
 			{Key: []byte("a"), Record: sampleRecord(nA, 1, "x", 0)},

@@ -105,12 +105,53 @@ type simNode struct {
 
 // model is what clients were told: every acknowledged write.
 type model struct {
-	deltas   map[string][]crdt.Record // every acknowledged delta, per key
-	last     map[string]lastWrite     // single-writer keys: the last write
-	counters map[string]int64         // counter keys: the exact sum
-	dead     map[string]bool          // shared keys deleted once every replica had seen their last write
-	tokens   map[string]crdt.Context  // shared keys: a context some client read
-	ops      int
+	deltas  map[string][]crdt.Record // every acknowledged delta, per key
+	last    map[string]lastWrite     // single-writer keys: the last write
+	incrs   map[string][]simIncr     // counter keys: every acknowledged increment
+	ctrDels map[string]bool          // counter keys deleted at least once
+	dead    map[string]bool          // shared keys deleted once every replica had seen their last write
+	tokens  map[string]crdt.Context  // shared keys: a context some client read
+	ops     int
+}
+
+// simIncr is one acknowledged increment of a counter key: gone once a write
+// that had seen it superseded it (a delete, or an increment that found no
+// counter and so started afresh). The counter must end as exactly the sum
+// of those not gone.
+type simIncr struct {
+	dot   crdt.Dot
+	delta int64
+	gone  bool
+}
+
+// observe marks gone the increments of key that n has seen, as a write on
+// n that supersedes the counter does. A node's count entry holds its
+// running totals, so having seen one of its increments is having seen
+// every earlier one.
+func (m *model) observe(n *simNode, key string) {
+	ctx := n.st.recs[key].Context
+	incrs := m.incrs[key]
+	for _, seen := range incrs {
+		if !ctx.Covers(seen.dot) {
+			continue
+		}
+		for i := range incrs {
+			if c := &incrs[i]; c.dot.Node == seen.dot.Node && c.dot.Counter <= seen.dot.Counter {
+				c.gone = true
+			}
+		}
+	}
+}
+
+// counter returns the exact sum key must read, and whether any increment
+// survives.
+func (m *model) counter(key string) (sum int64, any bool) {
+	for _, c := range m.incrs[key] {
+		if !c.gone {
+			sum, any = sum+c.delta, true
+		}
+	}
+	return sum, any
 }
 
 type lastWrite struct {
@@ -261,11 +302,12 @@ func newSim(tb testing.TB, sc scenario, seed uint64) *sim {
 		wallMS: simStartMS,
 		tb:     tb,
 		model: model{
-			deltas:   map[string][]crdt.Record{},
-			last:     map[string]lastWrite{},
-			counters: map[string]int64{},
-			dead:     map[string]bool{},
-			tokens:   map[string]crdt.Context{},
+			deltas:  map[string][]crdt.Record{},
+			last:    map[string]lastWrite{},
+			incrs:   map[string][]simIncr{},
+			ctrDels: map[string]bool{},
+			dead:    map[string]bool{},
+			tokens:  map[string]crdt.Context{},
 		},
 	}
 	s.net.maxDelay = max(1, sc.maxDelay)
@@ -644,9 +686,15 @@ func (s *sim) write(n *simNode) {
 				w.Context = &tok
 			}
 		}
-	default: // counter only: the exact sum
+	default: // counters: increments, and deletes racing them; the exact sum of what no delete saw
 		key = fmt.Sprintf("c/%d", s.rng.IntN(3))
 		w.Op, w.Delta = store.OpIncr, int64(s.rng.IntN(16))-5
+		if s.rng.IntN(10) == 0 {
+			w.Op, w.Delta = store.OpDel, 0
+		}
+		if w.Op == store.OpDel || !n.st.read(key, now).Found {
+			s.model.observe(n, key)
+		}
 	}
 	w.Key = []byte(key)
 	res, e := n.st.write(w)
@@ -667,7 +715,11 @@ func (s *sim) write(n *simNode) {
 			s.model.tokens[key] = o.st.recs[key].Context
 		}
 	case 'c':
-		s.model.counters[key] += w.Delta
+		if w.Op == store.OpDel {
+			s.model.ctrDels[key] = true
+		} else {
+			s.model.incrs[key] = append(s.model.incrs[key], simIncr{dot: crdt.Dot{Node: n.id, Counter: e.Seq}, delta: w.Delta})
+		}
 	}
 }
 
@@ -912,8 +964,11 @@ func (s *sim) check() {
 					s.fail("node %d reads deleted key %s as %q: it came back", n.idx, key, v.Value)
 				}
 			case 'c':
-				if !v.Found || v.Kind != crdt.KindCount || v.Counter != s.model.counters[key] {
-					s.fail("node %d reads counter %s as %+v, want %d", n.idx, key, v, s.model.counters[key])
+				// Whether what survives shows depends on whether a delete
+				// is later by the clock; what shows is exact.
+				sum, any := s.model.counter(key)
+				if v.Found && (v.Kind != crdt.KindCount || v.Counter != sum) || v.Found && !any || !v.Found && any && !s.model.ctrDels[key] {
+					s.fail("node %d reads counter %s as %+v, want %d (deleted: %v)", n.idx, key, v, sum, s.model.ctrDels[key])
 				}
 			}
 		}

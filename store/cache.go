@@ -1,6 +1,8 @@
 package store
 
 import (
+	"slices"
+
 	"github.com/upu/upu/crdt"
 )
 
@@ -70,20 +72,21 @@ func (c *recordCache) remove(key string) {
 // recordSize approximates the memory a cached record holds.
 func recordSize(key string, r crdt.Record) int64 {
 	const entryOverhead = 80 // crdt.Entry plus slice headers
-	n := int64(len(key)) + 96 + 16*int64(len(r.Context.VV)+len(r.Context.Cloud))
+	n := int64(len(key)) + 96 + 16*int64(len(r.Context.VV)+len(r.Context.Cloud)) + 32*int64(len(r.Resets))
 	for i := range r.Entries {
 		n += entryOverhead + int64(len(r.Entries[i].Value))
 	}
 	return n
 }
 
-// ownValues returns r with its entries and values copied, so that it does
-// not alias memory its caller may reuse.
+// ownValues returns r with its entries, values and resets copied, so that
+// it does not alias memory its caller may reuse.
 func ownValues(r crdt.Record) crdt.Record {
 	n := 0
 	for i := range r.Entries {
 		n += len(r.Entries[i].Value)
 	}
+	r.Resets = slices.Clone(r.Resets)
 	if n == 0 && len(r.Entries) == 0 {
 		return r
 	}
@@ -97,5 +100,5 @@ func ownValues(r crdt.Record) crdt.Record {
 			entries[i].Value = buf[start:len(buf):len(buf)]
 		}
 	}
-	return crdt.Record{Entries: entries, Context: r.Context}
+	return crdt.Record{Entries: entries, Context: r.Context, Resets: r.Resets}
 }

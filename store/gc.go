@@ -220,7 +220,7 @@ func (w *writer) buildGC(deadKey []byte, stable crdt.VersionVector) (effect, err
 		return effect{}, err
 	}
 	dead := found && rec.Dead(w.now)
-	if dead && !rec.Context.CoveredBy(stable) {
+	if dead && !rec.Collectable(w.now, stable) {
 		return effect{noop: true}, nil
 	}
 	has := w.markOf(key) == deadYes
@@ -367,7 +367,7 @@ func (s *Store) gcCandidates(cursor []byte, stable crdt.VersionVector, nowMS int
 				continue // the writer reports it when the key is written
 			case err != nil:
 				return err
-			case rec.Dead(nowMS) && !rec.Context.CoveredBy(stable):
+			case rec.Dead(nowMS) && !rec.Collectable(nowMS, stable):
 				continue
 			}
 			keys = append(keys, it.Item().KeyCopy(nil))

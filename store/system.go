@@ -139,7 +139,7 @@ func (w *writer) buildSystemLocal(wr *Write, res *Result) (effect, error) {
 		}
 		delta = old.Delete(op)
 	}
-	merged := w.compact(crdt.Merge(old, delta), w.s.self, seq)
+	merged := crdt.Apply(old, crdt.Incoming{Record: delta, Origin: w.s.self, Seq: seq}, w.pending.versionVector)
 	w.putSystem(wr.Key, merged)
 	w.putLog(seq, wr.Key, delta, wr.ReqID, ts, true)
 	w.touchOrigin(w.s.self)
@@ -161,7 +161,7 @@ func (w *writer) buildSystemRemote(e *LogEntry) (effect, error) {
 		return effect{}, fmt.Errorf("%w: system log entry %s:%d: %w", ErrBadRequest, e.Origin, e.Seq, err)
 	}
 	w.s.hlc.Observe(e.TS)
-	merged := w.compact(w.mergeDelta(old, ownValues(delta), e.Origin, e.Seq), e.Origin, e.Seq)
+	merged := crdt.Apply(old, crdt.Incoming{Record: ownValues(delta), Origin: e.Origin, Seq: e.Seq}, w.pending.versionVector)
 	w.putSystem(e.Key, merged)
 	w.putRemoteLog(e)
 	w.touchOrigin(e.Origin)
@@ -178,11 +178,7 @@ func (w *writer) buildSystemMerge(key []byte, rec crdt.Record, seen crdt.Version
 		return effect{}, err
 	}
 	w.s.hlc.Observe(rec.LastWrite())
-	applied := w.pending.versionVector()
-	merged := crdt.MergeSeen(old, applied, ownValues(rec), seen)
-	if len(merged.Context.Cloud) != 0 {
-		merged.Context = merged.Context.Compact(applied)
-	}
+	merged := crdt.Apply(old, crdt.Incoming{Record: ownValues(rec), Seen: seen}, w.pending.versionVector)
 	w.scratch = crdt.AppendRecord(w.scratch[:0], old)
 	n := len(w.scratch)
 	w.scratch = crdt.AppendRecord(w.scratch, merged)

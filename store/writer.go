@@ -373,7 +373,7 @@ func (w *writer) buildLocal(wr *Write, res *Result) (effect, error) {
 		delta = old.Set(crdt.Op{Node: w.s.self, TS: ts, Seq: seq}, v, view.Expiry)
 		res.Counter = int64(n)
 	}
-	merged := w.compact(crdt.Merge(old, delta), w.s.self, seq)
+	merged := crdt.Apply(old, crdt.Incoming{Record: delta, Origin: w.s.self, Seq: seq}, w.pending.versionVector)
 	dead, err := w.markDead(wr.Key, old, found, merged, w.now)
 	if err != nil {
 		*res = Result{}
@@ -410,14 +410,15 @@ func condMet(wr *Write, v crdt.View) bool {
 // A register value is written again, under a new dot, with the new expiry.
 // A counter cannot be: its value is the sum of every node's count entry, and
 // a new entry holding the sum would count twice the increments that another
-// node folds concurrently into an entry of its own. So each live count entry
-// is rewritten in place, same dot and totals, with the new expiry and the
-// operation's later timestamp, which is what crdt.Merge keeps when it meets
-// two versions of one dot. The delta carries the record's other entries too,
-// unchanged, and its whole context, so that it is this node's whole state of
-// the key: a replica that merges it drops exactly what this node had seen
-// superseded, and no count is ever dropped or doubled. An increment made
-// concurrently elsewhere keeps the expiry it was written with.
+// node folds concurrently into an entry of its own. So each live count and
+// base entry is rewritten in place, same dot and totals, with the new expiry
+// and the operation's later timestamp, which is what crdt.Merge keeps when
+// it meets two versions of one dot. The delta carries the record's other
+// entries too, unchanged, its whole context and its resets, so that it is
+// this node's whole state of the key: a replica that merges it drops exactly
+// what this node had seen superseded, and no count is ever dropped, doubled
+// or brought back. An increment made concurrently elsewhere keeps the expiry
+// it was written with.
 func expireDelta(old crdt.Record, view crdt.View, op crdt.Op, expiry, nowMS int64) crdt.Record {
 	switch {
 	case expiry != 0 && expiry <= nowMS:
@@ -427,12 +428,12 @@ func expireDelta(old crdt.Record, view crdt.View, op crdt.Op, expiry, nowMS int6
 	}
 	entries := make([]crdt.Entry, len(old.Entries))
 	for i, e := range old.Entries {
-		if e.Kind == crdt.KindCount && e.Live(nowMS) {
+		if e.Counts() && e.Live(nowMS) {
 			e.Expiry, e.TS = expiry, op.TS
 		}
 		entries[i] = e
 	}
-	return crdt.Record{Entries: entries, Context: old.Context}
+	return crdt.Record{Entries: entries, Context: old.Context, Resets: old.Resets}
 }
 
 func (w *writer) buildRemote(e *LogEntry) (effect, error) {
@@ -449,7 +450,7 @@ func (w *writer) buildRemote(e *LogEntry) (effect, error) {
 		return effect{}, fmt.Errorf("%w: log entry %s:%d: %w", ErrBadRequest, e.Origin, e.Seq, err)
 	}
 	w.s.hlc.Observe(e.TS)
-	merged := w.compact(w.mergeDelta(old, ownValues(delta), e.Origin, e.Seq), e.Origin, e.Seq)
+	merged := crdt.Apply(old, crdt.Incoming{Record: ownValues(delta), Origin: e.Origin, Seq: e.Seq}, w.pending.versionVector)
 	dead, err := w.markDead(e.Key, old, found, merged, w.now)
 	if err != nil {
 		return effect{}, err
@@ -461,39 +462,6 @@ func (w *writer) buildRemote(e *LogEntry) (effect, error) {
 	return effect{origin: e.Origin, seq: e.Seq}, nil
 }
 
-// mergeDelta merges a peer's delta (origin, seq) into the key's record. A
-// delta whose entries all carry its own dot merges plainly. One that carries
-// older dots too (a register value converted to a counter's base, a
-// counter's expiry rewritten in place) is merged with this store's applied
-// vector as the record's seen vector: should the key's tombstone have been
-// dropped already (at the horizon), an old dot it covered cannot come back
-// through the delta.
-func (w *writer) mergeDelta(old, delta crdt.Record, origin crdt.NodeID, seq uint64) crdt.Record {
-	own := crdt.Dot{Node: origin, Counter: seq}
-	for i := range delta.Entries {
-		if delta.Entries[i].Dot != own {
-			return crdt.MergeSeen(old, w.pending.versionVector(), delta, nil)
-		}
-	}
-	return crdt.Merge(old, delta)
-}
-
-// compact folds the cloud of a record's context into its vector as far as
-// the applied vector (as staged) reaches (crdt.Context.Compact), counting
-// the operation being staged, (origin, seq). Only a context with a cloud
-// pays for it.
-func (w *writer) compact(r crdt.Record, origin crdt.NodeID, seq uint64) crdt.Record {
-	if len(r.Context.Cloud) == 0 {
-		return r
-	}
-	seen := w.pending.versionVector()
-	if seq > seen.Get(origin) {
-		seen = seen.With(origin, seq)
-	}
-	r.Context = r.Context.Compact(seen)
-	return r
-}
-
 func (w *writer) buildMerge(key []byte, rec crdt.Record, seen crdt.VersionVector) (effect, error) {
 	if len(key) == 0 || len(key) > MaxKeySizeLimit {
 		return effect{}, fmt.Errorf("%w: key of %d bytes", ErrBadRequest, len(key))
@@ -503,11 +471,7 @@ func (w *writer) buildMerge(key []byte, rec crdt.Record, seen crdt.VersionVector
 		return effect{}, err
 	}
 	w.s.hlc.Observe(rec.LastWrite())
-	applied := w.pending.versionVector()
-	merged := crdt.MergeSeen(old, applied, ownValues(rec), seen)
-	if len(merged.Context.Cloud) != 0 {
-		merged.Context = merged.Context.Compact(applied)
-	}
+	merged := crdt.Apply(old, crdt.Incoming{Record: ownValues(rec), Seen: seen}, w.pending.versionVector)
 	// Anti-entropy mostly merges what is already here: skip the write then
 	// (and the commit, when nothing else changed).
 	if found {
@@ -542,7 +506,7 @@ func (w *writer) buildPurge(indexKey []byte, nowMS int64) error {
 	if err != nil || !found {
 		return err
 	}
-	if old.Dead(nowMS) && nowMS >= old.LastWrite().Millis()+w.s.horizonMS {
+	if old.PastHorizon(nowMS, w.s.horizonMS) {
 		if err := w.unmarkDead(key); err != nil {
 			return err
 		}

@@ -279,8 +279,8 @@ func (c *conn) get(f protocol.Frame) {
 	if req.Siblings {
 		for _, e := range rec.Live(c.s.kv.Now().UnixMilli()) {
 			s := protocol.Sibling{Value: e.Value, ExpiryMS: e.Expiry, Deleted: e.Kind == crdt.KindTomb, Node: e.Dot.Node.String(), TimeMS: e.TS.Millis()}
-			if e.Kind == crdt.KindCount {
-				s.Value = strconv.AppendInt(nil, int64(e.Inc-e.Dec), 10)
+			if e.Counts() {
+				s.Value = strconv.AppendInt(nil, rec.Contribution(e), 10)
 			}
 			resp.Siblings = append(resp.Siblings, s)
 		}
