@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/upu/upu/crdt"
 	"github.com/upu/upu/internal/clock"
 	"github.com/upu/upu/store"
 )
@@ -122,5 +123,40 @@ func BenchmarkDeltaHop(b *testing.B) {
 		if n, err := receiver.ApplyRemote(ctx, got.Entries); err != nil || n != 1 {
 			b.Fatalf("apply remote: %d, %v", n, err)
 		}
+	}
+}
+
+// TestWireLeavesDeltasEncoded: putting a push on the wire and taking it off
+// again costs as many allocations for a delta of one entry as for one of
+// many, which it could not if either side encoded or decoded the record:
+// the wire carries each delta as the log's bytes, and the one decode is the
+// receiving store's.
+func TestWireLeavesDeltasEncoded(t *testing.T) {
+	small := sampleEntry(nA, 1, "k", "v", 0)
+	var wide crdt.Record
+	for i := range 64 {
+		op := crdt.Op{Node: crdt.NodeID(i + 1), TS: crdt.MakeTimestamp(1_700_000_000_000+int64(i), 0), Seq: 1}
+		delta, _, err := wide.Incr(op, 1, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wide = crdt.Merge(wide, delta)
+	}
+	if len(wide.Entries) < 64 {
+		t.Fatalf("the wide delta has %d entries, want 64", len(wide.Entries))
+	}
+	big := small
+	big.Key, big.Delta = []byte("c"), crdt.AppendRecord(nil, wide)
+	allocs := func(e store.LogEntry) float64 {
+		var wire []byte
+		return testing.AllocsPerRun(100, func() {
+			wire = AppendMessage(wire[:0], &Message{Type: MsgPush, ID: 1, Entries: []store.LogEntry{e}})
+			if _, err := UnmarshalMessage(wire); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	if a, b := allocs(small), allocs(big); a != b {
+		t.Fatalf("a push of a 1-entry delta costs %v allocations, of a %d-entry one %v: the wire handles records, not bytes", a, len(wide.Entries), b)
 	}
 }
