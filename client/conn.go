@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,6 +72,17 @@ type conn struct {
 	cause   error
 }
 
+// isRESPType reports whether b starts a Redis protocol reply.
+func isRESPType(b byte) bool { return strings.IndexByte("+-:$*_#,(!=%~>|", b) >= 0 }
+
+// wrongProtocol is the error for a node port that answered a hello in the
+// Redis protocol: a --resp-addr given where the UPU protocol's --addr was
+// meant.
+func wrongProtocol(nc net.Conn) error {
+	return fmt.Errorf("%w: %s speaks the Redis protocol (RESP), not the UPU protocol: point the client at the node's --addr, not its --resp-addr",
+		ErrProtocol, nc.RemoteAddr())
+}
+
 // handshake sends the client's Hello on nc and reads the node's. It reads
 // exactly one frame, so nothing the node sends next is lost.
 func handshake(nc net.Conn, cfg *Config) (protocol.Hello, error) {
@@ -87,8 +99,14 @@ func handshake(nc net.Conn, cfg *Config) (protocol.Hello, error) {
 		return protocol.Hello{}, err
 	}
 	var hdr [protocol.HeaderSize]byte
-	if _, err := io.ReadFull(nc, hdr[:]); err != nil {
+	if n, err := io.ReadFull(nc, hdr[:]); err != nil {
+		if n > 0 && hdr[0] == '-' {
+			return protocol.Hello{}, wrongProtocol(nc)
+		}
 		return protocol.Hello{}, fmt.Errorf("reading hello: %w", err)
+	}
+	if hdr[0] != protocol.Magic && isRESPType(hdr[0]) {
+		return protocol.Hello{}, wrongProtocol(nc)
 	}
 	h, err := protocol.ParseHeader(hdr[:], maxHelloBody)
 	if err != nil {

@@ -134,6 +134,21 @@ func TestCLICompletion(t *testing.T) {
 	}
 }
 
+// TestCLIOnRespPort: a client command pointed at a node's Redis port says
+// so at once, instead of waiting out its timeout.
+func TestCLIOnRespPort(t *testing.T) {
+	respAddr := freeAddr(t)
+	startNode(t, t.TempDir(), "127.0.0.1:0", "--resp-addr", respAddr)
+	start := time.Now()
+	_, errs, code := cli(t, respAddr, "--timeout", "20s", "get", "k")
+	if code != 2 || !strings.Contains(errs, "speaks the Redis protocol (RESP), not the UPU protocol") || !strings.Contains(errs, "--addr") {
+		t.Fatalf("get on the RESP port: exit %d, stderr %q", code, errs)
+	}
+	if waited := time.Since(start); waited > 15*time.Second {
+		t.Fatalf("get on the RESP port waited %v for its answer: it should not wait for the timeout", waited)
+	}
+}
+
 func TestCLIErrors(t *testing.T) {
 	n := startNode(t, t.TempDir(), "127.0.0.1:0")
 	mustCLI(t, n.addr, "set", "word", "bird")

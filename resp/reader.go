@@ -104,6 +104,10 @@ func (r *Reader) ReadOnce(src io.Reader) (int, error) {
 // returned command.
 func (r *Reader) Buffered() int { return len(r.buf) - r.start }
 
+// Peek returns the bytes held that are not yet part of a returned command,
+// valid until the next call of any other method.
+func (r *Reader) Peek() []byte { return r.buf[r.start:] }
+
 // Next returns the next complete command. Its arguments alias the Reader's
 // buffer and stay valid until the next Write or ReadOnce (not just until the
 // next Next); a handler that keeps one longer must copy it. Quoted inline

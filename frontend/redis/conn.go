@@ -15,6 +15,7 @@ import (
 	"github.com/upu/upu/internal/logging"
 	"github.com/upu/upu/internal/reqid"
 	"github.com/upu/upu/kv"
+	"github.com/upu/upu/protocol"
 	"github.com/upu/upu/resp"
 )
 
@@ -32,6 +33,7 @@ type conn struct {
 
 	id      int64
 	created time.Time
+	started bool // something has been read
 	authed  bool
 	closed  bool // QUIT or a protocol error: close once the answers are out
 	name    string
@@ -94,8 +96,22 @@ func newConn(s *Server, log *logrus.Entry, nc net.Conn, id int64) *conn {
 	}
 }
 
-func (c *conn) Log() *logrus.Entry                   { return c.log }
-func (c *conn) ReadOnce(r io.Reader) (int, error)    { return c.rd.ReadOnce(r) }
+func (c *conn) Log() *logrus.Entry { return c.log }
+func (c *conn) ReadOnce(r io.Reader) (int, error) {
+	n, err := c.rd.ReadOnce(r)
+	if !c.started && n > 0 {
+		c.started = true
+		if c.rd.Peek()[0] == protocol.Magic {
+			// A UPU client pointed at this port: tell it so at once, rather
+			// than wait for a line that its binary hello never ends.
+			c.wr.AppendError("ERR this port speaks the Redis protocol (RESP), not the UPU protocol: use the node's --addr")
+			c.closed = true
+			c.log.Info("a UPU protocol client on the Redis port: closing connection")
+		}
+	}
+	return n, err
+}
+
 func (c *conn) ReadDeadline(now time.Time) time.Time { return now.Add(c.s.cfg.IdleTimeout) }
 func (c *conn) Flush(w io.Writer) error              { return c.wr.Flush(w) }
 func (c *conn) Refuse()                              { c.wr.AppendError("ERR max number of clients reached") }
@@ -105,6 +121,9 @@ func (c *conn) HandOff(nc net.Conn) { nc.Close() }
 
 // Process handles every complete command buffered and queues the answers.
 func (c *conn) Process() connloop.Outcome {
+	if c.closed {
+		return connloop.Close
+	}
 	c.batchStart = time.Now()
 	handled := 0
 	for !c.closed {

@@ -3,6 +3,7 @@ package redis
 import (
 	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"slices"
 	"sort"
@@ -14,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/upu/upu/internal/clock"
+	"github.com/upu/upu/protocol"
 )
 
 // eq fails the test when got differs from want.
@@ -843,5 +845,25 @@ func TestRespShutdown(t *testing.T) {
 	w.expectClosed()
 	if n.resp.Open() != 0 {
 		t.Fatalf("%d connections left", n.resp.Open())
+	}
+}
+
+// TestUPUClientOnRespPort: a UPU protocol hello on the Redis port is told
+// at once which protocol this port speaks, and the connection is closed,
+// instead of waiting for a line the binary hello never ends.
+func TestUPUClientOnRespPort(t *testing.T) {
+	n := startServer(t, options{}, clock.Real())
+	w := dialResp(t, n)
+	hello, err := protocol.AppendFrame(nil, protocol.Header{Opcode: protocol.OpHello}, &protocol.Hello{Version: protocol.Version, Role: protocol.RoleClient})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.write(string(hello))
+	if got, want := w.reply(), "-ERR this port speaks the Redis protocol (RESP), not the UPU protocol: use the node's --addr\r\n"; got != want {
+		t.Fatalf("reply to a UPU hello = %q, want %q", got, want)
+	}
+	w.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := w.br.ReadByte(); err != io.EOF && !isReset(err) {
+		t.Fatalf("after the error the connection stays open: read %v", err)
 	}
 }
