@@ -41,9 +41,13 @@ func (c Config) Validate() error {
 	return l.Err(ErrInvalidConfig)
 }
 
-// Health says whether the node serves.
+// Health says whether the node serves (/healthz) and whether it is ready to
+// take traffic (/readyz): for a node of a domain, caught up with it.
 type Health interface {
 	Serving() bool
+	// Ready returns false with the reason when the node should not yet be
+	// sent traffic.
+	Ready() (ready bool, why string)
 }
 
 // Deps are what the endpoint serves: the metrics, the node's health, and
@@ -78,6 +82,13 @@ func New(cfg Config, deps Deps) (*Server, error) {
 			return
 		}
 		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if ready, why := deps.Health.Ready(); !ready {
+			http.Error(w, why, http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
 	})
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

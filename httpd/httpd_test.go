@@ -14,9 +14,15 @@ import (
 	"github.com/upu/upu/internal/logging"
 )
 
-type health struct{ serving atomic.Bool }
+type health struct{ serving, ready atomic.Bool }
 
 func (h *health) Serving() bool { return h.serving.Load() }
+func (h *health) Ready() (bool, string) {
+	if !h.ready.Load() {
+		return false, "resyncing"
+	}
+	return true, ""
+}
 
 func TestEndpoints(t *testing.T) {
 	reg := prometheus.NewRegistry()
@@ -46,17 +52,20 @@ func TestEndpoints(t *testing.T) {
 		return resp.StatusCode, string(b)
 	}
 	for _, tc := range []struct {
-		path    string
-		serving bool
-		code    int
-		body    string
+		path           string
+		serving, ready bool
+		code           int
+		body           string
 	}{
-		{"/healthz", true, http.StatusOK, "ok\n"},
-		{"/metrics", true, http.StatusOK, "upu_test_total 3"},
-		{"/debug/pprof/", true, http.StatusOK, "goroutine"},
-		{"/healthz", false, http.StatusServiceUnavailable, "shutting down"},
+		{"/healthz", true, true, http.StatusOK, "ok\n"},
+		{"/metrics", true, true, http.StatusOK, "upu_test_total 3"},
+		{"/debug/pprof/", true, true, http.StatusOK, "goroutine"},
+		{"/healthz", false, false, http.StatusServiceUnavailable, "shutting down"},
+		{"/readyz", true, true, http.StatusOK, "ready\n"},
+		{"/readyz", true, false, http.StatusServiceUnavailable, "resyncing"},
 	} {
 		h.serving.Store(tc.serving)
+		h.ready.Store(tc.ready)
 		if code, body := get(tc.path); code != tc.code || !strings.Contains(body, tc.body) {
 			t.Errorf("GET %s (serving %v) = %d %q, want %d and %q", tc.path, tc.serving, code, body, tc.code, tc.body)
 		}

@@ -60,6 +60,9 @@ type Config struct {
 	// MaxConns caps concurrent client connections; more are refused with an
 	// error frame.
 	MaxConns int
+	// ReadyLag is how many log entries the node may lag a member it has
+	// heard from and still answer /readyz with 200.
+	ReadyLag int64
 
 	// Tokens separate roles (DESIGN.md section 9). An empty token lets any
 	// connection take the role, except that the admin role is never open
@@ -103,6 +106,7 @@ const (
 	DefaultDataDir         = "./upu-data"
 	DefaultDomain          = "default"
 	DefaultShutdownTimeout = 10 * time.Second
+	DefaultReadyLag        = 1000
 )
 
 // DefaultConfig returns the configuration `upu serve` runs with when no flag
@@ -118,6 +122,7 @@ func DefaultConfig() Config {
 		HandshakeTimeout:  nd.HandshakeTimeout,
 		ShutdownTimeout:   DefaultShutdownTimeout,
 		MaxConns:          nd.MaxConns,
+		ReadyLag:          DefaultReadyLag,
 		Store:             store.DefaultConfig(),
 		Gossip:            gossip.DefaultConfig(),
 		Peer:              peer.DefaultConfig(),
@@ -140,6 +145,7 @@ func (c Config) withDefaults() Config {
 	c.HandshakeTimeout = cmp.Or(c.HandshakeTimeout, d.HandshakeTimeout)
 	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, d.ShutdownTimeout)
 	c.MaxConns = cmp.Or(c.MaxConns, d.MaxConns)
+	c.ReadyLag = cmp.Or(c.ReadyLag, d.ReadyLag)
 	c.Store.MaxKeySize = cmp.Or(c.Store.MaxKeySize, d.Store.MaxKeySize)
 	c.Store.MaxValueSize = cmp.Or(c.Store.MaxValueSize, d.Store.MaxValueSize)
 	c.Store.SyncInterval = cmp.Or(c.Store.SyncInterval, d.Store.SyncInterval)
@@ -229,6 +235,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxConns < 0 {
 		l.Add("max-conns", c.MaxConns, "must be positive")
+	}
+	if c.ReadyLag < 0 {
+		l.Add("ready-lag", c.ReadyLag, "must be positive")
 	}
 	if c.Domain == "" || len(c.Domain) > 128 {
 		l.Add("domain", c.Domain, "must be 1 to 128 characters")

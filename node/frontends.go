@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/upu/upu/crdt"
 	"github.com/upu/upu/frontend/native"
 	"github.com/upu/upu/frontend/redis"
 	"github.com/upu/upu/gossip"
@@ -161,3 +162,34 @@ func (a nodeAdmin) Info() redis.Info {
 
 // Serving is false once the node shuts down.
 func (a nodeAdmin) Serving() bool { return a.n.srv != nil && !a.n.srv.Closing() }
+
+// Ready is true once the node serves and is caught up with its domain: not
+// resyncing, heard from a member if it has any, and behind none of those it
+// has heard from by more than Config.ReadyLag log entries.
+func (a nodeAdmin) Ready() (bool, string) {
+	n := a.n
+	if !a.Serving() {
+		return false, "shutting down"
+	}
+	if n.domain == nil {
+		return true, ""
+	}
+	rs := n.domain.repl.Stats()
+	if rs.Resyncing {
+		return false, "resyncing: back after longer than the tombstone horizon"
+	}
+	heard := false
+	for _, p := range rs.Peers {
+		if !p.Heard {
+			continue
+		}
+		heard = true
+		if behind := crdt.Lag(p.Acked, rs.Applied).Sum(); behind > uint64(n.cfg.ReadyLag) {
+			return false, fmt.Sprintf("behind member %s by %d log entries (ready at %d or fewer)", p.ID, behind, n.cfg.ReadyLag)
+		}
+	}
+	if len(rs.Peers) > 0 && !heard {
+		return false, "no member heard from yet"
+	}
+	return true, ""
+}

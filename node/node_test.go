@@ -112,6 +112,9 @@ func TestHTTPMetricsAndHealth(t *testing.T) {
 	if code, body := get("/healthz"); code != 200 || body != "ok\n" {
 		t.Fatalf("/healthz = %d %q", code, body)
 	}
+	if code, body := get("/readyz"); code != 200 || body != "ready\n" {
+		t.Fatalf("/readyz of a node of its own = %d %q", code, body)
+	}
 	_, body := get("/metrics")
 	for _, want := range []string{
 		`upu_requests_total{op="set",result="ok"} 1`,

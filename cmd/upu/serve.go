@@ -25,7 +25,8 @@ func serveFlags() []cli.Flag {
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "join", Usage: "gossip addresses of members to join, `HOST:PORT[,...]`; retried until one answers"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "gossip-key-file", Usage: "serf keyring `FILE` (base64 AES keys): encrypts gossip; only members with a key can join"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "resp-addr", Usage: "Redis protocol listener (off unless set)"}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "http-addr", Usage: "metrics and health listener (off unless set)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "http-addr", Usage: "metrics and health listener: /metrics, /healthz, /readyz, /debug/pprof (off unless set)"}),
+		altsrc.NewInt64Flag(&cli.Int64Flag{Name: "ready-lag", Value: d.ReadyLag, Usage: "/readyz answers 503 while the node lags a member by more log entries than this"}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "sync", Usage: "fsync every commit (grouped) instead of every sync-interval"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "sync-interval", Value: d.Store.SyncInterval, Usage: "fsync period when --sync is off"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "heartbeat-interval", Value: d.HeartbeatInterval, Usage: "announced to clients: send a frame at least this often"}),
@@ -108,6 +109,7 @@ func serve(c *cli.Context) error {
 	cfg.Store.MaxKeySize = c.Int("max-key-size")
 	cfg.Store.MaxValueSize = c.Int("max-value-size")
 	cfg.MaxConns = c.Int("max-conns")
+	cfg.ReadyLag = c.Int64("ready-lag")
 	cfg.Store.TombstoneHorizon = c.Duration("tombstone-horizon")
 	cfg.Store.MaxLogEntries = c.Int64("max-log-entries")
 	cfg.ClientToken = c.String("client-token")
@@ -149,7 +151,7 @@ var mustNotBeZero = []string{
 	"data-dir", "addr", "gossip-addr", "domain", "sync-interval", "heartbeat-interval",
 	"idle-timeout", "handshake-timeout", "shutdown-timeout", "max-key-size", "max-value-size",
 	"tombstone-horizon", "max-log-entries", "max-conns", "log-level", "log-format",
-	"log-max-size-mb", "log-rotate-every", "log-max-age-days", "log-max-backups",
+	"log-max-size-mb", "log-rotate-every", "log-max-age-days", "log-max-backups", "ready-lag",
 }
 
 // explicitZeros reports every flag of mustNotBeZero set, on the command
