@@ -50,6 +50,9 @@ type memStore struct {
 	// MergeRecords call fail after applying a prefix of its work, as a real
 	// commit can fail.
 	failApply func() (fail bool, keep int)
+	// droppedPastHorizon, when set, is told of each record dropped past
+	// the horizon, before it goes.
+	droppedPastHorizon func(key string, r crdt.Record)
 }
 
 type memLog struct {
@@ -246,6 +249,9 @@ func (s *memStore) trim(origin crdt.NodeID, keep int) {
 func (s *memStore) purge(nowMS int64) {
 	for k, r := range s.recs {
 		if s.horizonMS > 0 && r.PastHorizon(nowMS, s.horizonMS) {
+			if s.droppedPastHorizon != nil {
+				s.droppedPastHorizon(k, r)
+			}
 			delete(s.recs, k)
 			s.pastHorizon++
 			continue
