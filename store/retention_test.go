@@ -33,10 +33,7 @@ func writeN(t testing.TB, s *Store, n int) {
 }
 
 func TestLogRetentionByHolders(t *testing.T) {
-	const (
-		written = 3000
-		chunk   = 1024 // the writer's trim chunk in a test store
-	)
+	const written = 3000
 	self := crdt.NodeID(0x5e1f)
 	own := func(n uint64) crdt.VersionVector { return crdt.VersionVector{{Node: self, Counter: n}} }
 	// Past the bound the trimmer, kicked by the writes, may have run at any
@@ -46,22 +43,22 @@ func TestLogRetentionByHolders(t *testing.T) {
 		name    string
 		maxLog  int64
 		acks    []crdt.VersionVector // one holder each; nil: registered, never acked
-		release int                  // holders released before trimming, from the first
+		release int                  // holders released before the writes, from the first
 		wantLen int64                // the log's length after trimming, at most
 		minLen  int64                // and at least; 0: wantLen exactly
 		held    uint64               // own entries every holder acked; any beyond trimmed are forced
 	}{
 		{name: "no holder, under the bound", maxLog: 5000, wantLen: written},
-		{name: "no holder, over the bound", maxLog: 1000, wantLen: low, held: written},
-		{name: "holder that has not acked keeps the log", maxLog: 5000, acks: []crdt.VersionVector{nil}, wantLen: written},
-		{name: "everything acked: trimmed a chunk at a time", maxLog: 5000, acks: []crdt.VersionVector{own(written)}, wantLen: written - 2*chunk, held: written},
-		{name: "acked beyond the log", maxLog: 5000, acks: []crdt.VersionVector{own(2 * written)}, wantLen: written - 2*chunk, held: written},
-		{name: "less than a chunk acked", maxLog: 5000, acks: []crdt.VersionVector{own(chunk - 1)}, wantLen: written},
-		{name: "the least acked of two holders", maxLog: 5000, acks: []crdt.VersionVector{own(written), own(1500)}, wantLen: written - chunk, held: 1500},
-		{name: "another origin acked only", maxLog: 5000, acks: []crdt.VersionVector{{{Node: 1, Counter: written}}}, wantLen: written},
+		{name: "no holder, over the bound", maxLog: 1000, wantLen: 1000, minLen: low, held: written},
+		{name: "a holder that has not acked, under the bound", maxLog: 5000, acks: []crdt.VersionVector{nil}, wantLen: written},
+		{name: "everything acked, under the bound: kept", maxLog: 5000, acks: []crdt.VersionVector{own(written)}, wantLen: written},
+		{name: "everything acked, over the bound", maxLog: 1000, acks: []crdt.VersionVector{own(written)}, wantLen: 1000, minLen: low, held: written},
+		{name: "acked beyond the log", maxLog: 1000, acks: []crdt.VersionVector{own(2 * written)}, wantLen: 1000, minLen: low, held: written},
+		{name: "the least acked of two holders", maxLog: 1000, acks: []crdt.VersionVector{own(written), own(1500)}, wantLen: 1000, minLen: low, held: 1500},
+		{name: "another origin acked only", maxLog: 1000, acks: []crdt.VersionVector{{{Node: 1, Counter: written}}}, wantLen: 1000, minLen: low},
 		{name: "hard bound trims unacked entries", maxLog: 1000, acks: []crdt.VersionVector{nil}, wantLen: 1000, minLen: low},
 		{name: "hard bound past a partial ack", maxLog: 1000, acks: []crdt.VersionVector{own(1500)}, wantLen: 1000, minLen: low, held: 1500},
-		{name: "release of the holder behind", maxLog: 5000, acks: []crdt.VersionVector{nil, own(written)}, release: 1, wantLen: written - 2*chunk, held: written},
+		{name: "release of the holder behind", maxLog: 1000, acks: []crdt.VersionVector{nil, own(written)}, release: 1, wantLen: 1000, minLen: low, held: written},
 		{name: "release of every holder", maxLog: 5000, acks: []crdt.VersionVector{nil}, release: 1, wantLen: written},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -81,10 +78,10 @@ func TestLogRetentionByHolders(t *testing.T) {
 					hs[i].Ack(vv)
 				}
 			}
-			writeN(t, s, written)
 			for _, h := range hs[:tc.release] {
 				h.Release()
 			}
+			writeN(t, s, written)
 			if err := s.trimOnce(context.Background()); err != nil {
 				t.Fatal(err)
 			}
@@ -111,28 +108,35 @@ func TestLogRetentionByHolders(t *testing.T) {
 }
 
 // A holder's acks are its own: a later, lower one holds again what it
-// names, and releasing twice is harmless.
+// names (trimming past the bound then counts as forced what lies beyond
+// it), and releasing twice is harmless.
 func TestHolderAckReplaces(t *testing.T) {
 	cfg := testConfig()
-	cfg.NodeID = 7
+	cfg.NodeID, cfg.MaxLogEntries = 7, 1000
 	s := openStore(t, cfg, newFakeClock())
 	h := s.Holder("ring")
-	writeN(t, s, 2500)
 	h.Ack(crdt.VersionVector{{Node: 7, Counter: 2500}})
 	h.Ack(crdt.VersionVector{{Node: 7, Counter: 1100}})
+	writeN(t, s, 2500)
 	if err := s.trimOnce(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got := s.LogLen(); got != 2500-1024 {
-		t.Errorf("LogLen = %d, want %d", got, 2500-1024)
+	start, err := s.LogStart(7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s.LogForcedTrims(), start-1-1100; start-1 <= 1100 || got != want {
+		t.Errorf("LogForcedTrims = %d with the log starting at %d, want %d: the later ack (1100) holds", got, start, want)
 	}
 	h.Release()
 	h.Release()
+	before := s.LogForcedTrims()
+	writeN(t, s, 500)
 	if err := s.trimOnce(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got := s.LogLen(); got != 2500-1024 {
-		t.Errorf("LogLen after release = %d, want %d (no holder: the bound alone)", got, 2500-1024)
+	if got := s.LogForcedTrims(); got != before {
+		t.Errorf("LogForcedTrims after release = %d, want %d (no holder: the bound alone)", got, before)
 	}
 }
 
