@@ -260,6 +260,24 @@ func (c *Client) LogLevel(ctx context.Context, level string) (string, error) {
 	return now.Level, nil
 }
 
+// SlowThreshold sets the slow-operation threshold of the node that answers
+// (a Go duration, "50ms") and returns the threshold now; an empty one only
+// reads it. Changing it needs the admin role.
+func (c *Client) SlowThreshold(ctx context.Context, threshold string) (string, error) {
+	cl := c.getCall()
+	defer c.putCall(cl)
+	req := protocol.SlowThresholdRequest{Threshold: threshold}
+	r := request{op: protocol.OpSlowThreshold, body: &req, retry: threshold == ""}
+	if err := c.roundTrip(ctx, cl, &r); err != nil {
+		return "", err
+	}
+	var now protocol.SlowThresholdRequest
+	if err := decode(cl, r.op, &now); err != nil {
+		return "", err
+	}
+	return now.Threshold, nil
+}
+
 // roundTrip sends r from the preferred node on and leaves the reply in cl.
 // It moves to the next node when a node is down or a connection breaks
 // before the request could have been applied (or r.retry says repeating it

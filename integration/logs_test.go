@@ -37,13 +37,16 @@ func readJSONLines(t *testing.T, path string) []map[string]any {
 // TestLogFiles: with --log-dir, a request's DEBUG line in upu.log carries a
 // req_id that decodes to today and to this node; a WARN (a join to a member
 // that is not there) lands in error.log too, routine lines do not; a
-// log-level change lands in audit.log with before and after; stderr still
-// has the log.
+// log-level and a slow-threshold change land in audit.log with before and
+// after; stderr still has the log.
 func TestLogFiles(t *testing.T) {
 	logDir := t.TempDir()
 	n := startNode(t, t.TempDir(), "127.0.0.1:0", "--log-dir", logDir, "--log-level", "debug", "--join", freeAddr(t))
 	mustCLI(t, n.addr, "set", "traced", "v")
 	mustCLI(t, n.addr, "log-level", "info")
+	if got := mustCLI(t, n.addr, "slow-threshold", "250ms"); got != "250ms" {
+		t.Fatalf("slow-threshold 250ms printed %q", got)
+	}
 
 	var nodeID, reqID string
 	poll(t, 10*time.Second, "a set request's line and a join warning in the log files", func() bool {
@@ -77,14 +80,17 @@ func TestLogFiles(t *testing.T) {
 		t.Fatalf("reqid decode %s = %q, want today (%s) and node %s", reqID, decoded, today, nodeID)
 	}
 
-	var audited bool
+	audited := map[string]bool{}
 	for _, rec := range readJSONLines(t, filepath.Join(logDir, "audit.log")) {
-		if rec["action"] == "log-level" && rec["before"] == "debug" && rec["after"] == "info" {
-			audited = true
+		switch {
+		case rec["action"] == "log-level" && rec["before"] == "debug" && rec["after"] == "info":
+			audited["log-level"] = true
+		case rec["action"] == "slow-threshold" && rec["before"] == "100ms" && rec["after"] == "250ms":
+			audited["slow-threshold"] = true
 		}
 	}
-	if !audited {
-		t.Fatalf("audit.log lacks the log-level change from debug to info: %v", readJSONLines(t, filepath.Join(logDir, "audit.log")))
+	if !audited["log-level"] || !audited["slow-threshold"] {
+		t.Fatalf("audit.log lacks the log-level change (debug to info) or the slow-threshold one (100ms to 250ms): %v", readJSONLines(t, filepath.Join(logDir, "audit.log")))
 	}
 	if !strings.Contains(n.output(), `"node started"`) {
 		t.Fatal("stderr lost the log when --log-dir was set without --quiet")

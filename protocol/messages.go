@@ -182,6 +182,13 @@ type LogLevelRequest struct {
 	Level string `msgpack:"l,omitempty"`
 }
 
+// SlowThresholdRequest changes the node's slow-operation threshold at run
+// time; an empty Threshold only reads it. The response holds the threshold
+// now. A threshold is a Go duration ("50ms", "1s").
+type SlowThresholdRequest struct {
+	Threshold string `msgpack:"t,omitempty"`
+}
+
 // AppendFrame appends a frame with header h and body msg (msgpack-encoded; nil
 // means an empty body) to dst, setting h.Len. The hot messages are encoded
 // without reflection and without allocating (see msgfast.go).

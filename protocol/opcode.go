@@ -26,21 +26,25 @@ const (
 	OpDigest   Opcode = 0x81
 	OpLogLevel Opcode = 0x82
 	OpMembers  Opcode = 0x83 // the domain's members as this node sees them
+	// OpSlowThreshold reads or changes the duration past which a request
+	// is logged at warn.
+	OpSlowThreshold Opcode = 0x84
 )
 
 var opcodeNames = [256]string{
-	OpHello:    "hello",
-	OpPing:     "ping",
-	OpGet:      "get",
-	OpSet:      "set",
-	OpDel:      "del",
-	OpIncr:     "incr",
-	OpError:    "error",
-	OpPeerLink: "peer-link",
-	OpStatus:   "status",
-	OpDigest:   "digest",
-	OpLogLevel: "log-level",
-	OpMembers:  "members",
+	OpHello:         "hello",
+	OpPing:          "ping",
+	OpGet:           "get",
+	OpSet:           "set",
+	OpDel:           "del",
+	OpIncr:          "incr",
+	OpError:         "error",
+	OpPeerLink:      "peer-link",
+	OpStatus:        "status",
+	OpDigest:        "digest",
+	OpLogLevel:      "log-level",
+	OpMembers:       "members",
+	OpSlowThreshold: "slow-threshold",
 }
 
 // Known reports whether op is an opcode this version understands.

@@ -309,6 +309,38 @@ func logLevelCommand() *cli.Command {
 	}
 }
 
+func slowThresholdCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "slow-threshold",
+		Usage:     "print a node's slow-operation threshold, or change it at run time (e.g. 50ms)",
+		ArgsUsage: "[DURATION]",
+		Flags:     []cli.Flag{jsonFlag()},
+		Action: func(c *cli.Context) error {
+			if err := args(c, 0, 1, "[DURATION], e.g. 50ms"); err != nil {
+				return err
+			}
+			if d := c.Args().Get(0); d != "" {
+				if v, err := time.ParseDuration(d); err != nil || v <= 0 {
+					return fmt.Errorf("%w: slow-threshold %q: a duration needs a unit, e.g. 50ms, 1s", ErrUsage, d)
+				}
+			}
+			return withClient(c, protocol.RoleAdmin, func(ctx context.Context, cl *client.Client) error {
+				th, err := cl.SlowThreshold(ctx, c.Args().Get(0))
+				if err != nil {
+					return err
+				}
+				if c.Bool("json") {
+					return json.NewEncoder(c.App.Writer).Encode(struct {
+						Threshold string `json:"threshold"`
+					}{th})
+				}
+				_, err = fmt.Fprintln(c.App.Writer, th)
+				return err
+			})
+		},
+	}
+}
+
 // logLevels are the level names a node takes, as the logging package
 // accepts them ("warning" is taken for "warn" too).
 const logLevels = "debug, info, warn, error, fatal"

@@ -200,6 +200,8 @@ func (c *conn) handle(f protocol.Frame) {
 	case protocol.OpDigest:
 		c.flushWrites()
 		c.digest(f)
+	case protocol.OpSlowThreshold:
+		c.slowThreshold(f)
 	case protocol.OpLogLevel:
 		c.logLevel(f)
 	case protocol.OpMembers:

@@ -520,6 +520,39 @@ func TestLogLevelNeedsAdmin(t *testing.T) {
 	}
 }
 
+// TestSlowThreshold: anyone may read the slow threshold; only the admin
+// role changes it, to a duration with its unit, and the change is in force
+// at once.
+func TestSlowThreshold(t *testing.T) {
+	n := startNode(t, options{AdminToken: "a"})
+	cl := dial(t, n)
+	cl.hello(protocol.Hello{})
+	cl.send(protocol.OpSlowThreshold, &protocol.SlowThresholdRequest{})
+	var r protocol.SlowThresholdRequest
+	if f := cl.recv(); protocol.DecodeBody(f.Body, &r) != nil || r.Threshold != n.Logger().SlowThreshold().String() {
+		t.Fatalf("slow threshold read = %q (%v), want %s", r.Threshold, decodeErr(f), n.Logger().SlowThreshold())
+	}
+	cl.send(protocol.OpSlowThreshold, &protocol.SlowThresholdRequest{Threshold: "50ms"})
+	if e := decodeErr(cl.recv()); e == nil || e.Code != protocol.CodeUnauthorized {
+		t.Fatalf("client changing the slow threshold: %v", e)
+	}
+	ad := dial(t, n)
+	ad.hello(protocol.Hello{Role: protocol.RoleAdmin, Token: "a"})
+	for _, bad := range []string{"5", "-1s", "soon"} {
+		ad.send(protocol.OpSlowThreshold, &protocol.SlowThresholdRequest{Threshold: bad})
+		if e := decodeErr(ad.recv()); e == nil || e.Code != protocol.CodeBadRequest {
+			t.Fatalf("slow threshold %q: %v, want a bad request", bad, e)
+		}
+	}
+	ad.send(protocol.OpSlowThreshold, &protocol.SlowThresholdRequest{Threshold: "50ms"})
+	if f := ad.recv(); protocol.DecodeBody(f.Body, &r) != nil || r.Threshold != "50ms" {
+		t.Fatalf("slow threshold after change = %q (%v)", r.Threshold, decodeErr(f))
+	}
+	if got := n.Logger().SlowThreshold(); got != 50*time.Millisecond {
+		t.Fatalf("logger's slow threshold %v, want 50ms", got)
+	}
+}
+
 // TestShutdownAnswersWhatWasRead: Close during a stream of writes answers
 // every request the server read, and every answered write is in the store
 // when it is opened again.
