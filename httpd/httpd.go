@@ -24,6 +24,10 @@ type Config struct {
 	// ReadHeaderTimeout bounds how long a client may take to send a
 	// request's headers.
 	ReadHeaderTimeout time.Duration
+	// Pprof serves Go's profiler under /debug/pprof/. It is off unless set:
+	// a profile shows the process's memory and code paths to whoever can
+	// reach the address.
+	Pprof bool
 }
 
 // DefaultConfig returns the defaults.
@@ -90,9 +94,11 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	if cfg.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	return &Server{
 		srv: &http.Server{
 			Handler:           mux,

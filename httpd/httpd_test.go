@@ -31,7 +31,7 @@ func TestEndpoints(t *testing.T) {
 	c.Add(3)
 	h := &health{}
 	h.serving.Store(true)
-	s, err := New(Config{}, Deps{Gatherer: reg, Health: h, Logger: logging.Discard()})
+	s, err := New(Config{Pprof: true}, Deps{Gatherer: reg, Health: h, Logger: logging.Discard()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,6 +69,30 @@ func TestEndpoints(t *testing.T) {
 		if code, body := get(tc.path); code != tc.code || !strings.Contains(body, tc.body) {
 			t.Errorf("GET %s (serving %v) = %d %q, want %d and %q", tc.path, tc.serving, code, body, tc.code, tc.body)
 		}
+	}
+}
+
+// TestPprofOffByDefault: the profiler is served only when asked for.
+func TestPprofOffByDefault(t *testing.T) {
+	h := &health{}
+	h.serving.Store(true)
+	s, err := New(Config{}, Deps{Gatherer: prometheus.NewRegistry(), Health: h, Logger: logging.Discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Serve(ln)
+	t.Cleanup(func() { s.Close(context.Background()) })
+	resp, err := http.Get("http://" + s.Addr().String() + "/debug/pprof/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("GET /debug/pprof/ without Pprof = %d, want 404", resp.StatusCode)
 	}
 }
 

@@ -161,6 +161,7 @@ func (n *Node) effectiveConfig() logrus.Fields {
 		"version":            Version,
 		"addr":               n.Addr().String(),
 		"http_addr":          addrString(n.HTTPAddr()),
+		"pprof":              c.HTTP.Pprof,
 		"resp_addr":          addrString(n.RespAddr()),
 		"standalone":         c.Standalone,
 		"gossip_addr":        n.gossipAddr(),

@@ -26,6 +26,7 @@ func serveFlags() []cli.Flag {
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "gossip-key-file", Usage: "serf keyring `FILE` (base64 AES keys): encrypts gossip; only members with a key can join"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "resp-addr", Usage: "Redis protocol listener (off unless set)"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "http-addr", Usage: "metrics and health listener: /metrics, /healthz, /readyz, /debug/pprof (off unless set)"}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "pprof", Usage: "also serve Go's profiler under /debug/pprof/ on --http-addr (off: a profile shows memory and code paths to whoever reaches the address)"}),
 		altsrc.NewInt64Flag(&cli.Int64Flag{Name: "ready-lag", Value: d.ReadyLag, Usage: "/readyz answers 503 while the node lags a member by more log entries than this"}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "sync", Usage: "fsync every commit (grouped) instead of every sync-interval"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "sync-interval", Value: d.Store.SyncInterval, Usage: "fsync period when --sync is off"}),
@@ -110,6 +111,7 @@ func serve(c *cli.Context) error {
 	cfg.Store.MaxValueSize = c.Int("max-value-size")
 	cfg.MaxConns = c.Int("max-conns")
 	cfg.ReadyLag = c.Int64("ready-lag")
+	cfg.HTTP.Pprof = c.Bool("pprof")
 	cfg.Store.TombstoneHorizon = c.Duration("tombstone-horizon")
 	cfg.Store.MaxLogEntries = c.Int64("max-log-entries")
 	cfg.ClientToken = c.String("client-token")
