@@ -477,7 +477,11 @@ func (c *conn) cmdInfo(args [][]byte) {
 				members = strconv.FormatInt(n.Members, 10)
 			}
 			line("members", members)
-			line("successor", n.Successor)
+			successor := n.Successor
+			if successor == "" {
+				successor = "none (no other member)"
+			}
+			line("successor", successor)
 			line("repl_entries_sent", n.EntriesSent)
 			line("repl_entries_applied", n.EntriesApplied)
 			line("cascade", "none (no parent domain)")

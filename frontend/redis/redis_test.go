@@ -339,7 +339,7 @@ func TestRespConnectionCommands(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, want := range []string{"# Server\r\nredis_version:" + redisVersion + "\r\n", "# Clients\r\nconnected_clients:", "# Memory\r\nused_memory:",
-				"# Keyspace\r\ndb0:keys=2,expires=1,avg_ttl=0\r\n", "# Upu\r\nnode_id:" + n.ID().String() + "\r\ndomain:default\r\n", "members:1\r\n", "cascade:none (no parent domain)\r\n"} {
+				"# Keyspace\r\ndb0:keys=2,expires=1,avg_ttl=0\r\n", "# Upu\r\nnode_id:" + n.ID().String() + "\r\ndomain:default\r\n", "members:1\r\n", "successor:none (no other member)\r\n", "cascade:none (no parent domain)\r\n"} {
 				if !strings.Contains(all, want) {
 					t.Fatalf("INFO lacks %q:\n%s", want, all)
 				}
