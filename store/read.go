@@ -12,21 +12,31 @@ import (
 
 // Get returns the key's record, or ErrNotFound when there is none (a record
 // with nothing visible, such as a tombstone, is returned).
-func (s *Store) Get(key []byte) (crdt.Record, error) {
+func (s *Store) Get(key []byte) (crdt.Record, error) { return s.get(appendRecordKey, key) }
+
+// Read returns what a read of key shows now, and the record it came from.
+// When nothing is visible it returns ErrNotFound, with the record (zero if
+// there is none) so that the caller can still hand out its context.
+func (s *Store) Read(key []byte) (crdt.View, crdt.Record, error) { return s.read(appendRecordKey, key) }
+
+// keyspace appends the Badger key of a key of one keyspace (data records,
+// system records) to dst.
+type keyspace func(dst, key []byte) []byte
+
+// get is Get in the keyspace ks.
+func (s *Store) get(ks keyspace, key []byte) (crdt.Record, error) {
 	var rec crdt.Record
 	err := s.view(func(txn *badger.Txn) error {
 		var err error
-		rec, err = getRecord(txn, key)
+		rec, err = getStored(txn, ks, key)
 		return err
 	})
 	return rec, err
 }
 
-// Read returns what a read of key shows now, and the record it came from.
-// When nothing is visible it returns ErrNotFound, with the record (zero if
-// there is none) so that the caller can still hand out its context.
-func (s *Store) Read(key []byte) (crdt.View, crdt.Record, error) {
-	rec, err := s.Get(key)
+// read is Read in the keyspace ks.
+func (s *Store) read(ks keyspace, key []byte) (crdt.View, crdt.Record, error) {
+	rec, err := s.get(ks, key)
 	if err != nil {
 		return crdt.View{}, rec, err
 	}
@@ -38,24 +48,35 @@ func (s *Store) Read(key []byte) (crdt.View, crdt.Record, error) {
 }
 
 func getRecord(txn *badger.Txn, key []byte) (crdt.Record, error) {
+	return getStored(txn, appendRecordKey, key)
+}
+
+// getStored reads key's record in the keyspace ks; ErrNotFound when there
+// is none.
+func getStored(txn *badger.Txn, ks keyspace, key []byte) (crdt.Record, error) {
 	if len(key) == 0 {
 		return crdt.Record{}, ErrNotFound
 	}
-	k := make([]byte, 0, 1+len(key))
-	item, err := txn.Get(appendRecordKey(k, key))
+	item, err := txn.Get(ks(make([]byte, 0, 1+len(key)), key))
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return crdt.Record{}, ErrNotFound
 	}
 	if err != nil {
 		return crdt.Record{}, fmt.Errorf("store: get: %w", err)
 	}
+	return itemRecord(item)
+}
+
+// itemRecord decodes the record an item holds; an error names its key.
+func itemRecord(item *badger.Item) (crdt.Record, error) {
 	var rec crdt.Record
-	err = item.Value(func(v []byte) error {
+	err := item.Value(func(v []byte) error {
+		var err error
 		rec, err = crdt.UnmarshalRecord(v)
 		return err
 	})
 	if err != nil {
-		return crdt.Record{}, fmt.Errorf("store: key %q: %w", key, err)
+		return crdt.Record{}, fmt.Errorf("store: key %q: %w", item.Key()[1:], err)
 	}
 	return rec, nil
 }
@@ -65,33 +86,32 @@ func getRecord(txn *badger.Txn, key []byte) (crdt.Record, error) {
 // have been seen (limit <= 0: no limit) or ctx ends. fn may keep key and r,
 // and may call the store's other methods (not Close).
 func (s *Store) Scan(ctx context.Context, start []byte, limit int, fn func(key []byte, r crdt.Record) bool) error {
+	return s.scan(ctx, appendRecordKey, start, limit, fn)
+}
+
+// scan is Scan in the keyspace ks.
+func (s *Store) scan(ctx context.Context, ks keyspace, start []byte, limit int, fn func(key []byte, r crdt.Record) bool) error {
 	return s.view(func(txn *badger.Txn) error {
 		opts := badger.DefaultIteratorOptions
-		opts.Prefix = []byte{prefixRecord}
+		opts.Prefix = ks(nil, nil)
 		if limit > 0 {
 			opts.PrefetchSize = min(opts.PrefetchSize, limit)
 		}
 		it := txn.NewIterator(opts)
 		defer it.Close()
 		n := 0
-		for it.Seek(appendRecordKey(nil, start)); it.Valid(); it.Next() {
+		for it.Seek(ks(nil, start)); it.Valid(); it.Next() {
 			if n%256 == 0 {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
 			}
-			item := it.Item()
-			var rec crdt.Record
-			err := item.Value(func(v []byte) error {
-				var err error
-				rec, err = crdt.UnmarshalRecord(v)
-				return err
-			})
+			rec, err := itemRecord(it.Item())
 			if err != nil {
-				return fmt.Errorf("store: scan: key %q: %w", item.Key()[1:], err)
+				return err
 			}
 			n++
-			if !fn(item.KeyCopy(nil)[1:], rec) || n == limit {
+			if !fn(it.Item().KeyCopy(nil)[1:], rec) || n == limit {
 				return nil
 			}
 		}

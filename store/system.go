@@ -24,70 +24,17 @@ import (
 // ReadSystem returns what a read of the system key shows now, and its
 // record; ErrNotFound, with the record, when nothing is visible.
 func (s *Store) ReadSystem(key []byte) (crdt.View, crdt.Record, error) {
-	var rec crdt.Record
-	err := s.view(func(txn *badger.Txn) error {
-		var err error
-		rec, err = getSystemRecord(txn, key)
-		return err
-	})
-	if err != nil {
-		return crdt.View{}, rec, err
-	}
-	v := rec.Read(s.clk.Now().UnixMilli())
-	if !v.Found {
-		return v, rec, ErrNotFound
-	}
-	return v, rec, nil
+	return s.read(appendSystemKey, key)
 }
 
 // ScanSystem calls fn for every system record (tombstones included), in
 // key order, until fn returns false or ctx ends. fn may keep key and r.
 func (s *Store) ScanSystem(ctx context.Context, fn func(key []byte, r crdt.Record) bool) error {
-	return s.view(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 16, Prefix: []byte{prefixSystem}})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			item := it.Item()
-			var rec crdt.Record
-			err := item.Value(func(v []byte) error {
-				var err error
-				rec, err = crdt.UnmarshalRecord(v)
-				return err
-			})
-			if err != nil {
-				return fmt.Errorf("store: system key %q: %w", item.Key()[1:], err)
-			}
-			if !fn(item.KeyCopy(nil)[1:], rec) {
-				return nil
-			}
-		}
-		return nil
-	})
+	return s.scan(ctx, appendSystemKey, nil, 0, fn)
 }
 
 func getSystemRecord(txn *badger.Txn, key []byte) (crdt.Record, error) {
-	if len(key) == 0 {
-		return crdt.Record{}, ErrNotFound
-	}
-	item, err := txn.Get(appendSystemKey(make([]byte, 0, 1+len(key)), key))
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return crdt.Record{}, ErrNotFound
-	}
-	if err != nil {
-		return crdt.Record{}, fmt.Errorf("store: get system key: %w", err)
-	}
-	var rec crdt.Record
-	err = item.Value(func(v []byte) error {
-		rec, err = crdt.UnmarshalRecord(v)
-		return err
-	})
-	if err != nil {
-		return crdt.Record{}, fmt.Errorf("store: system key %q: %w", key, err)
-	}
-	return rec, nil
+	return getStored(txn, appendSystemKey, key)
 }
 
 // systemFingerprintKey is the key a system record is fingerprinted under in
