@@ -283,58 +283,63 @@ func digestCommand() *cli.Command {
 }
 
 func logLevelCommand() *cli.Command {
-	return &cli.Command{
-		Name:      "log-level",
-		Usage:     "print a node's log level, or change it at run time (" + logLevels + ")",
-		ArgsUsage: "[LEVEL]",
-		Flags:     []cli.Flag{jsonFlag()},
-		Action: func(c *cli.Context) error {
-			if err := args(c, 0, 1, "[LEVEL]: one of "+logLevels); err != nil {
-				return err
-			}
-			return withClient(c, protocol.RoleAdmin, func(ctx context.Context, cl *client.Client) error {
-				lvl, err := cl.LogLevel(ctx, c.Args().Get(0))
-				if err != nil {
-					return err
-				}
-				if c.Bool("json") {
-					return json.NewEncoder(c.App.Writer).Encode(struct {
-						Level string `json:"level"`
-					}{lvl})
-				}
-				_, err = fmt.Fprintln(c.App.Writer, lvl)
-				return err
-			})
-		},
-	}
+	return settingCommand(setting{
+		name: "log-level", jsonKey: "level", arg: "LEVEL", help: "one of " + logLevels,
+		usage: "print a node's log level, or change it at run time (" + logLevels + ")",
+		call:  (*client.Client).LogLevel,
+	})
 }
 
 func slowThresholdCommand() *cli.Command {
+	return settingCommand(setting{
+		name: "slow-threshold", jsonKey: "threshold", arg: "DURATION", help: "e.g. 50ms",
+		usage: "print a node's slow-operation threshold, or change it at run time (e.g. 50ms)",
+		check: func(v string) error {
+			if d, err := time.ParseDuration(v); err != nil || d <= 0 {
+				return fmt.Errorf("%w: slow-threshold %q: a duration needs a unit, e.g. 50ms, 1s", ErrUsage, v)
+			}
+			return nil
+		},
+		call: (*client.Client).SlowThreshold,
+	})
+}
+
+// setting is a node setting that an admin command prints, or changes when
+// given a value.
+type setting struct {
+	name, usage string
+	arg, help   string                   // the value's name in the usage line, and what it takes
+	jsonKey     string                   // its key in the --json document
+	check       func(value string) error // nil: the node judges the value alone
+	call        func(cl *client.Client, ctx context.Context, value string) (string, error)
+}
+
+// settingCommand is the command that prints s's value now, or sets it first.
+func settingCommand(s setting) *cli.Command {
 	return &cli.Command{
-		Name:      "slow-threshold",
-		Usage:     "print a node's slow-operation threshold, or change it at run time (e.g. 50ms)",
-		ArgsUsage: "[DURATION]",
+		Name:      s.name,
+		Usage:     s.usage,
+		ArgsUsage: "[" + s.arg + "]",
 		Flags:     []cli.Flag{jsonFlag()},
 		Action: func(c *cli.Context) error {
-			if err := args(c, 0, 1, "[DURATION], e.g. 50ms"); err != nil {
+			if err := args(c, 0, 1, "["+s.arg+"]: "+s.help); err != nil {
 				return err
 			}
-			if d := c.Args().Get(0); d != "" {
-				if v, err := time.ParseDuration(d); err != nil || v <= 0 {
-					return fmt.Errorf("%w: slow-threshold %q: a duration needs a unit, e.g. 50ms, 1s", ErrUsage, d)
+			value := c.Args().Get(0)
+			if value != "" && s.check != nil {
+				if err := s.check(value); err != nil {
+					return err
 				}
 			}
 			return withClient(c, protocol.RoleAdmin, func(ctx context.Context, cl *client.Client) error {
-				th, err := cl.SlowThreshold(ctx, c.Args().Get(0))
+				now, err := s.call(cl, ctx, value)
 				if err != nil {
 					return err
 				}
 				if c.Bool("json") {
-					return json.NewEncoder(c.App.Writer).Encode(struct {
-						Threshold string `json:"threshold"`
-					}{th})
+					return json.NewEncoder(c.App.Writer).Encode(map[string]string{s.jsonKey: now})
 				}
-				_, err = fmt.Fprintln(c.App.Writer, th)
+				_, err = fmt.Fprintln(c.App.Writer, now)
 				return err
 			})
 		},
