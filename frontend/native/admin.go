@@ -3,11 +3,13 @@ package native
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/upu/upu/internal/logging"
+	"github.com/upu/upu/internal/reqid"
 	"github.com/upu/upu/protocol"
 )
 
@@ -53,29 +55,24 @@ func (c *conn) slowThreshold(f protocol.Frame) {
 		return
 	}
 	logger := c.s.logger
-	before := logger.SlowThreshold()
 	if req.Threshold != "" {
 		d, err := time.ParseDuration(req.Threshold)
 		if err != nil || d <= 0 {
 			c.fail(f, rid, protocol.CodeBadRequest, fmt.Sprintf("slow threshold %q: want a positive duration with its unit, e.g. 50ms", req.Threshold), false)
 			return
 		}
-		if d != before {
-			if c.role != protocol.RoleAdmin {
-				c.fail(f, rid, protocol.CodeUnauthorized, "changing the slow threshold needs the admin role", false)
+		if before := logger.SlowThreshold(); d != before {
+			set := func() (string, error) { return d.String(), logger.SetSlowThreshold(d) }
+			if !c.change(f, rid, "slow-threshold", before.String(), set) {
 				return
 			}
-			if err := logger.SetSlowThreshold(d); err != nil {
-				c.fail(f, rid, protocol.CodeBadRequest, err.Error(), false)
-				return
-			}
-			logger.Audit(c.remote, "slow-threshold", before.String(), d.String(), logrus.Fields{logging.FieldReqID: rid.String()})
-			c.log.WithFields(logrus.Fields{"before": before.String(), "after": d.String(), logging.FieldReqID: rid.String()}).Info("slow threshold changed")
 		}
 	}
 	c.reply(f, &protocol.SlowThresholdRequest{Threshold: logger.SlowThreshold().String()})
 }
 
+// logLevel reads or, for the admin role, changes the log level; a change
+// is audited.
 func (c *conn) logLevel(f protocol.Frame) {
 	rid := c.newID()
 	var req protocol.LogLevelRequest
@@ -83,18 +80,31 @@ func (c *conn) logLevel(f protocol.Frame) {
 		return
 	}
 	logger := c.s.logger
-	before := logger.Level()
-	if req.Level != "" && req.Level != before {
-		if c.role != protocol.RoleAdmin {
-			c.fail(f, rid, protocol.CodeUnauthorized, "changing the log level needs the admin role", false)
+	if before := logger.Level(); req.Level != "" && req.Level != before {
+		set := func() (string, error) { err := logger.SetLevel(req.Level); return logger.Level(), err }
+		if !c.change(f, rid, "log-level", before, set) {
 			return
 		}
-		if err := logger.SetLevel(req.Level); err != nil {
-			c.fail(f, rid, protocol.CodeBadRequest, err.Error(), false)
-			return
-		}
-		logger.Audit(c.remote, "log-level", before, logger.Level(), logrus.Fields{logging.FieldReqID: rid.String()})
-		c.log.WithFields(logrus.Fields{"before": before, "after": logger.Level(), logging.FieldReqID: rid.String()}).Info("log level changed")
 	}
 	c.reply(f, &protocol.LogLevelRequest{Level: logger.Level()})
+}
+
+// change makes an admin's change of the node setting named action: refused
+// without the admin role, made by set, then audited and logged with the
+// values before and after. It returns false when it has answered f with an
+// error.
+func (c *conn) change(f protocol.Frame, rid reqid.ID, action, before string, set func() (after string, err error)) bool {
+	what := strings.ReplaceAll(action, "-", " ")
+	if c.role != protocol.RoleAdmin {
+		c.fail(f, rid, protocol.CodeUnauthorized, "changing the "+what+" needs the admin role", false)
+		return false
+	}
+	after, err := set()
+	if err != nil {
+		c.fail(f, rid, protocol.CodeBadRequest, err.Error(), false)
+		return false
+	}
+	c.s.logger.Audit(c.remote, action, before, after, logrus.Fields{logging.FieldReqID: rid.String()})
+	c.log.WithFields(logrus.Fields{"before": before, "after": after, logging.FieldReqID: rid.String()}).Info(what + " changed")
+	return true
 }
