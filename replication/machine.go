@@ -569,9 +569,7 @@ func (m *Machine) reply(p *peer, to crdt.NodeID, msg Message) {
 		// the answer goes back over the link it came on, and the sender
 		// stops retransmitting.
 		m.stats.OffRingReplies++
-		m.stats.MessagesSent++
-		m.stats.BytesSent += uint64(m.sizer.message(&msg))
-		m.outbox = append(m.outbox, Envelope{To: Peer{ID: to}, Msg: msg})
+		m.enqueue(Peer{ID: to}, nil, msg, 0, 0)
 		return
 	}
 	m.send(p, msg, 0, 0)
@@ -742,17 +740,27 @@ func (p *peer) newID() uint64 {
 // with its items' count and encoded size, measured while batching, so that
 // only the rest of it is measured again.
 func (m *Machine) send(p *peer, msg Message, items, itemBytes int) {
-	size := m.sizer.message(&msg)
+	m.enqueue(p.Peer, &p.sent, msg, items, itemBytes)
+}
+
+// enqueue is send to any node: its size counts in the machine's counters
+// and in sent, the peer's own (nil for a node off the ring).
+func (m *Machine) enqueue(to Peer, sent *Counters, msg Message, items, itemBytes int) {
+	var size int
 	if items > 0 {
 		head := msg
 		head.Entries, head.Records = nil, nil
 		size = m.sizer.message(&head) + 2 + arrayHeaderLen(items) + itemBytes
+	} else {
+		size = m.sizer.message(&msg)
 	}
 	m.stats.MessagesSent++
 	m.stats.BytesSent += uint64(size)
-	p.sent.MessagesSent++
-	p.sent.BytesSent += uint64(size)
-	m.outbox = append(m.outbox, Envelope{To: p.Peer, Msg: msg})
+	if sent != nil {
+		sent.MessagesSent++
+		sent.BytesSent += uint64(size)
+	}
+	m.outbox = append(m.outbox, Envelope{To: to, Msg: msg})
 }
 
 // arrayHeaderLen is the size of a msgpack array header for n items.
