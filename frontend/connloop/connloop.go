@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"os"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/upu/upu/internal/confcheck"
 )
 
 // Outcome is what a connection does after the answers to a read are
@@ -69,19 +70,22 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// ErrInvalidConfig is wrapped by every problem Config.Validate reports.
+var ErrInvalidConfig = errors.New("upu: invalid connection loop config")
+
 // Validate reports every invalid field.
 func (c Config) Validate() error {
-	var errs []error
+	var l confcheck.List
 	if c.MaxConns < 0 {
-		errs = append(errs, fmt.Errorf("connloop: MaxConns=%d: must not be negative", c.MaxConns))
+		l.Add("MaxConns", c.MaxConns, "must not be negative")
 	}
 	if c.WriteTimeout < 0 {
-		errs = append(errs, fmt.Errorf("connloop: WriteTimeout=%v: must not be negative", c.WriteTimeout))
+		l.Add("WriteTimeout", c.WriteTimeout, "must not be negative")
 	}
 	if c.SocketBuffer < 0 {
-		errs = append(errs, fmt.Errorf("connloop: SocketBuffer=%d: must not be negative", c.SocketBuffer))
+		l.Add("SocketBuffer", c.SocketBuffer, "must not be negative")
 	}
-	return errors.Join(errs...)
+	return l.Err(ErrInvalidConfig)
 }
 
 // Deps are what a Server needs: its logger and the protocol, which makes

@@ -13,6 +13,7 @@ import (
 
 	"github.com/upu/upu/crdt"
 	"github.com/upu/upu/frontend/connloop"
+	"github.com/upu/upu/internal/confcheck"
 	"github.com/upu/upu/internal/logging"
 	"github.com/upu/upu/kv"
 	"github.com/upu/upu/protocol"
@@ -55,28 +56,28 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// ErrInvalidConfig is wrapped by every problem Config.Validate reports.
+var ErrInvalidConfig = errors.New("upu: invalid native server config")
+
 // Validate reports every invalid field, after defaults are applied.
 func (c Config) Validate() error {
 	c = c.withDefaults()
-	var errs []error
-	bad := func(field string, v any, why string) {
-		errs = append(errs, fmt.Errorf("native: %s=%v: %s", field, v, why))
-	}
+	var l confcheck.List
 	for _, d := range []struct {
 		name string
 		v    time.Duration
 	}{{"HeartbeatInterval", c.HeartbeatInterval}, {"IdleTimeout", c.IdleTimeout}, {"HandshakeTimeout", c.HandshakeTimeout}} {
 		if d.v < 0 {
-			bad(d.name, d.v, "must not be negative")
+			l.Add(d.name, d.v, "must not be negative")
 		}
 	}
 	if c.IdleTimeout < 2*c.HeartbeatInterval {
-		bad("IdleTimeout", c.IdleTimeout, fmt.Sprintf("must be at least twice HeartbeatInterval (%s)", c.HeartbeatInterval))
+		l.Add("IdleTimeout", c.IdleTimeout, fmt.Sprintf("must be at least twice HeartbeatInterval (%s)", c.HeartbeatInterval))
 	}
 	if c.MaxConns < 0 {
-		bad("MaxConns", c.MaxConns, "must not be negative")
+		l.Add("MaxConns", c.MaxConns, "must not be negative")
 	}
-	return errors.Join(errs...)
+	return l.Err(ErrInvalidConfig)
 }
 
 // authorize checks a token against the role asked for. With no token

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/upu/upu/frontend/connloop"
+	"github.com/upu/upu/internal/confcheck"
 	"github.com/upu/upu/internal/logging"
 	"github.com/upu/upu/kv"
 	"github.com/upu/upu/resp"
@@ -43,16 +44,19 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// ErrInvalidConfig is wrapped by every problem Config.Validate reports.
+var ErrInvalidConfig = errors.New("upu: invalid redis server config")
+
 // Validate reports every invalid field.
 func (c Config) Validate() error {
-	var errs []error
+	var l confcheck.List
 	if c.MaxConns < 0 {
-		errs = append(errs, fmt.Errorf("redis: MaxConns=%d: must not be negative", c.MaxConns))
+		l.Add("MaxConns", c.MaxConns, "must not be negative")
 	}
 	if c.IdleTimeout < 0 {
-		errs = append(errs, fmt.Errorf("redis: IdleTimeout=%v: must not be negative", c.IdleTimeout))
+		l.Add("IdleTimeout", c.IdleTimeout, "must not be negative")
 	}
-	return errors.Join(errs...)
+	return l.Err(ErrInvalidConfig)
 }
 
 // Info is what INFO and CONFIG GET report of the node beyond this server.
