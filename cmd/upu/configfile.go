@@ -84,18 +84,19 @@ func checkValue(f cli.Flag, v *yaml.Node) string {
 	if v.Kind != yaml.ScalarNode {
 		return "want a single value, not a list or a mapping"
 	}
+	// The messages are the command line's for the same mistake.
 	switch f.(type) {
 	case *altsrc.DurationFlag:
 		if _, err := time.ParseDuration(v.Value); err != nil {
-			return "a duration needs a unit, e.g. 5s, 250ms, 1m30s"
+			return expectedForm(f)
 		}
 	case *altsrc.IntFlag, *altsrc.Int64Flag:
 		if v.Tag != "!!int" {
-			return "want a whole number, e.g. 1024"
+			return expectedForm(f)
 		}
 	case *altsrc.BoolFlag:
 		if v.Tag != "!!bool" {
-			return "want true or false"
+			return expectedForm(f)
 		}
 	case *altsrc.StringFlag:
 		if v.Tag != "!!str" {
