@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/upu/upu/crdt"
+	"github.com/upu/upu/internal/reqid"
 	"github.com/upu/upu/store"
 )
 
@@ -124,14 +125,14 @@ func (b *Batch) Add(w Write) error {
 // Read is Service.Read for the batch's connection, which every read counts
 // but only one in readSample times. It does not apply the queued writes:
 // the caller does, when the read must see them.
-func (b *Batch) Read(ctx context.Context, key []byte, scope Scope) (crdt.View, crdt.Record, error) {
+func (b *Batch) Read(ctx context.Context, key []byte, scope Scope, rid reqid.ID) (Answer, error) {
 	b.reads++
 	if b.reads%readSample == 0 {
-		return b.s.Read(ctx, key, scope)
+		return b.s.Read(ctx, key, scope, rid)
 	}
-	v, r, err := b.s.read(ctx, key, scope)
+	a, err := b.s.read(ctx, key, scope, rid)
 	b.s.metrics.observe(opGet, err)
-	return v, r, err
+	return a, err
 }
 
 // Key is the key of the i-th queued write.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/upu/upu/cascade"
 	"github.com/upu/upu/crdt"
 	"github.com/upu/upu/store"
 )
@@ -24,9 +25,9 @@ var (
 	ErrWrongType     = crdt.ErrWrongType
 	ErrOverflow      = crdt.ErrOverflow // an increment past int64, a bad request
 	ErrClosed        = store.ErrClosed
-	// ErrScopeUnavailable is a read asking beyond this node when no
-	// Upstream is configured.
-	ErrScopeUnavailable = errors.New("upu: scope up needs a parent domain (cascade not built)")
+	// ErrScopeUnavailable is a read asking beyond this node of a service
+	// without an Upstream (one that is not part of a domain tree).
+	ErrScopeUnavailable = errors.New("upu: scope unavailable: this node reads nothing beyond itself")
 )
 
 // Kind classifies an error into the few outcomes every protocol knows.
@@ -62,6 +63,8 @@ func KindOf(err error) Kind {
 		return KindUnavailable
 	case errors.Is(err, ErrScopeUnavailable):
 		return KindScopeUnavailable
+	case errors.Is(err, cascade.ErrParentUnreachable):
+		return KindUnavailable
 	case errors.Is(err, context.DeadlineExceeded):
 		return KindTimeout
 	}

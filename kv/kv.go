@@ -2,10 +2,12 @@ package kv
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/upu/upu/cascade"
 	"github.com/upu/upu/crdt"
 	"github.com/upu/upu/internal/clock"
 	"github.com/upu/upu/internal/reqid"
@@ -28,10 +30,27 @@ type Store interface {
 	Scan(ctx context.Context, start []byte, limit int, fn func(key []byte, r crdt.Record) bool) error
 }
 
-// Upstream answers the reads that look beyond this node (ScopeUp,
-// ScopeRoot): the cascade to the parent domain implements it.
+// Upstream reaches the parent domain for the reads that look beyond this
+// node (ScopeUp, ScopeRoot); the cascade implements it.
 type Upstream interface {
-	Read(ctx context.Context, key []byte, scope Scope) (crdt.View, crdt.Record, error)
+	// Domain is this node's domain: it names the answers made here.
+	Domain() string
+	// ReadUp asks a member of the parent domain for key's record, carrying
+	// the request ID rid. With root false the parent answers as to a read
+	// of scope up (its own record, or on a miss its parent's), with root
+	// true as to scope root; it returns the record and the domain that
+	// answered. An error wrapping cascade.ErrNoParent says this domain is a
+	// root.
+	ReadUp(ctx context.Context, key []byte, root bool, rid reqid.ID) (crdt.Record, string, error)
+}
+
+// Answer is what a read found: the visible value and the key's record
+// (as merged from every level asked), and for a read of scope up or root
+// the domain that answered.
+type Answer struct {
+	View   crdt.View
+	Record crdt.Record
+	Domain string // empty for a local read
 }
 
 // Deps are the service's collaborators. Upstream may be nil: reads beyond
@@ -95,30 +114,73 @@ func (s *Service) CheckValue(value []byte) error {
 	return nil
 }
 
-// Read returns the key's visible value and its record. A caller with
-// writes queued on a Batch applies them first, so the read sees them.
-func (s *Service) Read(ctx context.Context, key []byte, scope Scope) (crdt.View, crdt.Record, error) {
+// Read returns the key's visible value and its record, as far as scope
+// looks; rid is the request's ID, which travels up the tree with it. A
+// miss is ErrNotFound, with the Answer still naming the domain that
+// answered. A caller with writes queued on a Batch applies them first, so
+// the read sees them.
+func (s *Service) Read(ctx context.Context, key []byte, scope Scope, rid reqid.ID) (Answer, error) {
 	start := s.clk.Now()
-	v, r, err := s.read(ctx, key, scope)
+	a, err := s.read(ctx, key, scope, rid)
 	s.metrics.time(opGet, s.clk.Now().Sub(start))
 	s.metrics.observe(opGet, err)
-	return v, r, err
+	return a, err
 }
 
-func (s *Service) read(ctx context.Context, key []byte, scope Scope) (crdt.View, crdt.Record, error) {
+func (s *Service) read(ctx context.Context, key []byte, scope Scope, rid reqid.ID) (Answer, error) {
 	if err := s.CheckKey(key); err != nil {
-		return crdt.View{}, crdt.Record{}, err
+		return Answer{}, err
 	}
 	switch scope {
 	case ScopeLocal:
-		return s.store.Read(key)
+		v, r, err := s.store.Read(key)
+		return Answer{View: v, Record: r}, err
 	case ScopeUp, ScopeRoot:
 		if s.upstream == nil {
-			return crdt.View{}, crdt.Record{}, ErrScopeUnavailable
+			return Answer{}, ErrScopeUnavailable
 		}
-		return s.upstream.Read(ctx, key, scope)
+		r, domain, err := s.ReadUp(ctx, key, scope == ScopeRoot, rid)
+		if err != nil {
+			return Answer{Domain: domain}, err
+		}
+		a := Answer{View: r.Read(s.clk.Now().UnixMilli()), Record: r, Domain: domain}
+		if !a.View.Found {
+			return a, ErrNotFound
+		}
+		return a, nil
 	}
-	return crdt.View{}, crdt.Record{}, ErrUnknownScope
+	return Answer{}, ErrUnknownScope
+}
+
+// ReadUp answers a read that looks beyond this node, for a client or for a
+// child domain's member: with root false (scope up) this node's record, or
+// on a miss the parent's answer, recursively; with root true (scope root)
+// the root's record merged with this node's. It returns the record and the
+// domain that answered; at a root, this domain. A parent that cannot be
+// reached is an error: the answer would not be what the scope promises.
+func (s *Service) ReadUp(ctx context.Context, key []byte, root bool, rid reqid.ID) (crdt.Record, string, error) {
+	if err := s.CheckKey(key); err != nil {
+		return crdt.Record{}, "", err
+	}
+	if s.upstream == nil {
+		return crdt.Record{}, "", ErrScopeUnavailable
+	}
+	v, local, err := s.store.Read(key)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return crdt.Record{}, "", err
+	}
+	own := s.upstream.Domain()
+	if !root && v.Found {
+		return local, own, nil
+	}
+	up, domain, err := s.upstream.ReadUp(ctx, key, root, rid)
+	switch {
+	case errors.Is(err, cascade.ErrNoParent):
+		return local, own, nil // this domain is the root
+	case err != nil:
+		return crdt.Record{}, "", err
+	}
+	return crdt.Merge(local, up), domain, nil
 }
 
 // Scan calls fn with every record's key and its view at the service's

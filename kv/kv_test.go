@@ -12,6 +12,7 @@ import (
 
 	"github.com/upu/upu/crdt"
 	"github.com/upu/upu/internal/clock"
+	"github.com/upu/upu/internal/reqid"
 	"github.com/upu/upu/store"
 )
 
@@ -62,7 +63,7 @@ func TestReadScopesAndLimits(t *testing.T) {
 		{"", ScopeLocal, ErrEmptyKey, KindBadRequest},
 		{"123456789", ScopeLocal, ErrKeyTooLarge, KindTooLarge},
 	} {
-		_, _, err := s.Read(context.Background(), []byte(tc.key), tc.scope)
+		_, err := s.Read(context.Background(), []byte(tc.key), tc.scope, reqid.ID{})
 		if !errors.Is(err, tc.want) || KindOf(err) != tc.kind {
 			t.Errorf("Read(%q, %d) = %v (kind %d), want %v (kind %d)", tc.key, tc.scope, err, KindOf(err), tc.want, tc.kind)
 		}
@@ -89,7 +90,8 @@ func TestBatchAppliesInOrderAndReadSeesIt(t *testing.T) {
 		t.Fatalf("results %+v", res)
 	}
 	b.Reset()
-	v, _, err := s.Read(context.Background(), []byte("a"), ScopeLocal)
+	a, err := s.Read(context.Background(), []byte("a"), ScopeLocal, reqid.ID{})
+	v := a.View
 	if err != nil || string(v.Value) != "1" {
 		t.Fatalf("read after batch: %q %v", v.Value, err)
 	}
@@ -170,8 +172,8 @@ func TestMetricsCountEveryOperation(t *testing.T) {
 	b.Add(Write{Op: OpSet, Key: []byte("toolong")})      // refused by Add
 	b.Apply(context.Background())
 	b.Reset()
-	s.Read(context.Background(), []byte("k"), ScopeLocal)
-	s.Read(context.Background(), []byte("nope"), ScopeLocal)
+	s.Read(context.Background(), []byte("k"), ScopeLocal, reqid.ID{})
+	s.Read(context.Background(), []byte("nope"), ScopeLocal, reqid.ID{})
 	got := gathered(t, reg)
 	for _, want := range []string{
 		`upu_requests_total{op="set",result="ok"} 1`,
@@ -228,7 +230,7 @@ func TestBatchReadCountsEveryReadAndSamplesLatency(t *testing.T) {
 	}
 	b := s.NewBatch()
 	for range 2 * readSample {
-		if _, _, err := b.Read(context.Background(), []byte("k"), ScopeLocal); !errors.Is(err, ErrNotFound) {
+		if _, err := b.Read(context.Background(), []byte("k"), ScopeLocal, reqid.ID{}); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("read of a missing key: %v", err)
 		}
 	}

@@ -64,6 +64,9 @@ type GetResponse struct {
 	ExpiryMS int64     `msgpack:"x,omitempty"`  // 0: no expiry
 	Context  []byte    `msgpack:"c,omitempty"`  // opaque causal context for a later write
 	Siblings []Sibling `msgpack:"sb,omitempty"`
+	// Domain names the domain that answered a read with scope up or root;
+	// empty for a local read.
+	Domain string `msgpack:"dm,omitempty"`
 }
 
 // Sibling is one concurrent value of a key, returned when asked for.
@@ -187,6 +190,60 @@ type LogLevelRequest struct {
 // now. A threshold is a Go duration ("50ms", "1s").
 type SlowThresholdRequest struct {
 	Threshold string `msgpack:"t,omitempty"`
+}
+
+// CascadeParentRequest sets the domain's parent (Domain, and Seeds: binary
+// protocol addresses of some of its members) or, with Clear, removes it.
+// The response is the CascadeStatus after the change.
+type CascadeParentRequest struct {
+	Domain string   `msgpack:"d,omitempty"`
+	Seeds  []string `msgpack:"sd,omitempty"`
+	Clear  bool     `msgpack:"c,omitempty"`
+}
+
+// CascadeStatus is a node's view of the domain hierarchy (DESIGN.md
+// section 6). Lag counts what this domain holds that the parent has not
+// reported having.
+type CascadeStatus struct {
+	Domain string   `msgpack:"d" json:"domain"`
+	Parent string   `msgpack:"p,omitempty" json:"parent,omitempty"` // empty: this domain is a root
+	Seeds  []string `msgpack:"sd,omitempty" json:"seeds,omitempty"`
+	// Path is this domain's path to the root as last learned, this domain
+	// first and the root last.
+	Path []string `msgpack:"pa,omitempty" json:"path,omitempty"`
+	// State is one of root, relaying, standby (another member relays),
+	// connecting, unreachable, cycle.
+	State  string `msgpack:"s" json:"state"`
+	Reason string `msgpack:"why,omitempty" json:"reason,omitempty"` // why not relaying, when it should
+	Relay  string `msgpack:"r,omitempty" json:"relay,omitempty"`    // node ID of the domain's relay member
+	// Upstream is the parent member this node reports to (the relay's
+	// stream goes there).
+	Upstream     string `msgpack:"u,omitempty" json:"upstream,omitempty"`
+	UpstreamAddr string `msgpack:"ua,omitempty" json:"upstream_addr,omitempty"`
+	// ParentMembers are the parent's members as the parent last said.
+	ParentMembers  []string           `msgpack:"pm,omitempty" json:"parent_members,omitempty"`
+	LagEntries     uint64             `msgpack:"le" json:"lag_entries"`
+	LagSeconds     float64            `msgpack:"ls" json:"lag_seconds"`
+	Origins        []CascadeOriginLag `msgpack:"o,omitempty" json:"origins,omitempty"`
+	EntriesRelayed uint64             `msgpack:"er,omitempty" json:"entries_relayed"`
+	BytesRelayed   uint64             `msgpack:"br,omitempty" json:"bytes_relayed"`
+	LastError      string             `msgpack:"e,omitempty" json:"last_error,omitempty"`
+	LastErrorMS    int64              `msgpack:"em,omitempty" json:"last_error_ms,omitempty"`
+	Children       []CascadeChild     `msgpack:"ch,omitempty" json:"children,omitempty"`
+}
+
+// CascadeOriginLag is the lag of one origin's log towards the parent.
+type CascadeOriginLag struct {
+	Origin  string  `msgpack:"o" json:"origin"`
+	Entries uint64  `msgpack:"n" json:"entries"`
+	Seconds float64 `msgpack:"s" json:"seconds"`
+}
+
+// CascadeChild is a child domain whose relay was heard from lately.
+type CascadeChild struct {
+	Domain     string `msgpack:"d" json:"domain"`
+	Relay      string `msgpack:"r" json:"relay"`
+	LastSeenMS int64  `msgpack:"t" json:"last_seen_ms"`
 }
 
 // AppendFrame appends a frame with header h and body msg (msgpack-encoded; nil

@@ -155,6 +155,10 @@ func appendGetResponse(b []byte, m *GetResponse) []byte {
 		}
 		n++
 	}
+	if m.Domain != "" {
+		b = appendStr(append(b, 0xa2, 'd', 'm'), m.Domain)
+		n++
+	}
 	b[at] |= n
 	return b
 }
@@ -619,6 +623,8 @@ func (r *bodyReader) getResponse(m *GetResponse) error {
 			m.Context, err = r.bytes()
 		case "sb":
 			m.Siblings, err = r.siblings(m.Siblings)
+		case "dm":
+			m.Domain, err = r.string()
 		default:
 			return false, nil
 		}

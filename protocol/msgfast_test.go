@@ -225,7 +225,7 @@ type fieldSpec struct {
 
 var hotFields = map[string][]fieldSpec{
 	"GetRequest":    {{"k", kindBytes}, {"s", kindInt}, {"sb", kindBool}, {"r", kindString}},
-	"GetResponse":   {{"v", kindBytes}, {"cn", kindBool}, {"x", kindInt}, {"c", kindBytes}, {"sb", kindSiblings}},
+	"GetResponse":   {{"v", kindBytes}, {"cn", kindBool}, {"x", kindInt}, {"c", kindBytes}, {"sb", kindSiblings}, {"dm", kindString}},
 	"SetRequest":    {{"k", kindBytes}, {"v", kindBytes}, {"ttl", kindInt}, {"c", kindBytes}, {"r", kindString}},
 	"WriteResponse": {{"c", kindBytes}},
 	"DelRequest":    {{"k", kindBytes}, {"c", kindBytes}, {"r", kindString}},

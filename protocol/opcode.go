@@ -29,6 +29,11 @@ const (
 	// OpSlowThreshold reads or changes the duration past which a request
 	// is logged at warn.
 	OpSlowThreshold Opcode = 0x84
+	// OpCascadeStatus reads the node's place in the domain hierarchy: its
+	// parent, the relay, lag, children (CascadeStatus).
+	OpCascadeStatus Opcode = 0x85
+	// OpCascadeParent sets or clears the domain's parent (admin role).
+	OpCascadeParent Opcode = 0x86
 )
 
 var opcodeNames = [256]string{
@@ -45,6 +50,8 @@ var opcodeNames = [256]string{
 	OpLogLevel:      "log-level",
 	OpMembers:       "members",
 	OpSlowThreshold: "slow-threshold",
+	OpCascadeStatus: "cascade-status",
+	OpCascadeParent: "cascade-parent",
 }
 
 // Known reports whether op is an opcode this version understands.

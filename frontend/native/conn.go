@@ -266,7 +266,8 @@ func (c *conn) get(f protocol.Frame) {
 		return
 	}
 	rid := c.s.kv.RequestID(req.ReqID, c.batchStart)
-	view, rec, err := c.batch.Read(context.Background(), req.Key, kv.Scope(req.Scope))
+	a, err := c.batch.Read(context.Background(), req.Key, kv.Scope(req.Scope), rid)
+	view, rec := a.View, a.Record
 	if err != nil {
 		c.failErr(f, rid, err)
 		c.logRequest(f.Opcode, rid, req.Key, err)
@@ -277,6 +278,7 @@ func (c *conn) get(f protocol.Frame) {
 		Counter:  view.Kind == crdt.KindCount,
 		ExpiryMS: view.Expiry,
 		Context:  crdt.EncodeToken(req.Key, rec.Context),
+		Domain:   a.Domain,
 	}
 	if req.Siblings {
 		for _, e := range rec.Live(c.s.kv.Now().UnixMilli()) {

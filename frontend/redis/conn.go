@@ -257,7 +257,8 @@ func (c *conn) flushWrites() {
 // read returns what a read of key shows; a key that cannot exist (empty or
 // over the limit) shows nothing.
 func (c *conn) read(name string, key []byte) (crdt.View, error) {
-	v, _, err := c.batch.Read(context.Background(), key, kv.ScopeLocal)
+	a, err := c.batch.Read(context.Background(), key, kv.ScopeLocal, reqid.ID{})
+	v := a.View
 	switch {
 	case err == nil:
 	case err == kv.ErrNotFound:
