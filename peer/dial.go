@@ -12,22 +12,23 @@ import (
 
 // handshake dials to.Addr and turns the connection into a link: a hello
 // with the peer role and, once the server's hello says it is the node
-// meant, OpPeerLink. It returns the connection and the bytes read past the
-// answers. The whole of it is bounded by ctx.
-func (p *Pool) handshake(ctx context.Context, to Node) (net.Conn, []byte, error) {
+// meant (any node when to.ID is empty), OpPeerLink. It returns the
+// connection, the bytes read past the answers and the node ID the server
+// stated. The whole of it is bounded by ctx.
+func (p *Pool) handshake(ctx context.Context, to Node) (net.Conn, []byte, string, error) {
 	nc, err := p.dial(ctx, "tcp", to.Addr)
 	if err != nil {
-		return nil, nil, fmt.Errorf("dial %s: %w", to.Addr, err)
+		return nil, nil, "", fmt.Errorf("dial %s: %w", to.Addr, err)
 	}
-	rest, err := p.greet(ctx, nc, to)
+	rest, id, err := p.greet(ctx, nc, to)
 	if err != nil {
 		nc.Close()
-		return nil, nil, fmt.Errorf("handshake with %s: %w", to.Addr, err)
+		return nil, nil, "", fmt.Errorf("handshake with %s: %w", to.Addr, err)
 	}
-	return nc, rest, nil
+	return nc, rest, id, nil
 }
 
-func (p *Pool) greet(ctx context.Context, nc net.Conn, to Node) ([]byte, error) {
+func (p *Pool) greet(ctx context.Context, nc net.Conn, to Node) ([]byte, string, error) {
 	if d, ok := ctx.Deadline(); ok {
 		nc.SetDeadline(d)
 	}
@@ -36,27 +37,30 @@ func (p *Pool) greet(ctx context.Context, nc net.Conn, to Node) ([]byte, error) 
 	hello := protocol.Hello{Version: protocol.Version, Role: protocol.RolePeer, Token: p.cfg.Token, NodeID: p.cfg.Self, Client: "upu-peer"}
 	out, _ := protocol.AppendFrame(nil, protocol.Header{Opcode: protocol.OpHello, ReqID: 1}, &hello) // a Hello always encodes
 	if _, err := nc.Write(out); err != nil {
-		return nil, ctxErr(ctx, err)
+		return nil, "", ctxErr(ctx, err)
 	}
 	dec := protocol.NewDecoder(0)
 	var answer protocol.Hello
 	if err := expect(nc, dec, protocol.OpHello, &answer); err != nil {
-		return nil, ctxErr(ctx, err)
+		return nil, "", ctxErr(ctx, err)
 	}
-	if answer.NodeID != to.ID {
-		return nil, fmt.Errorf("%w: %s answered as %q", ErrWrongNode, to.Addr, answer.NodeID)
+	switch {
+	case answer.NodeID == "":
+		return nil, "", fmt.Errorf("%w: %s stated no node id", ErrWrongNode, to.Addr)
+	case to.ID != "" && answer.NodeID != to.ID:
+		return nil, "", fmt.Errorf("%w: %s answered as %q", ErrWrongNode, to.Addr, answer.NodeID)
 	}
 	if _, err := nc.Write(protocol.AppendHeader(out[:0], protocol.Header{Opcode: protocol.OpPeerLink, ReqID: 2})); err != nil {
-		return nil, ctxErr(ctx, err)
+		return nil, "", ctxErr(ctx, err)
 	}
 	if err := expect(nc, dec, protocol.OpPeerLink, nil); err != nil {
-		return nil, ctxErr(ctx, err)
+		return nil, "", ctxErr(ctx, err)
 	}
 	if !stop() {
-		return nil, ctx.Err()
+		return nil, "", ctx.Err()
 	}
 	nc.SetDeadline(time.Time{})
-	return bytes.Clone(dec.Unread()), nil
+	return bytes.Clone(dec.Unread()), answer.NodeID, nil
 }
 
 // expect reads the next frame, which must answer op; its body is decoded

@@ -50,7 +50,9 @@ type Pool struct {
 	links   map[string][]*link // by remote node ID, oldest first; one that closes is dropped
 	dials   map[string]*dialing
 	backoff map[string]backoff
-	wg      sync.WaitGroup // every link's goroutines
+	named   map[string]string // address -> node ID, as Identify found them
+
+	wg sync.WaitGroup // every link's goroutines
 }
 
 // dialing is a dial under way, which other Calls to the same node wait for.
@@ -218,7 +220,7 @@ func (p *Pool) link(ctx context.Context, to Node) (*link, error) {
 	p.dials[to.ID] = d
 	p.mu.Unlock()
 
-	nc, rest, err := p.handshake(dctx, to)
+	nc, rest, _, err := p.handshake(dctx, to)
 	cancel()
 
 	p.mu.Lock()
@@ -258,6 +260,49 @@ func (p *Pool) link(ctx context.Context, to Node) (*link, error) {
 	close(d.done)
 	return d.l, err
 }
+
+// Identify links to whichever node answers at addr, and returns its node
+// ID: how a node known only by its address (a seed) is first reached. The
+// link is kept, so that Calls and Sends to that ID use it. It is bounded
+// by ctx and by the dial timeout.
+func (p *Pool) Identify(ctx context.Context, addr string) (string, error) {
+	if addr == "" {
+		return "", ErrNoRoute
+	}
+	p.mu.Lock()
+	if id, ok := p.named[addr]; ok && len(p.links[id]) > 0 {
+		p.mu.Unlock()
+		return id, nil
+	}
+	p.mu.Unlock()
+	dctx, cancel := context.WithTimeout(ctx, p.cfg.DialTimeout)
+	nc, rest, id, err := p.handshake(dctx, Node{Addr: addr})
+	cancel()
+	if err != nil {
+		return "", fmt.Errorf("upu: peer identify %s: %w", addr, err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		nc.Close()
+		return "", ErrClosed
+	}
+	if p.named == nil || len(p.named) >= maxNamed {
+		p.named = map[string]string{} // a few seeds at a time: start over
+	}
+	p.named[addr] = id
+	if len(p.links[id]) > 0 {
+		nc.Close() // one is up already: keep that one
+		return id, nil
+	}
+	if _, err := p.start(nc, rest, id, true); err != nil {
+		return "", fmt.Errorf("upu: peer identify %s: %w", addr, err)
+	}
+	return id, nil
+}
+
+// maxNamed bounds what Identify remembers.
+const maxNamed = 256
 
 // AcceptLink serves a link that the remote node dialed: conn, past the
 // handshake and the OpPeerLink answer, with buffered the bytes already read

@@ -475,3 +475,27 @@ func TestDialAbandoned(t *testing.T) {
 		t.Fatalf("next Call = %q, %v", got, err)
 	}
 }
+
+// TestIdentify: a node known only by its address is linked to and named;
+// later Calls by that name use the same link, and identifying it again
+// opens no second one.
+func TestIdentify(t *testing.T) {
+	a := startTestNode(t, "a", "tok", Config{}, Deps{})
+	b := startTestNode(t, "b", "tok", Config{}, Deps{})
+	registerEcho(b)
+	for range 2 {
+		id, err := a.pool.Identify(context.Background(), b.node().Addr)
+		if err != nil || id != "b" {
+			t.Fatalf("Identify = %q, %v; want b", id, err)
+		}
+	}
+	if got, err := call(t, a.pool, Node{ID: "b"}, kindEcho, "ping"); err != nil || got != "b to a: ping" {
+		t.Fatalf("Call by the identified name = %q, %v", got, err)
+	}
+	if n := b.accepted.Load(); n != 1 {
+		t.Errorf("b accepted %d links, want 1", n)
+	}
+	if _, err := a.pool.Identify(context.Background(), ""); !errors.Is(err, ErrNoRoute) {
+		t.Errorf("Identify of no address = %v, want ErrNoRoute", err)
+	}
+}

@@ -186,6 +186,10 @@ type Machine struct {
 	// contacts are nodes outside the ring (AddContact), sorted by ID:
 	// digest syncs only.
 	contacts []*peer
+	// up is the member of the parent domain this node reports to
+	// (SetUpstream); upRelay, whether it also pushes it the log.
+	up      *peer
+	upRelay bool
 
 	// down are the members gossip knows that are not alive (failed or
 	// leaving), sorted; reports holds the full applied vector each member
@@ -327,6 +331,39 @@ func (m *Machine) isDown(id crdt.NodeID) bool {
 	return ok
 }
 
+// SetUpstream makes p, a member of the parent domain, the node this one
+// reports to (the cascade chooses it). It is probed every round, and its
+// applied vector, for the origins this node holds, holds StableVector
+// down as a member's does: nothing is collected, and no log entry let go,
+// before the parent has it. With relay, this node also pushes it the log,
+// everything it has applied, as it does to its successor, and syncs it by
+// digests when the log no longer reaches back to what it has. Setting
+// another node forgets what was known of the one before; setting the same
+// one changes only relay.
+func (m *Machine) SetUpstream(p Peer, relay bool) {
+	m.dirty = true
+	m.upRelay = relay
+	if m.up != nil && m.up.ID == p.ID {
+		m.up.Addr = p.Addr
+		if !relay {
+			m.up.inflight = m.up.inflight[:0]
+		}
+		return
+	}
+	if p.ID == m.cfg.Self || p.ID == 0 {
+		m.up = nil
+	} else {
+		m.up = &peer{Peer: p}
+	}
+	m.checkKnown()
+}
+
+// ClearUpstream forgets the upstream: this domain has no parent.
+func (m *Machine) ClearUpstream() {
+	m.up, m.upRelay = nil, false
+	m.dirty = true
+}
+
 // Tick advances the machine's clock by one tick: retransmission timeouts,
 // anti-entropy rounds and resync requests count ticks.
 func (m *Machine) Tick() {
@@ -338,19 +375,10 @@ func (m *Machine) Tick() {
 	}
 	rt := uint64(m.cfg.RetransmitTicks)
 	for _, p := range m.peers {
-		if p.probing && m.tick-p.probeAt >= rt {
-			p.probing = false
-			p.timeouts++
-		}
-		if len(p.inflight) > 0 && m.tick-p.inflight[0].at >= rt {
-			// Go back: whatever was not acknowledged is sent again.
-			p.inflight = p.inflight[:0]
-			p.timeouts++
-			m.stats.Retransmits++
-		}
-		if p.sync != nil {
-			m.syncTimeout(p, rt)
-		}
+		m.timeouts(p, rt)
+	}
+	if m.up != nil {
+		m.timeouts(m.up, rt)
 	}
 	for _, c := range m.contacts {
 		if c.sync != nil {
@@ -366,6 +394,23 @@ func (m *Machine) Tick() {
 	}
 }
 
+// timeouts handles the waits for p's answers that ran out at this tick.
+func (m *Machine) timeouts(p *peer, rt uint64) {
+	if p.probing && m.tick-p.probeAt >= rt {
+		p.probing = false
+		p.timeouts++
+	}
+	if len(p.inflight) > 0 && m.tick-p.inflight[0].at >= rt {
+		// Go back: whatever was not acknowledged is sent again.
+		p.inflight = p.inflight[:0]
+		p.timeouts++
+		m.stats.Retransmits++
+	}
+	if p.sync != nil {
+		m.syncTimeout(p, rt)
+	}
+}
+
 // LocalWrite tells the machine that the local log grew.
 func (m *Machine) LocalWrite() { m.dirty = true }
 
@@ -374,6 +419,9 @@ func (m *Machine) LocalWrite() { m.dirty = true }
 func (m *Machine) round() {
 	m.aged, m.lastRound = m.lastRound, m.st.Applied()
 	m.advanceStable()
+	if m.up != nil && !m.up.probing {
+		m.probe(m.up, 0)
+	}
 	if m.pred != nil {
 		m.probe(m.pred, 0)
 	}
@@ -416,7 +464,10 @@ func (m *Machine) Step(ctx context.Context, from crdt.NodeID, msg Message) error
 	m.stats.MessagesReceived++
 	m.dirty = true
 	p := m.byID[from]
-	sp := m.syncPeer(from) // a member or a contact: digest syncs go both
+	if p == nil && m.up != nil && m.up.ID == from {
+		p = m.up // its answers are a member's; it sends nothing else
+	}
+	sp := m.syncPeer(from) // a member, the upstream or a contact: digest syncs go both
 	switch msg.Type {
 	case MsgProbe:
 		m.stats.ProbesReceived++
@@ -513,7 +564,9 @@ func (m *Machine) learn(p *peer, msg *Message) {
 	p.fence = msg.Fence
 	if msg.Type == MsgProbe || msg.ID == 0 {
 		p.full, p.fullHeard = crdt.MergeVV(p.full, msg.Applied), true
-		m.reports[p.ID] = p.full
+		if p != m.up {
+			m.reports[p.ID] = p.full
+		}
 	}
 }
 
@@ -585,6 +638,12 @@ func (m *Machine) Ready() Ready {
 		for _, p := range m.peers {
 			m.pump(p, applied)
 		}
+		switch {
+		case m.up != nil && m.upRelay:
+			m.pump(m.up, applied)
+		case m.up != nil && m.up.sync != nil:
+			m.pumpSync(m.up)
+		}
 		for _, c := range m.contacts {
 			if c.sync != nil {
 				m.pumpSync(c)
@@ -596,11 +655,11 @@ func (m *Machine) Ready() Ready {
 	return rd
 }
 
-// pump sends p what it lacks: to the successor everything but its own
-// entries, to anyone its repair target.
+// pump sends p what it lacks: to the successor and to the upstream of a
+// relay everything but its own entries, to anyone its repair target.
 func (m *Machine) pump(p *peer, applied crdt.VersionVector) {
 	target := p.repair
-	if p == m.succ {
+	if p == m.succ || p == m.up {
 		target = applied
 	}
 	if m.lacks(p, target) {
@@ -863,6 +922,15 @@ func (m *Machine) reported() (low, high crdt.VersionVector, ok bool) {
 			return nil, nil, false
 		}
 		add(p.full)
+	}
+	if up := m.up; up != nil {
+		// The parent must have what this domain collects: it counts as a
+		// member for the origins this node holds (it has others, which no
+		// member here will ever have).
+		if !up.fullHeard {
+			return nil, nil, false
+		}
+		add(crdt.Restrict(up.full, vectorNodes(m.st.Applied())))
 	}
 	for _, id := range m.down {
 		if m.byID[id] != nil {

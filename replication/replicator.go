@@ -97,6 +97,9 @@ type Replicator struct {
 
 	inbox     chan inbound
 	notify    chan struct{}
+	upKick    chan struct{}
+	upMu      sync.Mutex
+	upWant    upstream // what SetUpstream asked last, guarded by upMu
 	appended  <-chan struct{} // the log feed's wake-up; nil: none
 	holder    LogHolder       // nil: none
 	stop      chan struct{}
@@ -118,11 +121,18 @@ type Replicator struct {
 	pending   int            // writes handed to the applier, not yet back
 	succ      crdt.NodeID
 	succDown  bool
+	up        Peer // the upstream the Machine was given
 	syncs     map[crdt.NodeID]bool
 	stable    crdt.VersionVector // what the store was last given
 	stableSet bool
 	contact   contact
 	resyncing bool
+}
+
+// upstream is the Machine's upstream as SetUpstream and ClearUpstream ask.
+type upstream struct {
+	peer  Peer // zero ID: none
+	relay bool
 }
 
 type inbound struct {
@@ -182,6 +192,7 @@ func New(cfg Config, st Store, members MemberSource, tr Transport, clk clock.Clo
 		log:     log,
 		inbox:   make(chan inbound, cfg.InboxSize),
 		notify:  make(chan struct{}, 1),
+		upKick:  make(chan struct{}, 1),
 		holder:  hooks.Holder,
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
@@ -232,6 +243,55 @@ func (r *Replicator) Notify() {
 	case r.notify <- struct{}{}:
 	default:
 	}
+}
+
+// SetUpstream gives the Machine its upstream (Machine.SetUpstream): the
+// member of the parent domain this node reports to, which it also pushes
+// the log to with relay. It never blocks; the loop takes the latest.
+func (r *Replicator) SetUpstream(p Peer, relay bool) { r.setUpstream(upstream{peer: p, relay: relay}) }
+
+// ClearUpstream forgets the upstream: the domain has no parent.
+func (r *Replicator) ClearUpstream() { r.setUpstream(upstream{}) }
+
+func (r *Replicator) setUpstream(u upstream) {
+	r.upMu.Lock()
+	r.upWant = u
+	r.upMu.Unlock()
+	select {
+	case r.upKick <- struct{}{}:
+	default:
+	}
+}
+
+// applyUpstream hands the Machine what SetUpstream asked last.
+func (r *Replicator) applyUpstream() {
+	r.upMu.Lock()
+	u := r.upWant
+	r.upMu.Unlock()
+	if prev := r.up; prev != u.peer {
+		// The sender for the one before (or for the same node at another
+		// address) goes: it is no member.
+		if s := r.senders[prev.ID]; s != nil && prev.ID != 0 {
+			r.dropSender(prev.ID, s)
+		}
+		if s := r.senders[u.peer.ID]; s != nil && s.to.Addr != u.peer.Addr {
+			r.dropSender(u.peer.ID, s)
+		}
+		r.up = u.peer
+	}
+	if u.peer.ID == 0 {
+		r.m.ClearUpstream()
+		return
+	}
+	r.m.SetUpstream(u.peer, u.relay)
+}
+
+// dropSender stops the sender s for id; what it had queued is dropped, and
+// retransmitted if it mattered.
+func (r *Replicator) dropSender(id crdt.NodeID, s *sender) {
+	s.cancel()
+	close(s.ch)
+	delete(r.senders, id)
 }
 
 // Deliver hands over a message received from the member from; the caller
@@ -326,6 +386,8 @@ func (r *Replicator) run() {
 			r.m.LocalWrite()
 		case <-r.appended:
 			r.m.LocalWrite()
+		case <-r.upKick:
+			r.applyUpstream()
 		case in := <-r.inbox:
 			r.step(ctx, in)
 		case p := <-r.persisted:
@@ -450,10 +512,11 @@ func (r *Replicator) setMembers() {
 	}
 	r.m.SetMembers(peers)
 	for id, s := range r.senders {
+		if id == r.up.ID && s.to.Addr == r.up.Addr {
+			continue // the upstream is no member, yet stays
+		}
 		if addr, ok := live[id]; !ok || addr != s.to.Addr {
-			s.cancel()
-			close(s.ch)
-			delete(r.senders, id)
+			r.dropSender(id, s)
 		}
 	}
 }

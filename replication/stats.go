@@ -63,9 +63,6 @@ type Counters struct {
 	ResyncRequestsSent uint64 `json:"resync_requests_sent"`
 	ResyncsDone        uint64 `json:"resyncs_done"`
 
-	// Unroutable counts digest requests from a node outside the ring and
-	// the contacts, which this node cannot take a sync from.
-	Unroutable uint64 `json:"unroutable"`
 	// OffRingReplies counts answers to a node outside the ring and the
 	// contacts, sent back over the link the node's message came on.
 	OffRingReplies uint64 `json:"off_ring_replies"`
@@ -116,6 +113,11 @@ type Stats struct {
 	// Resyncing is true while this node resyncs (Machine.Resync).
 	Resyncing bool        `json:"resyncing"`
 	Peers     []PeerStats `json:"peers"`
+	// Upstream is the member of the parent domain this node reports to
+	// (Machine.SetUpstream); nil: none. UpstreamRelay says whether this
+	// node pushes it the log.
+	Upstream      *PeerStats `json:"upstream,omitempty"`
+	UpstreamRelay bool       `json:"upstream_relay,omitempty"`
 	Counters
 	// Transport is filled by Replicator.Stats.
 	Transport TransportCounters `json:"transport"`
@@ -142,22 +144,30 @@ func (m *Machine) Stats() Stats {
 		st.Predecessor = m.pred.ID
 	}
 	for _, p := range m.peers {
-		ps := PeerStats{
-			ID:           p.ID,
-			Addr:         p.Addr,
-			Successor:    p == m.succ,
-			Predecessor:  p == m.pred,
-			Heard:        p.heard,
-			Acked:        p.acked,
-			Unresponsive: p.timeouts > 0,
-			Resyncing:    p.resyncing,
-			Inflight:     len(p.inflight),
-			Snapshot:     p.sync != nil,
-			Sent:         p.sent,
-		}
-		ps.Lag = crdt.Lag(without(applied, p.ID), p.acked)
-		ps.Behind = ps.Lag.Sum()
-		st.Peers = append(st.Peers, ps)
+		st.Peers = append(st.Peers, m.peerStats(p, applied))
+	}
+	if m.up != nil {
+		ps := m.peerStats(m.up, applied)
+		st.Upstream, st.UpstreamRelay = &ps, m.upRelay
 	}
 	return st
+}
+
+func (m *Machine) peerStats(p *peer, applied crdt.VersionVector) PeerStats {
+	ps := PeerStats{
+		ID:           p.ID,
+		Addr:         p.Addr,
+		Successor:    p == m.succ,
+		Predecessor:  p == m.pred,
+		Heard:        p.heard,
+		Acked:        p.acked,
+		Unresponsive: p.timeouts > 0,
+		Resyncing:    p.resyncing,
+		Inflight:     len(p.inflight),
+		Snapshot:     p.sync != nil,
+		Sent:         p.sent,
+	}
+	ps.Lag = crdt.Lag(without(applied, p.ID), p.acked)
+	ps.Behind = ps.Lag.Sum()
+	return ps
 }

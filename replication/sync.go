@@ -109,10 +109,13 @@ func (m *Machine) findContact(id crdt.NodeID) (int, bool) {
 }
 
 // syncPeer returns what this node knows of id for a digest sync: the
-// member, else the contact; nil if neither.
+// member, the upstream, else the contact; nil if none.
 func (m *Machine) syncPeer(id crdt.NodeID) *peer {
 	if p := m.byID[id]; p != nil {
 		return p
+	}
+	if m.up != nil && m.up.ID == id {
+		return m.up
 	}
 	if i, ok := m.findContact(id); ok {
 		return m.contacts[i]
@@ -216,10 +219,6 @@ func (m *Machine) syncTimeout(p *peer, rt uint64) {
 func (m *Machine) onDigestReq(p *peer, from crdt.NodeID, msg *Message) {
 	m.stats.DigestRequestsReceived++
 	m.resyncProgress(msg.Resync)
-	if p == nil {
-		m.stats.Unroutable++ // it could not be answered: take no fence
-		return
-	}
 	if m.in != nil && m.in.from != from {
 		m.stats.DigestRequestsRefused++
 		m.reply(p, from, Message{Type: MsgDigest, ID: msg.ID})

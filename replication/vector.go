@@ -26,3 +26,12 @@ func sortedOrigins(buf []crdt.NodeID, ents []store.LogEntry) []crdt.NodeID {
 	slices.Sort(buf)
 	return slices.Compact(buf)
 }
+
+// vectorNodes returns the nodes v has an entry for.
+func vectorNodes(v crdt.VersionVector) []crdt.NodeID {
+	out := make([]crdt.NodeID, len(v))
+	for i, e := range v {
+		out[i] = e.Node
+	}
+	return out
+}
