@@ -99,7 +99,7 @@ type Replicator struct {
 	notify    chan struct{}
 	upKick    chan struct{}
 	upMu      sync.Mutex
-	upWant    upstream // what SetUpstream asked last, guarded by upMu
+	upWant    upstream        // what SetUpstream asked last, guarded by upMu
 	appended  <-chan struct{} // the log feed's wake-up; nil: none
 	holder    LogHolder       // nil: none
 	stop      chan struct{}
