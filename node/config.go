@@ -7,6 +7,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/upu/upu/cascade"
 	"github.com/upu/upu/crdt"
 	"github.com/upu/upu/frontend/native"
 	"github.com/upu/upu/gossip"
@@ -91,6 +92,9 @@ type Config struct {
 	// Replication tunes the ring: ticks, batches, queues, digest buckets.
 	// The node sets Self, and ResyncAfter to the store's tombstone horizon.
 	Replication replication.Config
+	// Cascade tunes the domain hierarchy: refresh, timeouts, the lag
+	// warning. The node sets Domain, Self and Addr.
+	Cascade cascade.Config
 
 	Log logging.Config
 
@@ -127,6 +131,7 @@ func DefaultConfig() Config {
 		Gossip:            gossip.DefaultConfig(),
 		Peer:              peer.DefaultConfig(),
 		Replication:       replication.DefaultConfig(),
+		Cascade:           cascade.DefaultConfig(),
 		HTTP:              httpd.DefaultConfig(),
 		Log:               logging.DefaultConfig(),
 	}
@@ -196,6 +201,14 @@ func (c Config) replicationConfig(id crdt.NodeID) replication.Config {
 	return rc
 }
 
+// cascadeConfig is the cascade's configuration: Cascade with the fields
+// the node owns filled in.
+func (c Config) cascadeConfig(id crdt.NodeID, addr string) cascade.Config {
+	cc := c.Cascade
+	cc.Domain, cc.Self, cc.Addr = c.Domain, id, addr
+	return cc
+}
+
 // ErrConfig is wrapped by every configuration error.
 var ErrConfig = errors.New("upu: invalid config")
 
@@ -260,7 +273,8 @@ func (c Config) Validate() error {
 		subs = append(subs,
 			subsystem{"gossip", c.gossipConfig(standInID, "127.0.0.1:1").Validate()},
 			subsystem{"peer", c.peerConfig(standInID).Validate()},
-			subsystem{"replication", c.replicationConfig(standInID).Validate()})
+			subsystem{"replication", c.replicationConfig(standInID).Validate()},
+			subsystem{"cascade", c.cascadeConfig(standInID, "127.0.0.1:1").Validate()})
 	}
 	var errs []error
 	for _, sub := range subs {
@@ -297,6 +311,10 @@ func flagName(sub, field string) string {
 		return "tombstone-horizon"
 	case "store.MaxLogEntries":
 		return "max-log-entries"
+	case "cascade.LagWarn":
+		return "cascade-lag-warn"
+	case "cascade.Domain":
+		return "domain"
 	case "gossip.BindAddr":
 		return "gossip-addr"
 	case "gossip.Join":

@@ -6,10 +6,14 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/upu/upu/cascade"
+	"github.com/upu/upu/crdt"
 	"github.com/upu/upu/gossip"
 	"github.com/upu/upu/internal/confcheck"
+	"github.com/upu/upu/internal/reqid"
 	"github.com/upu/upu/peer"
 	"github.com/upu/upu/protocol"
 	"github.com/upu/upu/replication"
@@ -23,6 +27,7 @@ type domain struct {
 	gossip *gossip.Gossip
 	links  *peer.Pool
 	repl   *replication.Replicator
+	casc   *cascade.Cascade
 	// The ring's wake-up on new log entries and its hold on the log.
 	feed   *store.Feed
 	holder *store.Holder
@@ -81,9 +86,19 @@ func (n *Node) startDomain(proto net.Addr) error {
 		return errors.Join(err, links.Close(), g.Close())
 	}
 	tr.Serve(repl)
-	d := &domain{gossip: g, links: links, repl: repl, feed: feed, holder: holder, cancelJoin: func() {}, joinDone: make(chan struct{})}
+	casc, err := cascade.New(n.cfg.cascadeConfig(n.id, adv), cascade.Deps{
+		Store: n.store, Members: g, Replication: repl, Links: links, Reader: n.kv,
+		Clock: n.clk, Log: n.logger.Component("cascade"), Registerer: n.reg,
+	})
+	if err != nil {
+		feed.Close()
+		holder.Release()
+		return errors.Join(err, links.Close(), repl.Close(), g.Close())
+	}
+	d := &domain{gossip: g, links: links, repl: repl, casc: casc, feed: feed, holder: holder, cancelJoin: func() {}, joinDone: make(chan struct{})}
 	n.domain = d
 	n.links = links
+	n.upstream.set(casc)
 	if len(n.cfg.Gossip.Join) == 0 {
 		close(d.joinDone)
 		return nil
@@ -117,13 +132,16 @@ func (n *Node) stopDomain(ctx context.Context) error {
 		}
 		cancel()
 	}
-	// The links first: closing them ends at once a send that waits on a
-	// silent peer, which the replicator's Close would otherwise wait for.
+	// The cascade first: it calls the parent over the links. Then the
+	// links: closing them ends at once a send that waits on a silent peer,
+	// which the replicator's Close would otherwise wait for.
+	n.upstream.set(nil)
+	cascErr := d.casc.Close()
 	linksErr := d.links.Close()
 	replErr := d.repl.Close()
 	d.feed.Close()
 	d.holder.Release()
-	return errors.Join(linksErr, replErr, d.gossip.Close())
+	return errors.Join(cascErr, linksErr, replErr, d.gossip.Close())
 }
 
 // dialableAddr returns the protocol address peers should dial: the bound
@@ -194,4 +212,23 @@ func (n *Node) addDomainStatus(st *protocol.StatusResponse) {
 			Heard: p.Heard, Unresponsive: p.Unresponsive, Snapshot: p.Snapshot,
 		})
 	}
+}
+
+// upstream is the node's kv.Upstream: the cascade once the domain has
+// started, and until then (or for a standalone node) a root of its own.
+type upstream struct {
+	domain string
+	c      atomic.Pointer[cascade.Cascade]
+}
+
+func (u *upstream) set(c *cascade.Cascade) { u.c.Store(c) }
+
+func (u *upstream) Domain() string { return u.domain }
+
+func (u *upstream) ReadUp(ctx context.Context, key []byte, root bool, rid reqid.ID) (crdt.Record, string, error) {
+	c := u.c.Load()
+	if c == nil {
+		return crdt.Record{}, "", cascade.ErrNoParent
+	}
+	return c.ReadUp(ctx, key, root, rid)
 }

@@ -42,6 +42,8 @@ type Node struct {
 	links  native.LinkAcceptor // nil while the node does not replicate
 	resp   *redis.Server       // nil unless Config.RespAddr is set
 	domain *domain             // nil when Config.Standalone
+	// upstream answers kv's reads beyond this node: the cascade.
+	upstream upstream
 
 	closeOnce sync.Once
 	closeErr  error
@@ -73,7 +75,8 @@ func New(cfg Config, clk clock.Clock) (*Node, error) {
 	n.reg = prometheus.NewRegistry()
 	kcfg := cfg.kvConfig()
 	kcfg.NodeID = id
-	n.kv, err = kv.New(kcfg, kv.Deps{Store: n.store, Clock: clk, Registerer: n.reg})
+	n.upstream.domain = cfg.Domain
+	n.kv, err = kv.New(kcfg, kv.Deps{Store: n.store, Clock: clk, Upstream: &n.upstream, Registerer: n.reg})
 	if err != nil {
 		n.store.Close()
 		logger.Close()

@@ -38,6 +38,7 @@ func serveFlags() []cli.Flag {
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-value-size", Value: d.Store.MaxValueSize, Usage: "largest value in bytes"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "tombstone-horizon", Value: d.Store.TombstoneHorizon, Usage: "how long a delete is remembered while a member is down; a member away longer resyncs"}),
 		altsrc.NewInt64Flag(&cli.Int64Flag{Name: "max-log-entries", Value: d.Store.MaxLogEntries, Usage: "replication log kept per origin; members further behind get a digest sync"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "cascade-lag-warn", Value: d.Cascade.LagWarn, Usage: "relay lag towards the parent domain past which the relay warns (once per episode)"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-conns", Value: d.MaxConns, Usage: "most concurrent client connections"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "client-token", EnvVars: []string{"UPU_CLIENT_TOKEN"}, Usage: "token clients must present (open if empty)"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "peer-token", EnvVars: []string{"UPU_PEER_TOKEN"}, Usage: "token peers must present"}),
@@ -114,6 +115,7 @@ func serve(c *cli.Context) error {
 	cfg.HTTP.Pprof = c.Bool("pprof")
 	cfg.Store.TombstoneHorizon = c.Duration("tombstone-horizon")
 	cfg.Store.MaxLogEntries = c.Int64("max-log-entries")
+	cfg.Cascade.LagWarn = c.Duration("cascade-lag-warn")
 	cfg.ClientToken = c.String("client-token")
 	cfg.PeerToken = c.String("peer-token")
 	cfg.AdminToken = c.String("admin-token")
@@ -152,7 +154,7 @@ func serve(c *cli.Context) error {
 var mustNotBeZero = []string{
 	"data-dir", "addr", "gossip-addr", "domain", "sync-interval", "heartbeat-interval",
 	"idle-timeout", "handshake-timeout", "shutdown-timeout", "max-key-size", "max-value-size",
-	"tombstone-horizon", "max-log-entries", "max-conns", "log-level", "log-format",
+	"tombstone-horizon", "max-log-entries", "cascade-lag-warn", "max-conns", "log-level", "log-format",
 	"log-max-size-mb", "log-rotate-every", "log-max-age-days", "log-max-backups", "ready-lag",
 }
 

@@ -1,0 +1,619 @@
+package cascade
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sirupsen/logrus"
+
+	"github.com/upu/upu/crdt"
+	"github.com/upu/upu/gossip"
+	"github.com/upu/upu/internal/clock"
+	"github.com/upu/upu/internal/logging"
+	"github.com/upu/upu/internal/reqid"
+	"github.com/upu/upu/peer"
+	"github.com/upu/upu/protocol"
+	"github.com/upu/upu/replication"
+	"github.com/upu/upu/store"
+)
+
+// Store is what the cascade needs of the node's store; *store.Store is one.
+type Store interface {
+	ReadSystem(key []byte) (crdt.View, crdt.Record, error)
+	ApplyBatch(ctx context.Context, ws []store.Write, out []store.Result)
+	ReadLog(origin crdt.NodeID, fromSeq uint64, limit int) ([]store.LogEntry, error)
+}
+
+// Members is the domain's membership; *gossip.Gossip is one.
+type Members interface {
+	Members() []gossip.Member
+	Subscribe() (<-chan struct{}, func())
+}
+
+// Replication is the replicator the cascade gives its upstream to;
+// *replication.Replicator is one.
+type Replication interface {
+	SetUpstream(p replication.Peer, relay bool)
+	ClearUpstream()
+	Stats() replication.Stats
+}
+
+// Links are the node's peer links; *peer.Pool is one.
+type Links interface {
+	Call(ctx context.Context, to peer.Node, kind peer.Kind, req []byte) ([]byte, error)
+	Identify(ctx context.Context, addr string) (string, error)
+	Register(kind peer.Kind, h peer.Handler)
+}
+
+// Reader answers the scoped reads child domains send this node, as it
+// answers its own clients' (kv.Service.ReadUp).
+type Reader interface {
+	ReadUp(ctx context.Context, key []byte, root bool, rid reqid.ID) (crdt.Record, string, error)
+}
+
+// Deps are the cascade's collaborators. Log and Registerer may be nil.
+type Deps struct {
+	Store       Store
+	Members     Members
+	Replication Replication
+	Links       Links
+	Reader      Reader
+	Clock       clock.Clock
+	Log         *logrus.Entry
+	Registerer  prometheus.Registerer
+}
+
+// infoEvery is how many refreshes pass between two info requests to the
+// parent while all is well: the parent's membership and path change
+// rarely, and the replicator's probes already watch the upstream.
+const infoEvery = 5
+
+// maxHops bounds how far a scoped read travels up: a cycle made by two
+// concurrent changes must not bounce a read for ever.
+const maxHops = 16
+
+// Cascade is one node's part in the domain hierarchy. One goroutine
+// follows the parent setting, the gossip view and the replicator, and
+// publishes a Status; the peer handlers answer child domains.
+type Cascade struct {
+	cfg  Config
+	deps Deps
+	clk  clock.Clock
+	log  *logrus.Entry
+
+	kick      chan struct{}
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+
+	status atomic.Pointer[protocol.CascadeStatus]
+	// path is this domain's path to the root as last learned, this domain
+	// first; cycle, that the path passes through this domain again.
+	path atomic.Pointer[pathInfo]
+
+	cmu      sync.Mutex
+	children map[string]child // by domain
+
+	// Owned by the loop goroutine.
+	parent    *Parent
+	members   []memberInfo // the parent's, as it last said; seeds until then
+	up        memberInfo   // the upstream in use; zero: none
+	relay     string       // the domain's relay
+	refreshes int
+	infoOK    bool // the last info request was answered
+	lastErr   string
+	lastErrAt time.Time
+	relayed   relayCount
+	lag       lagWatch
+}
+
+type pathInfo struct {
+	path  []string
+	cycle bool
+}
+
+type child struct {
+	relay string
+	seen  time.Time
+}
+
+// New starts the cascade of the node cfg.Self in cfg.Domain, and registers
+// its handler on deps.Links.
+func New(cfg Config, deps Deps) (*Cascade, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Store == nil || deps.Members == nil || deps.Replication == nil || deps.Links == nil || deps.Reader == nil {
+		return nil, fmt.Errorf("%w: store, members, replication, links and reader are required", ErrInvalidConfig)
+	}
+	cfg = cfg.withDefaults()
+	c := &Cascade{
+		cfg:      cfg,
+		deps:     deps,
+		clk:      deps.Clock,
+		log:      deps.Log,
+		kick:     make(chan struct{}, 1),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+		children: map[string]child{},
+	}
+	if c.clk == nil {
+		c.clk = clock.Real()
+	}
+	if c.log == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		c.log = logrus.NewEntry(l)
+	}
+	c.path.Store(&pathInfo{path: []string{cfg.Domain}})
+	// The first refresh, which may call the parent, is the loop's, at
+	// once: New does no network I/O.
+	c.followSetting()
+	c.publish(nil)
+	c.wake()
+	deps.Links.Register(peer.KindCascade, c.serve)
+	if deps.Registerer != nil {
+		registerMetrics(deps.Registerer, c)
+	}
+	go c.run()
+	return c, nil
+}
+
+// Domain is this node's domain.
+func (c *Cascade) Domain() string { return c.cfg.Domain }
+
+// Close stops the loop and waits for it. It is idempotent.
+func (c *Cascade) Close() error {
+	c.closeOnce.Do(func() {
+		close(c.stop)
+		<-c.done
+	})
+	return nil
+}
+
+// Status returns the node's view of the hierarchy as of the last refresh.
+func (c *Cascade) Status() protocol.CascadeStatus {
+	st := *c.status.Load()
+	st.Children = c.childList()
+	return st
+}
+
+func (c *Cascade) run() {
+	defer close(c.done)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-c.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	ticker := c.clk.NewTicker(c.cfg.Refresh)
+	defer ticker.Stop()
+	changes, unsubscribe := c.deps.Members.Subscribe()
+	defer unsubscribe()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-ticker.C():
+		case <-c.kick:
+		case _, ok := <-changes:
+			if !ok {
+				changes = nil
+			}
+		}
+		c.refresh(ctx)
+	}
+}
+
+// wake asks the loop for a refresh now.
+func (c *Cascade) wake() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// refresh is one turn of the loop: the setting, the relay, the parent's
+// members, the upstream, the lag; then the status.
+func (c *Cascade) refresh(ctx context.Context) {
+	c.refreshes++
+	c.followSetting()
+	c.relay = chooseRelay(c.cfg.Domain, c.liveIDs())
+	if c.parent == nil {
+		c.publish(nil)
+		return
+	}
+	rs := c.deps.Replication.Stats()
+	unresponsive := rs.Upstream != nil && rs.Upstream.ID.String() == c.up.ID && rs.Upstream.Unresponsive
+	if unresponsive {
+		c.failOver()
+	}
+	if c.up.ID == "" || !c.infoOK || unresponsive || c.refreshes%infoEvery == 0 {
+		c.askInfo(ctx)
+	}
+	pi := c.path.Load()
+	if c.up.ID != "" {
+		id, _ := crdt.ParseNodeID(c.up.ID)
+		c.deps.Replication.SetUpstream(replication.Peer{ID: id, Addr: c.up.Addr}, c.isRelay() && !pi.cycle)
+	}
+	c.publish(&rs)
+}
+
+// followSetting reads the parent setting and, when it changed, starts over
+// with the new one.
+func (c *Cascade) followSetting() {
+	p, err := c.readSetting()
+	if err != nil {
+		c.fail(err)
+		return
+	}
+	if p.equal(c.parent) {
+		return
+	}
+	c.log.WithFields(logrus.Fields{logging.FieldBefore: c.parent.String(), logging.FieldAfter: p.String()}).Info("cascade parent changed")
+	c.parent = p
+	c.members, c.up, c.infoOK, c.lastErr = nil, memberInfo{}, false, ""
+	c.lag = lagWatch{}
+	c.path.Store(&pathInfo{path: []string{c.cfg.Domain}})
+	if p == nil {
+		c.deps.Replication.ClearUpstream()
+	}
+}
+
+func (c *Cascade) readSetting() (*Parent, error) {
+	v, _, err := c.deps.Store.ReadSystem(settingKey(c.cfg.Domain))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("upu: cascade: read the parent setting: %w", err)
+	}
+	return decodeParent(v.Value)
+}
+
+// liveIDs returns the IDs of the domain's live members, this node included.
+func (c *Cascade) liveIDs() []string {
+	self := c.cfg.Self.String()
+	ids := []string{self}
+	for _, m := range c.deps.Members.Members() {
+		if m.State == gossip.StateAlive && m.ID != self && m.Domain == c.cfg.Domain {
+			ids = append(ids, m.ID)
+		}
+	}
+	return ids
+}
+
+func (c *Cascade) isRelay() bool { return c.relay == c.cfg.Self.String() }
+
+// failOver moves the upstream to the next parent member in this node's
+// order.
+func (c *Cascade) failOver() {
+	order := preference(c.cfg.Self.String(), c.known())
+	i := slices.IndexFunc(order, func(m memberInfo) bool { return m.ID == c.up.ID })
+	prev := c.up
+	c.up = memberInfo{}
+	if len(order) > 1 {
+		c.up = order[(i+1)%len(order)]
+	}
+	c.log.WithFields(logrus.Fields{logging.FieldPeer: prev.ID, logging.FieldRemote: prev.Addr, "next": c.up.ID}).
+		Warn("cascade upstream not answering: failing over to another member of the parent domain")
+}
+
+// known returns the parent's members with an ID, as last learned.
+func (c *Cascade) known() []memberInfo {
+	return slices.DeleteFunc(slices.Clone(c.members), func(m memberInfo) bool { return m.ID == "" })
+}
+
+// askInfo asks the parent for its members and path: the upstream first,
+// then the other members known, then the seeds. The first answer wins.
+func (c *Cascade) askInfo(ctx context.Context) {
+	req := request{Op: opInfo, Domain: c.cfg.Domain, Relay: c.isRelay()}
+	var errs []error
+	for _, to := range c.candidates() {
+		var resp infoResponse
+		err := c.call(ctx, to, &req, &resp)
+		if err == nil {
+			err = c.takeInfo(to, &resp)
+		}
+		if err == nil {
+			c.infoOK = true
+			return
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			return
+		}
+	}
+	c.infoOK = false
+	c.fail(fmt.Errorf("%w: %s: %w", ErrParentUnreachable, c.parent.Domain, errors.Join(errs...)))
+}
+
+// candidates are the nodes to ask, in order: the upstream, the other
+// members known in this node's order, then the seeds (by address).
+func (c *Cascade) candidates() []memberInfo {
+	var out []memberInfo
+	if c.up.ID != "" {
+		out = append(out, c.up)
+	}
+	for _, m := range preference(c.cfg.Self.String(), c.known()) {
+		if m.ID != c.up.ID {
+			out = append(out, m)
+		}
+	}
+	for _, s := range c.parent.Seeds {
+		out = append(out, memberInfo{Addr: s})
+	}
+	return out
+}
+
+// takeInfo adopts a parent member's answer: its domain's members become
+// the ones to fail over across, its path this domain's path.
+func (c *Cascade) takeInfo(from memberInfo, resp *infoResponse) error {
+	if resp.Domain != c.parent.Domain {
+		return fmt.Errorf("%w: %s is a member of %s, not of %s", ErrBadParent, from.Addr, resp.Domain, c.parent.Domain)
+	}
+	path := append([]string{c.cfg.Domain}, resp.Path...)
+	if len(path) > maxHops {
+		path = path[:maxHops]
+	}
+	cycle := slices.Contains(resp.Path, c.cfg.Domain)
+	if was := c.path.Load(); cycle != was.cycle {
+		entry := c.log.WithField("path", strings.Join(path, " -> "))
+		if cycle {
+			entry.Warn("cascade cycle: the parent's path to the root passes through this domain; relaying stops until a parent setting breaks the cycle")
+		} else {
+			entry.Info("cascade cycle gone: relaying again")
+		}
+	}
+	c.path.Store(&pathInfo{path: path, cycle: cycle})
+	if len(resp.Members) > 0 {
+		c.members = resp.Members
+	}
+	if c.up.ID == "" || !slices.ContainsFunc(c.members, func(m memberInfo) bool { return m.ID == c.up.ID }) {
+		if order := preference(c.cfg.Self.String(), c.known()); len(order) > 0 {
+			c.up = order[0]
+			c.log.WithFields(logrus.Fields{logging.FieldPeer: c.up.ID, logging.FieldRemote: c.up.Addr}).Info("cascade upstream chosen")
+		}
+	}
+	return nil
+}
+
+// call sends req to the parent member to (by its ID, or by its address
+// alone for a seed) and decodes the answer into resp.
+func (c *Cascade) call(ctx context.Context, to memberInfo, req *request, resp any) error {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+	defer cancel()
+	if to.ID == "" {
+		id, err := c.deps.Links.Identify(ctx, to.Addr)
+		if err != nil {
+			return err
+		}
+		to.ID = id
+	}
+	body, err := encode(req)
+	if err != nil {
+		return err
+	}
+	out, err := c.deps.Links.Call(ctx, peer.Node{ID: to.ID, Addr: to.Addr}, peer.KindCascade, body)
+	if err != nil {
+		return err
+	}
+	return decodeInto(out, resp)
+}
+
+// fail records err as the last error, for the status.
+func (c *Cascade) fail(err error) {
+	msg := err.Error()
+	if msg != c.lastErr {
+		c.log.WithError(err).Warn("cascade")
+	}
+	c.lastErr, c.lastErrAt = msg, c.clk.Now()
+}
+
+// SetParent makes domain, reached at seeds, the parent of this node's
+// domain, for every member: the setting is written to the system keyspace,
+// which replication carries to them. The parent is asked first for its
+// path to the root: a parent that cannot be reached, that is another
+// domain, or whose path passes through this domain is refused.
+func (c *Cascade) SetParent(ctx context.Context, domain string, seeds []string) error {
+	p := &Parent{Domain: domain, Seeds: seeds}
+	if err := p.check(c.cfg.Domain); err != nil {
+		return err
+	}
+	req := request{Op: opInfo, Domain: c.cfg.Domain}
+	var errs []error
+	answered := false
+	for _, s := range seeds {
+		var resp infoResponse
+		if err := c.call(ctx, memberInfo{Addr: s}, &req, &resp); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		switch {
+		case resp.Domain != domain:
+			return fmt.Errorf("%w: %s is a member of %s, not of %s", ErrBadParent, s, resp.Domain, domain)
+		case slices.Contains(resp.Path, c.cfg.Domain):
+			return fmt.Errorf("%w: %s's path to the root is %s, through %s", ErrCycle, domain, strings.Join(resp.Path, " -> "), c.cfg.Domain)
+		}
+		answered = true
+		break
+	}
+	if !answered {
+		return fmt.Errorf("%w: %s: no seed answered: %w", ErrParentUnreachable, domain, errors.Join(errs...))
+	}
+	val, err := encodeParent(p)
+	if err != nil {
+		return err
+	}
+	return c.writeSetting(ctx, store.Write{Op: store.OpSet, Key: settingKey(c.cfg.Domain), Value: val, System: true})
+}
+
+// ClearParent removes the domain's parent: it becomes a root.
+func (c *Cascade) ClearParent(ctx context.Context) error {
+	return c.writeSetting(ctx, store.Write{Op: store.OpDel, Key: settingKey(c.cfg.Domain), System: true})
+}
+
+func (c *Cascade) writeSetting(ctx context.Context, w store.Write) error {
+	res := make([]store.Result, 1)
+	c.deps.Store.ApplyBatch(ctx, []store.Write{w}, res)
+	if err := res[0].Err; err != nil {
+		return fmt.Errorf("upu: cascade: write the parent setting: %w", err)
+	}
+	c.wake()
+	return nil
+}
+
+// ReadUp asks a member of the parent domain for key (kv.Upstream): the
+// upstream first, then the other members. ErrNoParent at a root.
+func (c *Cascade) ReadUp(ctx context.Context, key []byte, root bool, rid reqid.ID) (crdt.Record, string, error) {
+	st := c.status.Load()
+	if st.Parent == "" {
+		return crdt.Record{}, "", ErrNoParent
+	}
+	if c.path.Load().cycle {
+		return crdt.Record{}, "", fmt.Errorf("%w: %s", ErrCycle, strings.Join(st.Path, " -> "))
+	}
+	hops := hopsOf(ctx)
+	if hops >= maxHops {
+		return crdt.Record{}, "", fmt.Errorf("%w: a read passed %d domains", ErrCycle, hops)
+	}
+	req := request{Op: opRead, Domain: c.cfg.Domain, Key: key, Root: root, ReqID: rid.String(), Hops: hops + 1}
+	var errs []error
+	for _, to := range c.readTargets(st) {
+		var resp readResponse
+		err := c.call(ctx, to, &req, &resp)
+		if err != nil {
+			errs = append(errs, err)
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		var rec crdt.Record
+		if len(resp.Record) > 0 {
+			if rec, err = crdt.UnmarshalRecord(resp.Record); err != nil {
+				return crdt.Record{}, "", fmt.Errorf("upu: cascade: record from %s: %w", to.ID, err)
+			}
+		}
+		return rec, resp.Domain, nil
+	}
+	return crdt.Record{}, "", fmt.Errorf("%w: %s: %w", ErrParentUnreachable, st.Parent, errors.Join(errs...))
+}
+
+// readTargets are the parent members a read tries, from the status the
+// loop published (a read must not wait for the loop).
+func (c *Cascade) readTargets(st *protocol.CascadeStatus) []memberInfo {
+	var out []memberInfo
+	if st.Upstream != "" {
+		out = append(out, memberInfo{ID: st.Upstream, Addr: st.UpstreamAddr})
+	}
+	for _, m := range st.ParentMembers {
+		id, addr, _ := strings.Cut(m, "@")
+		if id != st.Upstream {
+			out = append(out, memberInfo{ID: id, Addr: addr})
+		}
+	}
+	if len(out) == 0 {
+		for _, s := range st.Seeds {
+			out = append(out, memberInfo{Addr: s})
+		}
+	}
+	return out
+}
+
+type hopsKey struct{}
+
+// hopsOf returns how many domains a read served under ctx has passed.
+func hopsOf(ctx context.Context) int {
+	n, _ := ctx.Value(hopsKey{}).(int)
+	return n
+}
+
+// serve answers a child domain's request.
+func (c *Cascade) serve(ctx context.Context, from string, body []byte) ([]byte, error) {
+	var req request
+	if err := decodeInto(body, &req); err != nil {
+		return nil, err
+	}
+	switch req.Op {
+	case opInfo:
+		return c.serveInfo(from, &req)
+	case opRead:
+		return c.serveRead(ctx, from, &req)
+	}
+	return nil, fmt.Errorf("upu: cascade: unknown request %d", req.Op)
+}
+
+func (c *Cascade) serveInfo(from string, req *request) ([]byte, error) {
+	if req.Relay && req.Domain != "" && req.Domain != c.cfg.Domain {
+		c.cmu.Lock()
+		if old, ok := c.children[req.Domain]; !ok || old.relay != from {
+			c.log.WithFields(logrus.Fields{"child": req.Domain, logging.FieldPeer: from}).Info("cascade child domain relays to this domain")
+		}
+		c.children[req.Domain] = child{relay: from, seen: c.clk.Now()}
+		c.cmu.Unlock()
+	}
+	pi := c.path.Load()
+	resp := infoResponse{Domain: c.cfg.Domain, Path: pi.path, Cycle: pi.cycle}
+	resp.Members = append(resp.Members, memberInfo{ID: c.cfg.Self.String(), Addr: c.cfg.Addr})
+	for _, m := range c.deps.Members.Members() {
+		if m.State == gossip.StateAlive && !m.Self && m.Domain == c.cfg.Domain && m.Addr != "" {
+			resp.Members = append(resp.Members, memberInfo{ID: m.ID, Addr: m.Addr})
+		}
+	}
+	return encode(&resp)
+}
+
+func (c *Cascade) serveRead(ctx context.Context, from string, req *request) ([]byte, error) {
+	rid, err := reqid.Parse(req.ReqID)
+	if err != nil {
+		return nil, fmt.Errorf("upu: cascade: read from %s: request id %q: %w", from, req.ReqID, err)
+	}
+	start := c.clk.Now()
+	rec, domain, err := c.deps.Reader.ReadUp(context.WithValue(ctx, hopsKey{}, req.Hops), req.Key, req.Root, rid)
+	entry := c.log.WithFields(logrus.Fields{
+		logging.FieldReqID: req.ReqID, logging.FieldOp: "cascade-read", logging.FieldPeer: from,
+		"child": req.Domain, "root": req.Root, "answered_by": domain,
+		logging.FieldDuration: logging.Millis(c.clk.Now().Sub(start)),
+	})
+	if err != nil {
+		entry.WithError(err).Warn("cascade read for a child domain failed")
+		return nil, err
+	}
+	if c.log.Logger.IsLevelEnabled(logrus.DebugLevel) {
+		entry.Debug("cascade read for a child domain")
+	}
+	resp := readResponse{Domain: domain}
+	if len(rec.Entries) > 0 || len(rec.Context.VV) > 0 || len(rec.Context.Cloud) > 0 {
+		resp.Record = crdt.AppendRecord(nil, rec)
+	}
+	return encode(&resp)
+}
+
+// childList returns the child domains heard from within ChildTTL.
+func (c *Cascade) childList() []protocol.CascadeChild {
+	now := c.clk.Now()
+	c.cmu.Lock()
+	defer c.cmu.Unlock()
+	var out []protocol.CascadeChild
+	for d, ch := range c.children {
+		if now.Sub(ch.seen) > c.cfg.ChildTTL {
+			delete(c.children, d)
+			continue
+		}
+		out = append(out, protocol.CascadeChild{Domain: d, Relay: ch.relay, LastSeenMS: ch.seen.UnixMilli()})
+	}
+	slices.SortFunc(out, func(a, b protocol.CascadeChild) int { return strings.Compare(a.Domain, b.Domain) })
+	return out
+}

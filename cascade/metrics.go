@@ -1,0 +1,46 @@
+package cascade
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// registerMetrics exports the status as metrics, read when scraped.
+func registerMetrics(reg prometheus.Registerer, c *Cascade) {
+	gauge := func(name, help string, f func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
+	}
+	counter := func(name, help string, f func() float64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f)
+	}
+	reg.MustRegister(
+		gauge("upu_cascade_relay", "1 while this node relays its domain's log to the parent domain.", func() float64 {
+			return one(c.status.Load().State == StateRelaying)
+		}),
+		gauge("upu_cascade_has_parent", "1 when the domain has a parent.", func() float64 {
+			return one(c.status.Load().Parent != "")
+		}),
+		gauge("upu_cascade_cycle", "1 while the parent's path to the root passes through this domain (relaying stopped).", func() float64 {
+			return one(c.status.Load().State == StateCycle)
+		}),
+		gauge("upu_cascade_lag_entries", "Log entries this node holds that its parent-domain upstream has not reported having.", func() float64 {
+			return float64(c.status.Load().LagEntries)
+		}),
+		gauge("upu_cascade_lag_seconds", "Age of the oldest log entry the parent domain lacks, over every origin.", func() float64 {
+			return c.status.Load().LagSeconds
+		}),
+		counter("upu_cascade_relayed_entries_total", "Log entries pushed to the parent domain.", func() float64 {
+			return float64(c.status.Load().EntriesRelayed)
+		}),
+		counter("upu_cascade_relayed_bytes_total", "Encoded bytes pushed to the parent domain.", func() float64 {
+			return float64(c.status.Load().BytesRelayed)
+		}),
+		gauge("upu_cascade_children", "Child domains whose relay was heard from lately.", func() float64 {
+			return float64(len(c.childList()))
+		}),
+	)
+}
+
+func one(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,147 @@
+package cascade
+
+import (
+	"slices"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/upu/upu/crdt"
+	"github.com/upu/upu/internal/logging"
+	"github.com/upu/upu/protocol"
+	"github.com/upu/upu/replication"
+)
+
+// States of the status.
+const (
+	StateRoot        = "root"        // no parent
+	StateRelaying    = "relaying"    // this node streams the domain's log up
+	StateStandby     = "standby"     // another member relays; this one watches the parent
+	StateConnecting  = "connecting"  // no parent member has answered yet
+	StateUnreachable = "unreachable" // no parent member answers
+	StateCycle       = "cycle"       // the parent's path passes through this domain
+)
+
+// relayCount adds up what the replicator pushed to each upstream in turn:
+// its counters start over with every new one.
+type relayCount struct {
+	upstream       crdt.NodeID
+	base, last     replication.Counters
+	entries, bytes uint64
+}
+
+func (r *relayCount) observe(up *replication.PeerStats) {
+	if up == nil {
+		return
+	}
+	if up.ID != r.upstream {
+		r.base.EntriesSent += r.last.EntriesSent
+		r.base.BytesSent += r.last.BytesSent
+		r.upstream, r.last = up.ID, replication.Counters{}
+	}
+	r.last = up.Sent
+	r.entries = r.base.EntriesSent + r.last.EntriesSent
+	r.bytes = r.base.BytesSent + r.last.BytesSent
+}
+
+// lagWatch follows the relay's lag, to warn once per episode.
+type lagWatch struct {
+	warned bool
+	since  map[crdt.NodeID]time.Time // when each origin's lag was first seen, for entries no longer readable
+}
+
+// publish makes the status of this refresh visible to Status and the
+// metrics; rs is nil at a root.
+func (c *Cascade) publish(rs *replication.Stats) {
+	pi := c.path.Load()
+	st := &protocol.CascadeStatus{Domain: c.cfg.Domain, Path: pi.path, Relay: c.relay}
+	if c.lastErr != "" {
+		st.LastError, st.LastErrorMS = c.lastErr, c.lastErrAt.UnixMilli()
+	}
+	if c.parent == nil {
+		st.State = StateRoot
+		c.status.Store(st)
+		return
+	}
+	st.Parent, st.Seeds = c.parent.Domain, c.parent.Seeds
+	st.Upstream, st.UpstreamAddr = c.up.ID, c.up.Addr
+	for _, m := range c.known() {
+		st.ParentMembers = append(st.ParentMembers, m.ID+"@"+m.Addr)
+	}
+	switch {
+	case pi.cycle:
+		st.State, st.Reason = StateCycle, "the parent's path to the root passes through this domain"
+	case c.up.ID == "" && c.lastErr != "":
+		st.State, st.Reason = StateUnreachable, c.lastErr
+	case c.up.ID == "":
+		st.State = StateConnecting
+	case !c.infoOK:
+		st.State, st.Reason = StateUnreachable, c.lastErr
+	case c.isRelay():
+		st.State = StateRelaying
+	default:
+		st.State = StateStandby
+	}
+	if rs != nil && rs.Upstream != nil && rs.Upstream.ID.String() == c.up.ID {
+		c.relayed.observe(rs.Upstream)
+		c.addLag(st, rs)
+	}
+	st.EntriesRelayed, st.BytesRelayed = c.relayed.entries, c.relayed.bytes
+	c.status.Store(st)
+	if c.isRelay() {
+		c.watchLag(st)
+	}
+}
+
+// addLag fills the lag towards the parent: per origin, the entries this
+// node holds that the upstream has not reported, and the age of the oldest
+// of them.
+func (c *Cascade) addLag(st *protocol.CascadeStatus, rs *replication.Stats) {
+	up := rs.Upstream
+	now := c.clk.Now()
+	if !up.Heard {
+		return
+	}
+	if c.lag.since == nil {
+		c.lag.since = map[crdt.NodeID]time.Time{}
+	}
+	for o := range c.lag.since {
+		if up.Lag.Get(o) == 0 {
+			delete(c.lag.since, o)
+		}
+	}
+	for _, e := range up.Lag {
+		first, ok := c.lag.since[e.Node]
+		if !ok {
+			first = now
+			c.lag.since[e.Node] = now
+		}
+		age := now.Sub(first)
+		if ents, err := c.deps.Store.ReadLog(e.Node, up.Acked.Get(e.Node)+1, 1); err == nil && len(ents) == 1 {
+			age = max(0, now.Sub(time.UnixMilli(ents[0].TS.Millis())))
+		}
+		st.Origins = append(st.Origins, protocol.CascadeOriginLag{Origin: e.Node.String(), Entries: e.Counter, Seconds: age.Seconds()})
+		st.LagEntries += e.Counter
+		st.LagSeconds = max(st.LagSeconds, age.Seconds())
+	}
+	slices.SortFunc(st.Origins, func(a, b protocol.CascadeOriginLag) int { return int(b.Entries) - int(a.Entries) })
+}
+
+// watchLag warns when the relay's lag passes LagWarn, once per episode,
+// and says when it is back under.
+func (c *Cascade) watchLag(st *protocol.CascadeStatus) {
+	over := st.LagSeconds > c.cfg.LagWarn.Seconds()
+	if over == c.lag.warned {
+		return
+	}
+	c.lag.warned = over
+	entry := c.log.WithFields(logrus.Fields{
+		"lag_entries": st.LagEntries, "lag_s": st.LagSeconds, "parent": st.Parent,
+		logging.FieldThreshold: logging.Millis(c.cfg.LagWarn), logging.FieldPeer: st.Upstream,
+	})
+	if over {
+		entry.Warn("cascade relay lagging: the parent domain is behind this one")
+	} else {
+		entry.Info("cascade relay caught up")
+	}
+}
