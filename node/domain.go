@@ -232,3 +232,12 @@ func (u *upstream) ReadUp(ctx context.Context, key []byte, root bool, rid reqid.
 	}
 	return c.ReadUp(ctx, key, root, rid)
 }
+
+// Cascade returns the node's part in the domain hierarchy; nil for a
+// standalone node or before Start.
+func (n *Node) Cascade() *cascade.Cascade {
+	if n.domain == nil {
+		return nil
+	}
+	return n.domain.casc
+}
