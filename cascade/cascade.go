@@ -1,6 +1,7 @@
 package cascade
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -30,6 +31,7 @@ type Store interface {
 	ReadSystem(key []byte) (crdt.View, crdt.Record, error)
 	ApplyBatch(ctx context.Context, ws []store.Write, out []store.Result)
 	ReadLog(origin crdt.NodeID, fromSeq uint64, limit int) ([]store.LogEntry, error)
+	ScanSystem(ctx context.Context, fn func(key []byte, r crdt.Record) bool) error
 }
 
 // Members is the domain's membership; *gossip.Gossip is one.
@@ -43,6 +45,7 @@ type Members interface {
 type Replication interface {
 	SetUpstream(p replication.Peer, relay bool)
 	ClearUpstream()
+	HoldCollection(hold bool)
 	Stats() replication.Stats
 }
 
@@ -103,11 +106,12 @@ type Cascade struct {
 	children map[string]child // by domain
 
 	// Owned by the loop goroutine.
-	ctl       *controller
-	lastErr   string
-	lastErrAt time.Time
-	relayed   relayCount
-	lag       lagWatch
+	ctl         *controller
+	hasChildren bool
+	lastErr     string
+	lastErrAt   time.Time
+	relayed     relayCount
+	lag         lagWatch
 }
 
 type pathInfo struct {
@@ -225,6 +229,7 @@ func (c *Cascade) wake() {
 func (c *Cascade) refresh(ctx context.Context) {
 	c.followSetting()
 	c.ctl.setLive(c.liveIDs())
+	c.followChildren(ctx)
 	if c.ctl.parent == nil {
 		c.publish(nil)
 		return
@@ -263,6 +268,43 @@ func (c *Cascade) followSetting() {
 	if p == nil {
 		c.deps.Replication.ClearUpstream()
 	}
+}
+
+// followChildren tells replication whether this domain has child domains,
+// which holds tombstone collection to the horizon (see
+// replication.Machine.HoldCollection): a child relay heard from lately, or
+// a child's own parent setting naming this domain, which came up with the
+// child's log and so outlives restarts.
+func (c *Cascade) followChildren(ctx context.Context) {
+	if c.ctl.ticks%infoEvery != 0 && c.hasChildren {
+		return // a child once found keeps the hold until the next look
+	}
+	has := len(c.childList()) > 0
+	if !has {
+		prefix := settingKey("")
+		now := c.clk.Now().UnixMilli()
+		err := c.deps.Store.ScanSystem(ctx, func(key []byte, r crdt.Record) bool {
+			if !bytes.HasPrefix(key, prefix) || bytes.Equal(key, settingKey(c.cfg.Domain)) {
+				return true
+			}
+			if v := r.Read(now); v.Found {
+				if p, err := decodeParent(v.Value); err == nil && p.Domain == c.cfg.Domain {
+					has = true
+					return false
+				}
+			}
+			return true
+		})
+		if err != nil {
+			c.fail(fmt.Errorf("upu: cascade: read the child domains' settings: %w", err))
+			return
+		}
+	}
+	if has != c.hasChildren {
+		c.hasChildren = has
+		c.log.WithField("children", has).Info("cascade child domains changed: tombstones are collected past the tombstone horizon only while this domain has children")
+	}
+	c.deps.Replication.HoldCollection(has)
 }
 
 func (c *Cascade) readSetting() (*Parent, error) {

@@ -113,26 +113,29 @@ type Replicator struct {
 	sendErrors    atomic.Uint64
 
 	// Owned by the loop goroutine.
-	st        Store
-	senders   map[crdt.NodeID]*sender
-	wg        sync.WaitGroup // senders, the applier, and the canceller in run
-	writes    chan Write     // to the applier, in Ready's order
-	persisted chan persisted // from the applier
-	pending   int            // writes handed to the applier, not yet back
-	succ      crdt.NodeID
-	succDown  bool
-	up        Peer // the upstream the Machine was given
-	syncs     map[crdt.NodeID]bool
-	stable    crdt.VersionVector // what the store was last given
-	stableSet bool
-	contact   contact
-	resyncing bool
+	st         Store
+	senders    map[crdt.NodeID]*sender
+	wg         sync.WaitGroup // senders, the applier, and the canceller in run
+	writes     chan Write     // to the applier, in Ready's order
+	persisted  chan persisted // from the applier
+	pending    int            // writes handed to the applier, not yet back
+	succ       crdt.NodeID
+	succDown   bool
+	up         Peer // the upstream the Machine was given
+	syncs      map[crdt.NodeID]bool
+	stable     crdt.VersionVector // what the holder was last given
+	stableSet  bool
+	collect    crdt.VersionVector // what the store was last given
+	collectSet bool
+	contact    contact
+	resyncing  bool
 }
 
 // upstream is the Machine's upstream as SetUpstream and ClearUpstream ask.
 type upstream struct {
 	peer  Peer // zero ID: none
 	relay bool
+	hold  bool // Machine.HoldCollection
 }
 
 type inbound struct {
@@ -248,14 +251,22 @@ func (r *Replicator) Notify() {
 // SetUpstream gives the Machine its upstream (Machine.SetUpstream): the
 // member of the parent domain this node reports to, which it also pushes
 // the log to with relay. It never blocks; the loop takes the latest.
-func (r *Replicator) SetUpstream(p Peer, relay bool) { r.setUpstream(upstream{peer: p, relay: relay}) }
+func (r *Replicator) SetUpstream(p Peer, relay bool) {
+	r.setUpstream(func(u *upstream) { u.peer, u.relay = p, relay })
+}
 
 // ClearUpstream forgets the upstream: the domain has no parent.
-func (r *Replicator) ClearUpstream() { r.setUpstream(upstream{}) }
+func (r *Replicator) ClearUpstream() {
+	r.setUpstream(func(u *upstream) { u.peer, u.relay = Peer{}, false })
+}
 
-func (r *Replicator) setUpstream(u upstream) {
+// HoldCollection says whether the domain has child domains
+// (Machine.HoldCollection); it never blocks.
+func (r *Replicator) HoldCollection(hold bool) { r.setUpstream(func(u *upstream) { u.hold = hold }) }
+
+func (r *Replicator) setUpstream(change func(*upstream)) {
 	r.upMu.Lock()
-	r.upWant = u
+	change(&r.upWant)
 	r.upMu.Unlock()
 	select {
 	case r.upKick <- struct{}{}:
@@ -279,6 +290,7 @@ func (r *Replicator) applyUpstream() {
 		}
 		r.up = u.peer
 	}
+	r.m.HoldCollection(u.hold)
 	if u.peer.ID == 0 {
 		r.m.ClearUpstream()
 		return
@@ -637,11 +649,14 @@ func (r *Replicator) publish() {
 	st := r.m.Stats()
 	r.stats.Store(&st)
 	if !r.stableSet || (st.Stable == nil) != (r.stable == nil) || !st.Stable.Equal(r.stable) {
-		r.st.SetStable(st.Stable)
 		r.stable, r.stableSet = st.Stable, true
 		if r.holder != nil && st.Stable != nil {
 			r.holder.Ack(st.Stable)
 		}
+	}
+	if !r.collectSet || (st.Collect == nil) != (r.collect == nil) || !st.Collect.Equal(r.collect) {
+		r.st.SetStable(st.Collect)
+		r.collect, r.collectSet = st.Collect, true
 	}
 	for id := range r.syncs {
 		if !slices.ContainsFunc(st.Peers, func(p PeerStats) bool { return p.ID == id }) {
