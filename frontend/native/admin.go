@@ -101,8 +101,7 @@ func (c *conn) change(f protocol.Frame, rid reqid.ID, action, before string, set
 	}
 	after, err := set()
 	if err != nil {
-		code, msg := adminError(err)
-		c.failWith(f, rid, err, code, msg)
+		c.failAdmin(f, rid, err)
 		return false
 	}
 	c.s.logger.Audit(c.remote, action, before, after, logrus.Fields{logging.FieldReqID: rid.String()})
@@ -125,8 +124,7 @@ func (c *conn) cascadeStatus(f protocol.Frame) {
 	defer cancel()
 	st, err := c.s.cascade.Status(ctx)
 	if err != nil {
-		code, msg := adminError(err)
-		c.failWith(f, rid, err, code, msg)
+		c.failAdmin(f, rid, err)
 		return
 	}
 	c.reply(f, &st)
@@ -151,16 +149,18 @@ func (c *conn) cascadeParent(f protocol.Frame) {
 	defer cancel()
 	st, err := cas.Status(ctx)
 	if err != nil {
-		code, msg := adminError(err)
-		c.failWith(f, rid, err, code, msg)
+		c.failAdmin(f, rid, err)
 		return
 	}
 	before, want := parentText(st.Parent, st.Seeds), "none"
 	if !req.Clear {
 		want = parentText(req.Domain, req.Seeds)
 	}
+	// A request without a domain is the cascade's to refuse, whatever the
+	// parent now.
+	unchanged := want == before && (req.Clear || req.Domain != "")
 	var statusErr error // the change was made, but the status after could not be read
-	if want != before {
+	if !unchanged {
 		set := func() (string, error) {
 			var err error
 			if req.Clear {
@@ -181,11 +181,16 @@ func (c *conn) cascadeParent(f protocol.Frame) {
 		}
 	}
 	if statusErr != nil {
-		code, msg := adminError(statusErr)
-		c.failWith(f, rid, statusErr, code, msg)
+		c.failAdmin(f, rid, statusErr)
 		return
 	}
 	c.reply(f, &st)
+}
+
+// failAdmin answers an admin request that err failed.
+func (c *conn) failAdmin(f protocol.Frame, rid reqid.ID, err error) {
+	code, msg := adminError(err)
+	c.failWith(f, rid, err, code, msg)
 }
 
 // parentText is a parent setting as the audit log and the INFO line show
