@@ -324,6 +324,9 @@ func (c *conn) errorText(err error, key []byte, name string, rid reqid.ID) strin
 	case kv.KindScopeUnavailable:
 		return "ERR this node reads nothing beyond itself: it has no parent domain to ask (CLIENT SCOPE local)"
 	case kv.KindTimeout:
+		if !c.readID.IsZero() {
+			return "ERR timeout: the parent domain did not answer in time"
+		}
 		return "ERR timeout: the store did not answer in time"
 	}
 	if rid.IsZero() {
