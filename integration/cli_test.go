@@ -119,6 +119,7 @@ func TestCLICompletion(t *testing.T) {
 	}{
 		{[]string{"--generate-bash-completion"}, []string{"serve", "status", "completion"}},
 		{[]string{"reqid", "--generate-bash-completion"}, []string{"decode"}},
+		{[]string{"cascade", "--generate-bash-completion"}, []string{"status", "set-parent", "clear-parent"}},
 		{[]string{"get", "--s", "--generate-bash-completion"}, []string{"--scope"}},
 	} {
 		out, err := exec.Command(bin, tt.args...).Output()
