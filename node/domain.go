@@ -11,6 +11,7 @@ import (
 
 	"github.com/upu/upu/cascade"
 	"github.com/upu/upu/crdt"
+	"github.com/upu/upu/frontend/native"
 	"github.com/upu/upu/gossip"
 	"github.com/upu/upu/internal/confcheck"
 	"github.com/upu/upu/internal/reqid"
@@ -240,4 +241,20 @@ func (n *Node) Cascade() *cascade.Cascade {
 		return nil
 	}
 	return n.domain.casc
+}
+
+// nativeCascade is the cascade as the binary protocol's admin requests see
+// it; nil (no cascade) for a standalone node.
+func (n *Node) nativeCascade() native.Cascade {
+	if c := n.Cascade(); c != nil {
+		return cascadeAdmin{c}
+	}
+	return nil
+}
+
+// cascadeAdmin adapts the cascade to native.Cascade.
+type cascadeAdmin struct{ *cascade.Cascade }
+
+func (a cascadeAdmin) Status(context.Context) (protocol.CascadeStatus, error) {
+	return a.Cascade.Status(), nil
 }

@@ -25,7 +25,7 @@ func (n *Node) startFrontends(ln net.Listener) error {
 		HeartbeatInterval: cfg.HeartbeatInterval, IdleTimeout: cfg.IdleTimeout, HandshakeTimeout: cfg.HandshakeTimeout,
 		MaxConns:    cfg.MaxConns,
 		ClientToken: cfg.ClientToken, PeerToken: cfg.PeerToken, AdminToken: cfg.AdminToken,
-	}, native.Deps{KV: n.kv, Admin: nodeAdmin{n}, Logger: n.logger, Links: n.links, Registerer: n.reg})
+	}, native.Deps{KV: n.kv, Admin: nodeAdmin{n}, Cascade: n.nativeCascade(), Logger: n.logger, Links: n.links, Registerer: n.reg})
 	if err != nil {
 		ln.Close()
 		return err
