@@ -98,6 +98,9 @@ type Cascade struct {
 	closeOnce sync.Once
 
 	status atomic.Pointer[protocol.CascadeStatus]
+	// published is closed, and replaced, whenever a status is published.
+	pmu       sync.Mutex
+	published chan struct{}
 	// path is this domain's path to the root as last learned, this domain
 	// first; cycle, that the path passes through this domain again.
 	path atomic.Pointer[pathInfo]
@@ -142,8 +145,9 @@ func New(cfg Config, deps Deps) (*Cascade, error) {
 		kick:     make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
-		children: map[string]child{},
-		ctl:      newController(cfg.Domain, cfg.Self.String()),
+		children:  map[string]child{},
+		ctl:       newController(cfg.Domain, cfg.Self.String()),
+		published: make(chan struct{}),
 	}
 	if c.clk == nil {
 		c.clk = clock.Real()
@@ -438,12 +442,47 @@ func (c *Cascade) SetParent(ctx context.Context, domain string, seeds []string) 
 	if err != nil {
 		return err
 	}
-	return c.writeSetting(ctx, store.Write{Op: store.OpSet, Key: settingKey(c.cfg.Domain), Value: val, System: true})
+	if err := c.writeSetting(ctx, store.Write{Op: store.OpSet, Key: settingKey(c.cfg.Domain), Value: val, System: true}); err != nil {
+		return err
+	}
+	c.await(ctx, func(st *protocol.CascadeStatus) bool {
+		return st.Parent == domain && slices.Equal(st.Seeds, seeds) && st.State != StateConnecting
+	})
+	return nil
 }
 
 // ClearParent removes the domain's parent: it becomes a root.
 func (c *Cascade) ClearParent(ctx context.Context) error {
-	return c.writeSetting(ctx, store.Write{Op: store.OpDel, Key: settingKey(c.cfg.Domain), System: true})
+	if err := c.writeSetting(ctx, store.Write{Op: store.OpDel, Key: settingKey(c.cfg.Domain), System: true}); err != nil {
+		return err
+	}
+	c.await(ctx, func(st *protocol.CascadeStatus) bool { return st.Parent == "" })
+	return nil
+}
+
+// await waits until the loop publishes a status that done accepts, for at
+// most twice CallTimeout: a change's answer then shows the change taken.
+// The change is written either way; a status slower than that only lags.
+func (c *Cascade) await(ctx context.Context, done func(*protocol.CascadeStatus) bool) {
+	timer := c.clk.NewTimer(2 * c.cfg.CallTimeout)
+	defer timer.Stop()
+	for {
+		c.pmu.Lock()
+		next := c.published
+		c.pmu.Unlock()
+		if done(c.status.Load()) {
+			return
+		}
+		select {
+		case <-next:
+		case <-timer.C():
+			return
+		case <-ctx.Done():
+			return
+		case <-c.stop:
+			return
+		}
+	}
 }
 
 func (c *Cascade) writeSetting(ctx context.Context, w store.Write) error {

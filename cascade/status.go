@@ -53,6 +53,7 @@ type lagWatch struct {
 // publish makes the status of this refresh visible to Status and the
 // metrics; rs is nil at a root.
 func (c *Cascade) publish(rs *replication.Stats) {
+	defer c.announce()
 	ctl := c.ctl
 	st := &protocol.CascadeStatus{Domain: c.cfg.Domain, Path: ctl.path, Relay: ctl.relay}
 	if c.lastErr != "" {
@@ -130,4 +131,12 @@ func (c *Cascade) watchLag(st *protocol.CascadeStatus) {
 	} else {
 		entry.Info("cascade relay caught up")
 	}
+}
+
+// announce wakes those waiting for a status (await).
+func (c *Cascade) announce() {
+	c.pmu.Lock()
+	close(c.published)
+	c.published = make(chan struct{})
+	c.pmu.Unlock()
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 
 	"github.com/upu/upu/crdt"
 	"github.com/upu/upu/frontend/native"
@@ -157,6 +158,11 @@ func (a nodeAdmin) Info() redis.Info {
 	n.addDomainStatus(&st)
 	info.Members, info.Successor = st.Members, st.Successor
 	info.EntriesSent, info.EntriesApplied = st.EntriesSent, st.EntriesApplied
+	if c := n.Cascade(); c != nil {
+		if cs := c.Status(); cs.Parent != "" {
+			info.Cascade = fmt.Sprintf("parent %s, path %s, %s, lag %d entries", cs.Parent, strings.Join(cs.Path, " -> "), cs.State, cs.LagEntries)
+		}
+	}
 	return info
 }
 

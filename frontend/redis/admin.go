@@ -512,7 +512,11 @@ func (c *conn) cmdInfo(args [][]byte) {
 			line("successor", successor)
 			line("repl_entries_sent", n.EntriesSent)
 			line("repl_entries_applied", n.EntriesApplied)
-			line("cascade", "none (no parent domain)")
+			cascade := n.Cascade
+			if cascade == "" {
+				cascade = "none (no parent domain)"
+			}
+			line("cascade", cascade)
 			line("log_entries", n.LogEntries)
 			line("applied", n.Applied)
 			line("sync_writes", strconv.FormatBool(n.SyncWrites))

@@ -73,6 +73,9 @@ type Info struct {
 	EntriesApplied          uint64
 	LogEntries              int64
 	Applied                 string
+	// Cascade says where the domain stands in the tree: its parent and
+	// the state of the relay, or that it has none.
+	Cascade string
 }
 
 // NodeInfo reports on the node.
