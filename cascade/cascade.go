@@ -72,6 +72,9 @@ type Deps struct {
 	Clock       clock.Clock
 	Log         *logrus.Entry
 	Registerer  prometheus.Registerer
+	// SlowThreshold, when set, is the duration past which a read served
+	// for a child domain is logged at warn.
+	SlowThreshold func() time.Duration
 }
 
 // infoEvery is how many refreshes pass between two info requests to the
@@ -113,6 +116,7 @@ type Cascade struct {
 	hasChildren bool
 	lastErr     string
 	lastErrAt   time.Time
+	warned      string // the warning given since the parent last answered
 	relayed     relayCount
 	lag         lagWatch
 }
@@ -138,13 +142,13 @@ func New(cfg Config, deps Deps) (*Cascade, error) {
 	}
 	cfg = cfg.withDefaults()
 	c := &Cascade{
-		cfg:      cfg,
-		deps:     deps,
-		clk:      deps.Clock,
-		log:      deps.Log,
-		kick:     make(chan struct{}, 1),
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
+		cfg:       cfg,
+		deps:      deps,
+		clk:       deps.Clock,
+		log:       deps.Log,
+		kick:      make(chan struct{}, 1),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
 		children:  map[string]child{},
 		ctl:       newController(cfg.Domain, cfg.Self.String()),
 		published: make(chan struct{}),
@@ -232,7 +236,15 @@ func (c *Cascade) wake() {
 // members, the upstream, the lag; then the status.
 func (c *Cascade) refresh(ctx context.Context) {
 	c.followSetting()
+	wasRelay := c.ctl.isRelay()
 	c.ctl.setLive(c.liveIDs())
+	if c.ctl.parent != nil && c.ctl.isRelay() != wasRelay {
+		if wasRelay {
+			c.log.WithField("relay", c.ctl.relay).Info("cascade relay moved to another member")
+		} else {
+			c.log.Info("cascade relay: this node now relays the domain's log to the parent")
+		}
+	}
 	c.followChildren(ctx)
 	if c.ctl.parent == nil {
 		c.publish(nil)
@@ -259,7 +271,7 @@ func (c *Cascade) refresh(ctx context.Context) {
 func (c *Cascade) followSetting() {
 	p, err := c.readSetting()
 	if err != nil {
-		c.fail(err)
+		c.fail("cascade parent setting unreadable", err)
 		return
 	}
 	before := c.ctl.parent
@@ -300,7 +312,7 @@ func (c *Cascade) followChildren(ctx context.Context) {
 			return true
 		})
 		if err != nil {
-			c.fail(fmt.Errorf("upu: cascade: read the child domains' settings: %w", err))
+			c.fail("cascade child settings unreadable", fmt.Errorf("upu: cascade: read the child domains' settings: %w", err))
 			return
 		}
 	}
@@ -348,6 +360,10 @@ func (c *Cascade) askInfo(ctx context.Context) {
 		}
 		if err == nil {
 			c.tookInfo(res)
+			if c.warned != "" {
+				c.log.WithField(logging.FieldPeer, c.ctl.up.ID).Info("cascade parent domain answering again")
+				c.warned = ""
+			}
 			return
 		}
 		errs = append(errs, err)
@@ -356,7 +372,7 @@ func (c *Cascade) askInfo(ctx context.Context) {
 		}
 	}
 	c.ctl.infoFailed()
-	c.fail(fmt.Errorf("%w: %s: %w", ErrParentUnreachable, c.ctl.parent.Domain, errors.Join(errs...)))
+	c.fail("cascade parent domain unreachable: no member answered", fmt.Errorf("%w: %s: %w", ErrParentUnreachable, c.ctl.parent.Domain, errors.Join(errs...)))
 }
 
 // tookInfo publishes the path an answer brought and logs what it changed.
@@ -398,13 +414,14 @@ func (c *Cascade) call(ctx context.Context, to memberInfo, req *request, resp an
 	return decodeInto(out, resp)
 }
 
-// fail records err as the last error, for the status.
-func (c *Cascade) fail(err error) {
-	msg := err.Error()
-	if msg != c.lastErr {
-		c.log.WithError(err).Warn("cascade")
+// fail records err as the last error, for the status, and warns with
+// msg, once until the parent answers again.
+func (c *Cascade) fail(msg string, err error) {
+	if msg != c.warned {
+		c.log.WithError(err).Warn(msg)
+		c.warned = msg
 	}
-	c.lastErr, c.lastErrAt = msg, c.clk.Now()
+	c.lastErr, c.lastErrAt = err.Error(), c.clk.Now()
 }
 
 // SetParent makes domain, reached at seeds, the parent of this node's
@@ -612,7 +629,9 @@ func (c *Cascade) serveRead(ctx context.Context, from string, req *request) ([]b
 		entry.WithError(err).Warn("cascade read for a child domain failed")
 		return nil, err
 	}
-	if c.log.Logger.IsLevelEnabled(logrus.DebugLevel) {
+	if slow := c.deps.SlowThreshold; slow != nil && c.clk.Now().Sub(start) > slow() {
+		entry.WithField(logging.FieldThreshold, logging.Millis(slow())).Warn("slow cascade read for a child domain")
+	} else if c.log.Logger.IsLevelEnabled(logrus.DebugLevel) {
 		entry.Debug("cascade read for a child domain")
 	}
 	resp := readResponse{Domain: domain}

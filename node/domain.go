@@ -89,7 +89,7 @@ func (n *Node) startDomain(proto net.Addr) error {
 	tr.Serve(repl)
 	casc, err := cascade.New(n.cfg.cascadeConfig(n.id, adv), cascade.Deps{
 		Store: n.store, Members: g, Replication: repl, Links: links, Reader: n.kv,
-		Clock: n.clk, Log: n.logger.Component("cascade"), Registerer: n.reg,
+		Clock: n.clk, Log: n.logger.Component("cascade"), Registerer: n.reg, SlowThreshold: n.logger.SlowThreshold,
 	})
 	if err != nil {
 		feed.Close()
