@@ -97,7 +97,7 @@ func TestCLILargeValues(t *testing.T) {
 // document.
 func TestCLIJSON(t *testing.T) {
 	n := startNode(t, t.TempDir(), "127.0.0.1:0")
-	for _, args := range [][]string{{"status"}, {"members"}, {"digest"}, {"log-level"}, {"log-level", "debug"}, {"slow-threshold"}, {"slow-threshold", "1s"}} {
+	for _, args := range [][]string{{"status"}, {"members"}, {"digest"}, {"log-level"}, {"log-level", "debug"}, {"slow-threshold"}, {"slow-threshold", "1s"}, {"cascade", "status"}} {
 		out := mustCLI(t, n.addr, append(args, "--json")...)
 		var doc map[string]any
 		if err := json.Unmarshal([]byte(out), &doc); err != nil || len(doc) == 0 {
