@@ -134,6 +134,16 @@ type child struct {
 // New starts the cascade of the node cfg.Self in cfg.Domain, and registers
 // its handler on deps.Links.
 func New(cfg Config, deps Deps) (*Cascade, error) {
+	c, err := newCascade(cfg, deps)
+	if err != nil {
+		return nil, err
+	}
+	go c.run()
+	return c, nil
+}
+
+// newCascade is New without the loop: tests drive refresh themselves.
+func newCascade(cfg Config, deps Deps) (*Cascade, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -171,7 +181,6 @@ func New(cfg Config, deps Deps) (*Cascade, error) {
 	if deps.Registerer != nil {
 		registerMetrics(deps.Registerer, c)
 	}
-	go c.run()
 	return c, nil
 }
 
