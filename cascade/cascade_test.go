@@ -272,6 +272,9 @@ func TestCascadeRelaysAndWarnsOnLagOnce(t *testing.T) {
 	if got := gauge(t, r.reg, "upu_cascade_lag_entries"); got != 5 {
 		t.Fatalf("upu_cascade_lag_entries %v", got)
 	}
+	if got := gauge(t, r.reg, "upu_cascade_origin_lag_entries"); got != 5 {
+		t.Fatalf("upu_cascade_origin_lag_entries %v", got)
+	}
 	up.Lag, up.Acked = nil, crdt.VersionVector{{Node: origin, Counter: 15}}
 	r.repl.stats = replication.Stats{Upstream: &up, UpstreamRelay: true}
 	r.refresh()
@@ -431,5 +434,49 @@ func TestCascadeReads(t *testing.T) {
 	}
 	if _, err := r.links.self(context.Background(), "x", []byte{0xc1}); err == nil {
 		t.Fatal("a malformed request was served")
+	}
+}
+
+// TestCascadeCycleAtRunTime: two domains made each other's parent by two
+// concurrent changes, each checked before the other was written: both find
+// the cycle from the paths they learn, stop relaying and say why.
+func TestCascadeCycleAtRunTime(t *testing.T) {
+	a, b := newRig(t), newRig(t)
+	b.c.cfg.Domain = "region"
+	b.c.ctl = newController("region", "0000000000000002")
+	b.c.cfg.Self, b.c.cfg.Addr = 2, "addr-0000000000000002"
+	a.links.nodes["0000000000000002"] = b.links.self
+	b.links.nodes["0000000000000001"] = a.links.self
+	a.setParent(t, &Parent{Domain: "region", Seeds: []string{"addr-0000000000000002"}})
+	b.st.system[string(settingKey("region"))], _ = encodeParent(&Parent{Domain: "dc1", Seeds: []string{"addr-0000000000000001"}})
+	for range 4 {
+		a.refresh()
+		b.refresh()
+		a.c.ctl.infoOK, b.c.ctl.infoOK = false, false // ask at every refresh
+	}
+	for name, r := range map[string]*rig{"dc1": a, "region": b} {
+		st := r.c.Status()
+		if st.State != StateCycle || st.Reason == "" {
+			t.Fatalf("%s: %+v", name, st)
+		}
+		if r.repl.relay {
+			t.Fatalf("%s still pushes its log in a cycle", name)
+		}
+		if n := r.logged(logrus.WarnLevel, "cascade cycle"); n != 1 {
+			t.Fatalf("%s warned %d times of the cycle, want 1", name, n)
+		}
+	}
+	if _, _, err := a.c.ReadUp(context.Background(), []byte("k"), false, reqid.ID{}); !errors.Is(err, ErrCycle) {
+		t.Fatalf("a read in a cycle: %v, want ErrCycle", err)
+	}
+	// One side breaks the cycle: both recover.
+	delete(b.st.system, string(settingKey("region")))
+	for range 3 {
+		b.refresh()
+		a.refresh()
+		a.c.ctl.infoOK = false
+	}
+	if st := a.c.Status(); st.State != StateRelaying || a.logged(logrus.InfoLevel, "cycle gone") != 1 {
+		t.Fatalf("after the cycle was broken: %+v", st)
 	}
 }
