@@ -262,7 +262,7 @@ func (c *Cascade) refresh(ctx context.Context) {
 	rs := c.deps.Replication.Stats()
 	if up := rs.Upstream; up != nil && up.ID.String() == c.ctl.up.ID && up.Unresponsive {
 		prev := c.ctl.unresponsive()
-		c.log.WithFields(logrus.Fields{logging.FieldPeer: prev.ID, logging.FieldRemote: prev.Addr, "next": c.ctl.up.ID}).
+		c.log.WithFields(logrus.Fields{logging.FieldPeer: prev.ID, logging.FieldRemote: prev.Addr, "next": c.ctl.up.ID, logging.FieldEvent: logging.EventPeerUnreachable}).
 			Warn("cascade upstream not answering: failing over to another member of the parent domain")
 	}
 	if c.ctl.tick() {
@@ -280,7 +280,7 @@ func (c *Cascade) refresh(ctx context.Context) {
 func (c *Cascade) followSetting() {
 	p, err := c.readSetting()
 	if err != nil {
-		c.fail("cascade parent setting unreadable", err)
+		c.fail(logging.EventCascadeError, "cascade parent setting unreadable", err)
 		return
 	}
 	before := c.ctl.parent
@@ -321,7 +321,7 @@ func (c *Cascade) followChildren(ctx context.Context) {
 			return true
 		})
 		if err != nil {
-			c.fail("cascade child settings unreadable", fmt.Errorf("upu: cascade: read the child domains' settings: %w", err))
+			c.fail(logging.EventCascadeError, "cascade child settings unreadable", fmt.Errorf("upu: cascade: read the child domains' settings: %w", err))
 			return
 		}
 	}
@@ -381,7 +381,7 @@ func (c *Cascade) askInfo(ctx context.Context) {
 		}
 	}
 	c.ctl.infoFailed()
-	c.fail("cascade parent domain unreachable: no member answered", fmt.Errorf("%w: %s: %w", ErrParentUnreachable, c.ctl.parent.Domain, errors.Join(errs...)))
+	c.fail(logging.EventPeerUnreachable, "cascade parent domain unreachable: no member answered", fmt.Errorf("%w: %s: %w", ErrParentUnreachable, c.ctl.parent.Domain, errors.Join(errs...)))
 }
 
 // tookInfo publishes the path an answer brought and logs what it changed.
@@ -390,7 +390,7 @@ func (c *Cascade) tookInfo(res infoResult) {
 	if res.cycleChanged {
 		entry := c.log.WithField("path", strings.Join(c.ctl.path, " -> "))
 		if c.ctl.cycle {
-			entry.Warn("cascade cycle: the parent's path to the root passes through this domain; relaying stops until a parent setting breaks the cycle")
+			entry.WithField(logging.FieldEvent, logging.EventCascadeCycle).Warn("cascade cycle: the parent's path to the root passes through this domain; relaying stops until a parent setting breaks the cycle")
 		} else {
 			entry.Info("cascade cycle gone: relaying again")
 		}
@@ -424,10 +424,10 @@ func (c *Cascade) call(ctx context.Context, to memberInfo, req *request, resp an
 }
 
 // fail records err as the last error, for the status, and warns with
-// msg, once until the parent answers again.
-func (c *Cascade) fail(msg string, err error) {
+// event and msg, once until the parent answers again.
+func (c *Cascade) fail(event, msg string, err error) {
 	if msg != c.warned {
-		c.log.WithError(err).Warn(msg)
+		c.log.WithError(err).WithField(logging.FieldEvent, event).Warn(msg)
 		c.warned = msg
 	}
 	c.lastErr, c.lastErrAt = err.Error(), c.clk.Now()
@@ -635,11 +635,11 @@ func (c *Cascade) serveRead(ctx context.Context, from string, req *request) ([]b
 		logging.FieldDuration: logging.Millis(c.clk.Now().Sub(start)),
 	})
 	if err != nil {
-		entry.WithError(err).Warn("cascade read for a child domain failed")
+		entry.WithError(err).WithField(logging.FieldEvent, logging.EventCascadeError).Warn("cascade read for a child domain failed")
 		return nil, err
 	}
 	if slow := c.deps.SlowThreshold; slow != nil && c.clk.Now().Sub(start) > slow() {
-		entry.WithField(logging.FieldThreshold, logging.Millis(slow())).Warn("slow cascade read for a child domain")
+		entry.WithField(logging.FieldThreshold, logging.Millis(slow())).WithField(logging.FieldEvent, logging.EventSlow).Warn("slow cascade read for a child domain")
 	} else if c.log.Logger.IsLevelEnabled(logrus.DebugLevel) {
 		entry.Debug("cascade read for a child domain")
 	}

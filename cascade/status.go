@@ -127,7 +127,7 @@ func (c *Cascade) watchLag(st *protocol.CascadeStatus) {
 		logging.FieldThreshold: logging.Millis(c.cfg.LagWarn), logging.FieldPeer: st.Upstream,
 	})
 	if over {
-		entry.Warn("cascade relay lagging: the parent domain is behind this one")
+		entry.WithField(logging.FieldEvent, logging.EventRelayLag).Warn("cascade relay lagging: the parent domain is behind this one")
 	} else {
 		entry.Info("cascade relay caught up")
 	}

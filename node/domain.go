@@ -14,6 +14,7 @@ import (
 	"github.com/upu/upu/frontend/native"
 	"github.com/upu/upu/gossip"
 	"github.com/upu/upu/internal/confcheck"
+	"github.com/upu/upu/internal/logging"
 	"github.com/upu/upu/internal/reqid"
 	"github.com/upu/upu/peer"
 	"github.com/upu/upu/protocol"
@@ -111,7 +112,7 @@ func (n *Node) startDomain(proto net.Addr) error {
 		// Join logs each failed attempt and retries until it reaches a
 		// member or Close cancels it.
 		if _, err := g.Join(ctx, nil); err != nil && ctx.Err() == nil && !errors.Is(err, gossip.ErrClosed) {
-			n.log.WithError(err).Warn("join incomplete")
+			n.log.WithError(err).WithField(logging.FieldEvent, logging.EventMembership).Warn("join incomplete")
 		}
 	}()
 	return nil
@@ -129,7 +130,7 @@ func (n *Node) stopDomain(ctx context.Context) error {
 	if d.gossip.NumMembers() > 1 {
 		lctx, cancel := context.WithTimeout(ctx, leaveTimeout)
 		if err := d.gossip.Leave(lctx); err != nil {
-			n.log.WithError(err).Warn("graceful leave did not complete: peers may see this node as failed")
+			n.log.WithError(err).WithField(logging.FieldEvent, logging.EventMembership).Warn("graceful leave did not complete: peers may see this node as failed")
 		}
 		cancel()
 	}

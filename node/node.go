@@ -147,7 +147,7 @@ func (n *Node) Close() error {
 		serr := errors.Join(n.stopFrontends(ctx), n.stopDomain(ctx))
 		stErr := n.store.Close()
 		if stErr != nil {
-			n.log.WithError(stErr).Error("store close failed")
+			n.log.WithError(stErr).WithField(logging.FieldEvent, logging.EventStoreError).Error("store close failed")
 		}
 		n.log.Info("node stopped")
 		n.closeErr = errors.Join(serr, stErr, n.logger.Close())

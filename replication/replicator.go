@@ -232,7 +232,7 @@ func New(cfg Config, st Store, members MemberSource, tr Transport, clk clock.Clo
 	}
 	log.WithFields(fields).Info("replication started")
 	if resync {
-		log.WithField("last_contact", last.UTC().Format(time.RFC3339)).
+		log.WithFields(logrus.Fields{"last_contact": last.UTC().Format(time.RFC3339), logging.FieldEvent: logging.EventResync}).
 			Info("replication resync: no peer answered for longer than the resync horizon; this node drops what the domain has collected since and serves no sync until done")
 	}
 	go r.run()
@@ -461,7 +461,7 @@ func (r *Replicator) onPersisted(p persisted) {
 		r.log.WithError(p.err).WithFields(logrus.Fields{
 			logging.FieldOp:   p.w.Type().String(),
 			logging.FieldPeer: p.w.From.String(),
-		}).Warn("replication message not applied")
+		}).WithField(logging.FieldEvent, logging.EventReplicationError).Warn("replication message not applied")
 	}
 }
 
@@ -482,7 +482,7 @@ func (r *Replicator) step(ctx context.Context, in inbound) {
 	// it comes back after long.
 	if r.contact.answered(r.clk.Now()) && !r.m.Resyncing() {
 		r.m.Resync()
-		r.log.WithField(logging.FieldPeer, in.from.String()).
+		r.log.WithFields(logrus.Fields{logging.FieldPeer: in.from.String(), logging.FieldEvent: logging.EventResync}).
 			Info("replication resync: a peer is heard again after longer than the resync horizon; this node drops what the domain has collected since and serves no sync until done")
 	}
 	switch {
@@ -495,7 +495,7 @@ func (r *Replicator) step(ctx context.Context, in inbound) {
 		r.log.WithError(err).WithFields(logrus.Fields{
 			logging.FieldOp:   in.msg.Type.String(),
 			logging.FieldPeer: in.from.String(),
-		}).Warn("replication message not applied")
+		}).WithField(logging.FieldEvent, logging.EventReplicationError).Warn("replication message not applied")
 	}
 }
 
@@ -516,7 +516,7 @@ func (r *Replicator) setMembers() {
 	for _, mb := range ring {
 		id, err := crdt.ParseNodeID(mb.ID)
 		if err != nil {
-			r.log.WithError(err).WithField(logging.FieldRemote, mb.GossipAddr).Warn("member with a bad node id left out of replication")
+			r.log.WithError(err).WithField(logging.FieldRemote, mb.GossipAddr).WithField(logging.FieldEvent, logging.EventReplicationError).Warn("member with a bad node id left out of replication")
 			continue
 		}
 		peers = append(peers, Peer{ID: id, Addr: mb.Addr})
@@ -634,7 +634,7 @@ func (r *Replicator) observe() {
 	if down != r.succDown {
 		entry := r.log.WithFields(logrus.Fields{logging.FieldPeer: succ.ID.String(), logging.FieldRemote: succ.Addr})
 		if down {
-			entry.Warn("replication successor not answering: partition or overload?")
+			entry.WithField(logging.FieldEvent, logging.EventPeerUnreachable).Warn("replication successor not answering: partition or overload?")
 		} else {
 			entry.Info("replication successor answering again")
 		}
@@ -694,7 +694,7 @@ func (r *Replicator) saveContact(now bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := r.st.SetLastContact(ctx, r.contact.last); err != nil {
-		r.log.WithError(err).Warn("replication: last contact not saved")
+		r.log.WithError(err).WithField(logging.FieldEvent, logging.EventStoreError).Warn("replication: last contact not saved")
 		return
 	}
 	r.contact.markSaved(at)

@@ -12,6 +12,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/upu/upu/crdt"
+	"github.com/upu/upu/internal/logging"
 )
 
 // Tombstone GC by causal stability. A dead record (nothing visible: only
@@ -319,7 +320,7 @@ func (s *Store) collectStable(ctx context.Context, g *gcSweep, now time.Time, ma
 			err := r.err
 			s.putRequest(r)
 			if err != nil {
-				s.log.WithError(err).Warn("tombstone gc")
+				s.log.WithError(err).WithField(logging.FieldEvent, logging.EventStoreError).Warn("tombstone gc")
 			}
 		}
 		if next == nil {

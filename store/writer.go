@@ -9,6 +9,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/upu/upu/crdt"
+	"github.com/upu/upu/internal/logging"
 )
 
 // The writer is the one goroutine that mutates Badger. It drains queued
@@ -568,7 +569,7 @@ func (w *writer) get(key []byte) (crdt.Record, bool, error) {
 	}
 	rec, err := crdt.UnmarshalRecord(w.scratch)
 	if err != nil {
-		w.s.log.WithError(err).WithField("key", fmt.Sprintf("%q", key)).Error("corrupt record")
+		w.s.log.WithError(err).WithField("key", fmt.Sprintf("%q", key)).WithField(logging.FieldEvent, logging.EventCorruptRecord).Error("corrupt record")
 		return crdt.Record{}, false, fmt.Errorf("store: key %q: %w", key, err)
 	}
 	// Not in the overlay, so this is the committed record.
@@ -750,7 +751,7 @@ func (w *writer) commit() {
 	w.txn = nil
 	if err != nil {
 		err = fmt.Errorf("store: commit: %w", err)
-		w.s.log.WithError(err).WithField("ops", len(w.ops)).Error("commit failed")
+		w.s.log.WithError(err).WithField("ops", len(w.ops)).WithField(logging.FieldEvent, logging.EventStoreError).Error("commit failed")
 		for _, ref := range w.ops {
 			w.fail(ref, err)
 		}
@@ -794,7 +795,7 @@ func (w *writer) commit() {
 func (w *writer) abort(err error) {
 	w.txn.Discard()
 	w.txn = nil
-	w.s.log.WithError(err).Error("transaction aborted")
+	w.s.log.WithError(err).WithField(logging.FieldEvent, logging.EventStoreError).Error("transaction aborted")
 	for _, ref := range w.ops {
 		w.fail(ref, err)
 	}

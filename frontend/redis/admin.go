@@ -57,7 +57,7 @@ func (c *conn) login(user, pass []byte) bool {
 	ok := (user == nil || string(user) == "default") &&
 		(token == "" || subtle.ConstantTimeCompare([]byte(token), pass) == 1)
 	if !ok {
-		c.log.WithField(logging.FieldReqID, c.newID().String()).Warn("Redis-protocol authentication refused: bad user or token")
+		c.log.WithField(logging.FieldReqID, c.newID().String()).WithField(logging.FieldEvent, logging.EventBadToken).Warn("Redis-protocol authentication refused: bad user or token")
 	}
 	c.authed = c.authed || ok
 	return ok

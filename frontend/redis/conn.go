@@ -332,7 +332,7 @@ func (c *conn) errorText(err error, key []byte, name string, rid reqid.ID) strin
 	if rid.IsZero() {
 		rid = c.newID()
 	}
-	c.log.WithError(err).WithFields(logrus.Fields{logging.FieldReqID: rid.String(), logging.FieldOp: name}).Error("Redis-protocol request failed")
+	c.log.WithError(err).WithFields(logrus.Fields{logging.FieldReqID: rid.String(), logging.FieldOp: name}).WithField(logging.FieldEvent, logging.EventInternalError).Error("Redis-protocol request failed")
 	return "ERR internal error, req_id " + rid.String()
 }
 
