@@ -28,6 +28,8 @@ func registerMetrics(n *Node) {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "upu_log_forced_trims_total", Help: "Log entries trimmed past max-log-entries while a holder (the ring) still lacked them: repaired by digest sync.",
 		}, func() float64 { return float64(n.store.LogForcedTrims()) }),
+		gauge("upu_disk_free_bytes", "Free space of the data directory's file system, as last read (0: in memory).", func() float64 { return float64(n.store.Disk().Free) }),
+		gauge("upu_disk_total_bytes", "Size of the data directory's file system, as last read (0: in memory).", func() float64 { return float64(n.store.Disk().Total) }),
 		gauge("upu_up", "1 while the node serves.", func() float64 {
 			if !(nodeAdmin{n}).Serving() {
 				return 0

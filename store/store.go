@@ -66,6 +66,7 @@ type Store struct {
 
 	feeds   feeds
 	holders holders
+	disk    diskWatch // owned by diskWatcher, but for its usage
 
 	stable         atomic.Pointer[crdt.VersionVector] // nil: unknown
 	deadRecords    atomic.Int64
@@ -154,6 +155,10 @@ func (s *Store) start(st state) {
 	if !s.cfg.SyncWrites && !s.cfg.InMemory {
 		s.wg.Add(1)
 		go s.syncer()
+	}
+	if !s.cfg.InMemory {
+		s.wg.Add(1)
+		go s.diskWatcher()
 	}
 	s.log.WithFields(logrus.Fields{
 		"node_id": s.self.String(), "dir": s.cfg.Dir, "in_memory": s.cfg.InMemory,
