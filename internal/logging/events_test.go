@@ -6,6 +6,7 @@ import (
 	"go/printer"
 	"go/token"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -77,5 +78,41 @@ func TestEveryWarningHasAnEvent(t *testing.T) {
 	}
 	for _, m := range missing {
 		t.Errorf("%s: logged at warn or above without FieldEvent", m)
+	}
+}
+
+// TestRunbookListsEveryEvent: docs/OPERATIONS.md lists each event keyword,
+// which operators write their alerts from.
+func TestRunbookListsEveryEvent(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "OPERATIONS.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := parser.ParseFile(token.NewFileSet(), "format.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	for _, d := range f.Decls {
+		g, ok := d.(*ast.GenDecl)
+		if !ok || g.Tok != token.CONST {
+			continue
+		}
+		for _, spec := range g.Specs {
+			vs := spec.(*ast.ValueSpec)
+			for i, name := range vs.Names {
+				if !strings.HasPrefix(name.Name, "Event") {
+					continue
+				}
+				n++
+				value := strings.Trim(vs.Values[i].(*ast.BasicLit).Value, `"`)
+				if !strings.Contains(string(doc), "`"+value+"`") {
+					t.Errorf("docs/OPERATIONS.md does not list the event %s (%s)", value, name.Name)
+				}
+			}
+		}
+	}
+	if n < 10 {
+		t.Fatalf("found %d event constants in format.go", n)
 	}
 }
