@@ -104,10 +104,7 @@ type nodeAdmin struct{ n *Node }
 
 func (a nodeAdmin) Status(ctx context.Context, st *protocol.StatusResponse) error {
 	n := a.n
-	stats, err := n.store.Stats(ctx)
-	if err != nil {
-		return err
-	}
+	stats := n.store.Stats()
 	applied := vectorMap(stats.Applied)
 	if applied == nil {
 		applied = map[string]uint64{}
