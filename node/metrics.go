@@ -5,6 +5,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/upu/upu/crdt"
+	"github.com/upu/upu/gossip"
 )
 
 // registerMetrics adds the node's own collectors to its registry (no global
@@ -18,6 +19,8 @@ func registerMetrics(n *Node) {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		gauge("upu_log_entries", "Entries in the replication log.", func() float64 { return float64(n.store.LogLen()) }),
+		gauge("upu_keys", "Keys that are not deleted (an expired key counts until the purger finds it).", func() float64 { return float64(n.store.Stats().Keys) }),
+		gauge("upu_store_bytes", "Size of the store's files on disk (0: in memory).", func() float64 { return float64(n.store.Stats().DiskBytes) }),
 		gauge("upu_dead_records", "Deleted or expired keys kept only for their causal context.", func() float64 { return float64(n.store.GCStats().DeadRecords) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "upu_tombstones_dropped_total", Help: "Dead records dropped, by why.", ConstLabels: prometheus.Labels{"reason": "stable"},
@@ -49,6 +52,8 @@ type domainCollector struct{ n *Node }
 var (
 	descMembers = prometheus.NewDesc("upu_domain_members",
 		"Alive members of the domain's ring, this node included.", nil, nil)
+	descMembersByState = prometheus.NewDesc("upu_domain_members_by_state",
+		"Members of the domain as gossip knows them, this node included, by state.", []string{"state"}, nil)
 	descPeerBehind = prometheus.NewDesc("upu_replication_peer_behind_entries",
 		"Log entries this node holds that the peer has not reported having.", []string{"peer"}, nil)
 	descPeerUnresponsive = prometheus.NewDesc("upu_replication_peer_unresponsive",
@@ -80,6 +85,13 @@ func (c domainCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(v))
 	}
 	gauge(descMembers, float64(rs.Members))
+	states := map[string]int{}
+	for _, m := range d.gossip.Members() {
+		states[m.State.String()]++
+	}
+	for _, st := range []gossip.State{gossip.StateAlive, gossip.StateLeaving, gossip.StateLeft, gossip.StateFailed} {
+		gauge(descMembersByState, float64(states[st.String()]), st.String())
+	}
 	for _, p := range rs.Peers {
 		id := p.ID.String()
 		gauge(descPeerBehind, float64(p.Behind), id)
