@@ -132,16 +132,24 @@ func (s devShape) check() error {
 	return errors.Join(errs...)
 }
 
-// nodes counts the fleet's nodes, stopping once past maxDevNodes so that
-// large flags do not overflow.
+// nodes counts the fleet's nodes; past maxDevNodes it returns some larger
+// number, without overflow however large the flags.
 func (s devShape) nodes() int {
-	total, width := 0, 1
+	const tooMany = maxDevNodes + 1
+	if s.perDomain > maxDevNodes {
+		return tooMany
+	}
+	total, width := 0, 1 // width: the domains of the level
 	for range s.levels {
 		total += width * s.perDomain
 		if total > maxDevNodes {
-			return total
+			return tooMany
 		}
-		width *= s.fanOut
+		if s.fanOut > maxDevNodes {
+			width = tooMany
+		} else {
+			width *= s.fanOut
+		}
 	}
 	return total
 }

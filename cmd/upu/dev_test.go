@@ -61,6 +61,8 @@ func TestDevBadFlags(t *testing.T) {
 		{"dev --levels -1 --leaves -2 --nodes-per-domain 0", "usage: --levels -1: want 1 to 5; usage: --leaves -2: want 1 or more; usage: --nodes-per-domain 0: want 1 or more"},
 		{"dev --levels 5 --leaves 3", "usage: --levels 5, --leaves 3 and --nodes-per-domain 2 make more than 64 nodes; one process holds them all"},
 		{"dev --levels 5 --leaves 2000000000", "usage: --levels 5, --leaves 2000000000 and --nodes-per-domain 2 make more than 64 nodes; one process holds them all"},
+		{"dev --levels 2 --leaves 4611686018427387904 --nodes-per-domain 4", "usage: --levels 2, --leaves 4611686018427387904 and --nodes-per-domain 4 make more than 64 nodes; one process holds them all"},
+		{"dev --levels 1 --nodes-per-domain 65", "usage: --levels 1, --leaves 2 and --nodes-per-domain 65 make more than 64 nodes; one process holds them all"},
 		{"dev --levels many", `usage: --levels "many": want a whole number, e.g. 1024`},
 		{"dev --log-level loud", `invalid config: log-level="loud": want fatal, error, warn, info or debug`},
 		{"dev extra", `usage: dev takes no arguments, got "extra"; flags start with --`},
