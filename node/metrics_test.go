@@ -78,6 +78,7 @@ func TestDomainMetrics(t *testing.T) {
 		body = scrape(t, a)
 		return strings.Contains(body, "upu_domain_members 2") &&
 			strings.Contains(body, `upu_replication_peer_behind_entries{peer="`+b.ID().String()+`"} 0`) &&
+			strings.Contains(body, `upu_replication_peer_lag_seconds{peer="`+b.ID().String()+`"} 0`) &&
 			strings.Contains(body, "upu_replication_entries_applied_total 1")
 	})
 	for _, want := range []string{
