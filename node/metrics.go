@@ -3,6 +3,7 @@ package node
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"strconv"
 	"time"
 
 	"github.com/upu/upu/crdt"
@@ -42,7 +43,30 @@ func registerMetrics(n *Node) {
 			return 1
 		}),
 		domainCollector{n},
+		levelsCollector{n},
 	)
+}
+
+// levelsCollector reports Badger's LSM levels: how much each holds and how
+// far behind its compactions are.
+type levelsCollector struct{ n *Node }
+
+var (
+	descLevelBytes  = prometheus.NewDesc("upu_badger_level_bytes", "Bytes in one level of Badger's LSM tree.", []string{"level"}, nil)
+	descLevelTables = prometheus.NewDesc("upu_badger_level_tables", "Tables in one level of Badger's LSM tree.", []string{"level"}, nil)
+	descLevelScore  = prometheus.NewDesc("upu_badger_level_compaction_score",
+		"Badger's compaction score of one level: over 1, a compaction of it is due; staying over 1 means compactions fall behind the writes.", []string{"level"}, nil)
+)
+
+func (levelsCollector) Describe(chan<- *prometheus.Desc) {}
+
+func (c levelsCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, l := range c.n.store.Levels() {
+		lv := strconv.Itoa(l.Level)
+		ch <- prometheus.MustNewConstMetric(descLevelBytes, prometheus.GaugeValue, float64(l.Bytes), lv)
+		ch <- prometheus.MustNewConstMetric(descLevelTables, prometheus.GaugeValue, float64(l.Tables), lv)
+		ch <- prometheus.MustNewConstMetric(descLevelScore, prometheus.GaugeValue, l.Score, lv)
+	}
 }
 
 // domainCollector reports the domain's membership and replication from one

@@ -88,6 +88,7 @@ func TestDomainMetrics(t *testing.T) {
 		"upu_log_forced_trims_total 0",
 		`upu_domain_members_by_state{state="alive"} 2`, `upu_domain_members_by_state{state="failed"} 0`,
 		"upu_keys 1", "upu_store_bytes", "upu_disk_free_bytes", "upu_cascade_has_parent 0", "upu_cascade_relay 0",
+		`upu_badger_level_tables{level="0"}`, `upu_badger_level_compaction_score{level="1"}`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)

@@ -117,3 +117,22 @@ func dirSize(dir string) int64 {
 	})
 	return total
 }
+
+// Level is one level of Badger's LSM tree, for metrics: its tables and
+// bytes, and its compaction score (over 1: a compaction is due).
+type Level struct {
+	Level  int
+	Tables int
+	Bytes  int64
+	Score  float64
+}
+
+// Levels returns the LSM tree's levels as Badger reports them.
+func (s *Store) Levels() []Level {
+	infos := s.db.Levels()
+	out := make([]Level, len(infos))
+	for i, l := range infos {
+		out[i] = Level{Level: l.Level, Tables: l.NumTables, Bytes: l.Size, Score: l.Score}
+	}
+	return out
+}
