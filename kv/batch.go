@@ -66,6 +66,7 @@ type Result struct {
 // are reused from one Apply to the next.
 type Batch struct {
 	s       *Service
+	proto   Protocol
 	writes  []store.Write
 	results []store.Result
 	out     []Result
@@ -77,8 +78,8 @@ type Batch struct {
 // reading the clock twice costs more than a cached read itself.
 const readSample = 16
 
-// NewBatch returns an empty batch for one connection.
-func (s *Service) NewBatch() *Batch { return &Batch{s: s} }
+// NewBatch returns an empty batch for one connection of protocol p.
+func (s *Service) NewBatch(p Protocol) *Batch { return &Batch{s: s, proto: p} }
 
 // Len is the number of writes queued.
 func (b *Batch) Len() int { return len(b.writes) }
@@ -112,7 +113,7 @@ func (b *Batch) Add(w Write) error {
 		err = b.s.CheckValue(w.Value)
 	}
 	if err != nil {
-		b.s.metrics.observe(op(w.Op), err)
+		b.s.metrics.observe(b.proto, op(w.Op), err)
 		return err
 	}
 	b.writes = append(b.writes, store.Write{
@@ -122,17 +123,38 @@ func (b *Batch) Add(w Write) error {
 	return nil
 }
 
-// Read is Service.Read for the batch's connection, which every read counts
-// but only one in readSample times. It does not apply the queued writes:
-// the caller does, when the read must see them.
+// Read returns the key's visible value and its record, as far as scope
+// looks; rid is the request's ID, which travels up the tree with it. A
+// miss is ErrNotFound, with the Answer still naming the domain that
+// answered. Every read counts in the metrics, but only one in readSample
+// is timed. It does not apply the queued writes: the caller does, when the
+// read must see them.
 func (b *Batch) Read(ctx context.Context, key []byte, scope Scope, rid reqid.ID) (Answer, error) {
 	b.reads++
 	if b.reads%readSample == 0 {
-		return b.s.Read(ctx, key, scope, rid)
+		start := b.s.clk.Now()
+		a, err := b.s.read(ctx, key, scope, rid)
+		b.s.metrics.time(b.proto, opGet, b.s.clk.Now().Sub(start))
+		b.s.metrics.observe(b.proto, opGet, err)
+		return a, err
 	}
 	a, err := b.s.read(ctx, key, scope, rid)
-	b.s.metrics.observe(opGet, err)
+	b.s.metrics.observe(b.proto, opGet, err)
 	return a, err
+}
+
+// Scan calls fn with every record's key and its view at the service's
+// time, dead records included (View.Found is false for them), in key order
+// from start, until fn returns false, limit records have been seen (limit
+// <= 0: no limit) or ctx ends. fn may keep key.
+func (b *Batch) Scan(ctx context.Context, start []byte, limit int, fn func(key []byte, v crdt.View) bool) error {
+	s := b.s
+	begin := s.clk.Now()
+	now := begin.UnixMilli()
+	err := s.store.Scan(ctx, start, limit, func(key []byte, r crdt.Record) bool { return fn(key, r.Read(now)) })
+	s.metrics.time(b.proto, opScan, s.clk.Now().Sub(begin))
+	s.metrics.observe(b.proto, opScan, err)
+	return err
 }
 
 // Key is the key of the i-th queued write.
@@ -161,8 +183,8 @@ func (b *Batch) Apply(ctx context.Context) []Result {
 		r := &res[i]
 		out[i] = Result{Context: r.Context, Counter: r.Counter, Old: r.Old, OldFound: r.OldFound, Skipped: r.Skipped, Err: r.Err}
 		o := op(b.writes[i].Op)
-		m.observe(o, r.Err)
-		m.time(o, took)
+		m.observe(b.proto, o, r.Err)
+		m.time(b.proto, o, took)
 		*r = store.Result{}
 	}
 	return out

@@ -114,19 +114,10 @@ func (s *Service) CheckValue(value []byte) error {
 	return nil
 }
 
-// Read returns the key's visible value and its record, as far as scope
+// read returns the key's visible value and its record, as far as scope
 // looks; rid is the request's ID, which travels up the tree with it. A
 // miss is ErrNotFound, with the Answer still naming the domain that
-// answered. A caller with writes queued on a Batch applies them first, so
-// the read sees them.
-func (s *Service) Read(ctx context.Context, key []byte, scope Scope, rid reqid.ID) (Answer, error) {
-	start := s.clk.Now()
-	a, err := s.read(ctx, key, scope, rid)
-	s.metrics.time(opGet, s.clk.Now().Sub(start))
-	s.metrics.observe(opGet, err)
-	return a, err
-}
-
+// answered. Batch.Read is its metered form.
 func (s *Service) read(ctx context.Context, key []byte, scope Scope, rid reqid.ID) (Answer, error) {
 	if err := s.CheckKey(key); err != nil {
 		return Answer{}, err
@@ -181,19 +172,6 @@ func (s *Service) ReadUp(ctx context.Context, key []byte, root bool, rid reqid.I
 		return crdt.Record{}, "", err
 	}
 	return crdt.Merge(local, up), domain, nil
-}
-
-// Scan calls fn with every record's key and its view at the service's
-// time, dead records included (View.Found is false for them), in key order
-// from start, until fn returns false, limit records have been seen (limit
-// <= 0: no limit) or ctx ends. fn may keep key.
-func (s *Service) Scan(ctx context.Context, start []byte, limit int, fn func(key []byte, v crdt.View) bool) error {
-	begin := s.clk.Now()
-	now := begin.UnixMilli()
-	err := s.store.Scan(ctx, start, limit, func(key []byte, r crdt.Record) bool { return fn(key, r.Read(now)) })
-	s.metrics.time(opScan, s.clk.Now().Sub(begin))
-	s.metrics.observe(opScan, err)
-	return err
 }
 
 // Now is the service clock's time.

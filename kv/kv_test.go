@@ -63,7 +63,7 @@ func TestReadScopesAndLimits(t *testing.T) {
 		{"", ScopeLocal, ErrEmptyKey, KindBadRequest},
 		{"123456789", ScopeLocal, ErrKeyTooLarge, KindTooLarge},
 	} {
-		_, err := s.Read(context.Background(), []byte(tc.key), tc.scope, reqid.ID{})
+		_, err := s.NewBatch(ProtocolNative).Read(context.Background(), []byte(tc.key), tc.scope, reqid.ID{})
 		if !errors.Is(err, tc.want) || KindOf(err) != tc.kind {
 			t.Errorf("Read(%q, %d) = %v (kind %d), want %v (kind %d)", tc.key, tc.scope, err, KindOf(err), tc.want, tc.kind)
 		}
@@ -72,7 +72,7 @@ func TestReadScopesAndLimits(t *testing.T) {
 
 func TestBatchAppliesInOrderAndReadSeesIt(t *testing.T) {
 	s := newService(t)
-	b := s.NewBatch()
+	b := s.NewBatch(ProtocolNative)
 	for _, w := range []Write{
 		{Op: OpSet, Key: []byte("a"), Value: []byte("1")},
 		{Op: OpSet, Key: []byte("a"), Value: []byte("2"), Cond: CondAbsent},
@@ -90,7 +90,7 @@ func TestBatchAppliesInOrderAndReadSeesIt(t *testing.T) {
 		t.Fatalf("results %+v", res)
 	}
 	b.Reset()
-	a, err := s.Read(context.Background(), []byte("a"), ScopeLocal, reqid.ID{})
+	a, err := s.NewBatch(ProtocolNative).Read(context.Background(), []byte("a"), ScopeLocal, reqid.ID{})
 	v := a.View
 	if err != nil || string(v.Value) != "1" {
 		t.Fatalf("read after batch: %q %v", v.Value, err)
@@ -99,7 +99,7 @@ func TestBatchAppliesInOrderAndReadSeesIt(t *testing.T) {
 
 func TestScanSeesDeadRecordsAsNotFound(t *testing.T) {
 	s := newService(t)
-	b := s.NewBatch()
+	b := s.NewBatch(ProtocolNative)
 	for _, w := range []Write{
 		{Op: OpSet, Key: []byte("a"), Value: []byte("1")},
 		{Op: OpSet, Key: []byte("b"), Value: []byte("2")},
@@ -122,7 +122,7 @@ func TestScanSeesDeadRecordsAsNotFound(t *testing.T) {
 		{"", 2, "a+ b-"},
 	} {
 		var got []string
-		err := s.Scan(context.Background(), []byte(tc.start), tc.limit, func(key []byte, v crdt.View) bool {
+		err := s.NewBatch(ProtocolNative).Scan(context.Background(), []byte(tc.start), tc.limit, func(key []byte, v crdt.View) bool {
 			mark := "-"
 			if v.Found {
 				mark = "+"
@@ -166,24 +166,28 @@ func TestMetricsCountEveryOperation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := s.NewBatch()
+	b := s.NewBatch(ProtocolRESP)
 	b.Add(Write{Op: OpSet, Key: []byte("k"), Value: []byte("v")})
 	b.Add(Write{Op: OpIncr, Key: []byte("k"), Delta: 1}) // wrong type
 	b.Add(Write{Op: OpSet, Key: []byte("toolong")})      // refused by Add
 	b.Apply(context.Background())
 	b.Reset()
-	s.Read(context.Background(), []byte("k"), ScopeLocal, reqid.ID{})
-	s.Read(context.Background(), []byte("nope"), ScopeLocal, reqid.ID{})
+	b.Read(context.Background(), []byte("k"), ScopeLocal, reqid.ID{})
+	nb := s.NewBatch(ProtocolNative)
+	nb.Read(context.Background(), []byte("nope"), ScopeLocal, reqid.ID{})
+	nb.Scan(context.Background(), nil, 0, func([]byte, crdt.View) bool { return true })
 	got := gathered(t, reg)
 	for _, want := range []string{
-		`upu_requests_total{op="set",result="ok"} 1`,
-		`upu_requests_total{op="set",result="too large"} 1`,
-		`upu_requests_total{op="incr",result="wrong type"} 1`,
-		`upu_requests_total{op="get",result="ok"} 1`,
-		`upu_requests_total{op="get",result="not found"} 1`,
-		`upu_request_seconds_count{op="set"} 1`,
-		`upu_request_seconds_count{op="incr"} 1`,
-		`upu_request_seconds_count{op="get"} 2`,
+		`upu_requests_total{op="set",protocol="resp",result="ok"} 1`,
+		`upu_requests_total{op="set",protocol="resp",result="too large"} 1`,
+		`upu_requests_total{op="incr",protocol="resp",result="wrong type"} 1`,
+		`upu_requests_total{op="get",protocol="resp",result="ok"} 1`,
+		`upu_requests_total{op="get",protocol="native",result="not found"} 1`,
+		`upu_requests_total{op="scan",protocol="native",result="ok"} 1`,
+		`upu_request_seconds_count{op="set",protocol="resp"} 1`,
+		`upu_request_seconds_count{op="incr",protocol="resp"} 1`,
+		`upu_request_seconds_count{op="scan",protocol="native"} 1`,
+		`upu_request_seconds_count{op="set",protocol="native"} 0`,
 	} {
 		if !got[want] {
 			t.Errorf("metrics lack %s", want)
@@ -228,7 +232,7 @@ func TestBatchReadCountsEveryReadAndSamplesLatency(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := s.NewBatch()
+	b := s.NewBatch(ProtocolNative)
 	for range 2 * readSample {
 		if _, err := b.Read(context.Background(), []byte("k"), ScopeLocal, reqid.ID{}); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("read of a missing key: %v", err)
@@ -236,8 +240,8 @@ func TestBatchReadCountsEveryReadAndSamplesLatency(t *testing.T) {
 	}
 	got := gathered(t, reg)
 	for _, want := range []string{
-		fmt.Sprintf(`upu_requests_total{op="get",result="not found"} %d`, 2*readSample),
-		`upu_request_seconds_count{op="get"} 2`,
+		fmt.Sprintf(`upu_requests_total{op="get",protocol="native",result="not found"} %d`, 2*readSample),
+		`upu_request_seconds_count{op="get",protocol="native"} 2`,
 	} {
 		if !got[want] {
 			t.Errorf("metrics lack %s", want)

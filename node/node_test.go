@@ -117,9 +117,9 @@ func TestHTTPMetricsAndHealth(t *testing.T) {
 	}
 	_, body := get("/metrics")
 	for _, want := range []string{
-		`upu_requests_total{op="set",result="ok"} 1`,
-		`upu_requests_total{op="get",result="not found"} 1`,
-		`upu_request_seconds_count{op="set"} 1`,
+		`upu_requests_total{op="set",protocol="native",result="ok"} 1`,
+		`upu_requests_total{op="get",protocol="native",result="not found"} 1`,
+		`upu_request_seconds_count{op="set",protocol="native"} 1`,
 		`upu_connections{protocol="native"} 1`,
 		"upu_log_entries 1",
 		"upu_batch_seconds_count",

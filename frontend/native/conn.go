@@ -72,7 +72,7 @@ func newConn(s *Server, log *logrus.Entry, nc net.Conn) *conn {
 		remote: remote,
 		log:    log.WithField(logging.FieldRemote, remote),
 		dec:    protocol.NewDecoder(s.maxBody),
-		batch:  s.kv.NewBatch(),
+		batch:  s.kv.NewBatch(kv.ProtocolNative),
 		opened: time.Now(),
 	}
 }

@@ -405,7 +405,7 @@ func (c *conn) cmdDBSize([][]byte) {
 func (c *conn) keyspace() (keys, expires int, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.IdleTimeout)
 	defer cancel()
-	err = c.s.kv.Scan(ctx, nil, 0, func(_ []byte, v crdt.View) bool {
+	err = c.batch.Scan(ctx, nil, 0, func(_ []byte, v crdt.View) bool {
 		if v.Found {
 			keys++
 			if v.Expiry != 0 {

@@ -98,7 +98,7 @@ func newConn(s *Server, log *logrus.Entry, nc net.Conn, id int64) *conn {
 		created: time.Now(),
 		log:     log.WithField(logging.FieldRemote, nc.RemoteAddr().String()),
 		rd:      resp.NewReader(s.readCfg),
-		batch:   s.kv.NewBatch(),
+		batch:   s.kv.NewBatch(kv.ProtocolRESP),
 		authed:  s.cfg.ClientToken == "",
 	}
 }

@@ -155,7 +155,7 @@ func (c *conn) cmdScan(args [][]byte) {
 		seen int
 		done bool
 	)
-	err = c.s.kv.Scan(ctx, start, count, func(key []byte, v crdt.View) bool {
+	err = c.batch.Scan(ctx, start, count, func(key []byte, v crdt.View) bool {
 		if !bytes.HasPrefix(key, lit) {
 			done = true
 			return false
