@@ -63,7 +63,7 @@ func TestLogFiles(t *testing.T) {
 			return false
 		}
 		for _, rec := range readJSONLines(t, filepath.Join(logDir, "error.log")) {
-			if rec["level"] == "warning" && strings.Contains(fmt.Sprint(rec["msg"]), "join") {
+			if rec["level"] == "warning" && strings.Contains(fmt.Sprint(rec["msg"]), "join") && rec["event"] == "peer_unreachable" {
 				return true
 			}
 		}
@@ -72,6 +72,9 @@ func TestLogFiles(t *testing.T) {
 	for _, rec := range readJSONLines(t, filepath.Join(logDir, "error.log")) {
 		if lvl := rec["level"]; lvl != "warning" && lvl != "error" && lvl != "fatal" {
 			t.Errorf("error.log has a %v line: %v", lvl, rec)
+		}
+		if rec["event"] == nil {
+			t.Errorf("error.log has a line without an event keyword: %v", rec)
 		}
 	}
 	decoded := mustCLI(t, n.addr, "reqid", "decode", reqID)
