@@ -71,6 +71,13 @@ func (a fakeAdmin) Status(ctx context.Context, st *protocol.StatusResponse) erro
 
 func (a fakeAdmin) Digest(ctx context.Context) (string, int, error) { return a.st.Digest(ctx) }
 
+func (a fakeAdmin) Backup(ctx context.Context, w io.Writer, begin func(protocol.BackupResponse) error) error {
+	_, err := a.st.Backup(ctx, w, store.BackupOptions{Domain: a.s.srv.cfg.Domain, Begin: func(i store.BackupInfo) error {
+		return begin(protocol.BackupResponse{NodeID: i.NodeID.String(), Domain: i.Domain, Digest: i.Digest, Keys: int64(i.Keys), CreatedMS: i.Created.UnixMilli(), Size: i.Size})
+	}})
+	return err
+}
+
 func (a fakeAdmin) Members() []protocol.Member {
 	return []protocol.Member{{NodeID: a.s.id.String(), Addr: a.s.Addr().String(), State: "alive", Self: true}}
 }
