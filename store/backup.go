@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -354,21 +355,8 @@ func restore(ctx context.Context, dir string, r io.Reader, h backupHeader, headL
 	if err != nil {
 		return Restored{}, err
 	}
-	sum := sha256.New()
-	stream := &progressReader{stopped: ctx.Err, r: io.TeeReader(io.LimitReader(r, h.Size-headLen), sum), done: headLen, total: h.Size, progress: opts.Progress}
-	err = db.Load(stream, 16)
-	if errors.Is(err, io.ErrUnexpectedEOF) || err == nil && stream.done < h.Size {
-		err = fmt.Errorf("%w: cut short: %d of its %d bytes", ErrBadBackup, stream.done, h.Size)
-	} else if err != nil && ctx.Err() == nil && !errors.Is(err, ErrBadBackup) {
-		err = fmt.Errorf("%w: %w", ErrBadBackup, err)
-	}
-	if err == nil {
-		if n, _ := r.Read(make([]byte, 1)); n > 0 {
-			err = fmt.Errorf("%w: bytes after the %d the header states", ErrBadBackup, h.Size)
-		} else if got := hex.EncodeToString(sum.Sum(nil)); got != h.StreamSHA256 {
-			err = fmt.Errorf("%w: the stream's SHA-256 is %s, the header states %s", ErrBadBackup, got, h.StreamSHA256)
-		}
-	}
+	stream := newStreamReader(ctx.Err, r, h, headLen, opts.Progress)
+	err = stream.finish(db.Load(stream, 16))
 	if err = errors.Join(err, db.Close()); err != nil {
 		return Restored{}, err
 	}
@@ -402,22 +390,34 @@ type fixedClock time.Time
 
 func (c fixedClock) Now() time.Time { return time.Time(c) }
 
-// progressReader reads the stream for Load, counting it for the progress
-// callback, checking that no frame claims more bytes than the stream has
-// left (Load would allocate what a corrupt length says), and stopping
-// once stopped reports an error: Load takes no context.
-type progressReader struct {
-	stopped     func() error
-	r           io.Reader
-	done, total int64
-	progress    func(done, total int64)
+// streamReader reads a backup's stream, after its header, for Load or
+// CheckBackup: it counts it for the progress callback, hashes it, checks
+// that no frame claims more bytes than the stream has left (Load would
+// allocate what a corrupt length says), and stops once stopped reports an
+// error, as Load takes no context.
+type streamReader struct {
+	stopped  func() error
+	src      io.Reader // the whole backup, to find stray bytes after the stream
+	r        io.Reader // the stream alone
+	h        backupHeader
+	sum      hash.Hash
+	progress func(done, total int64)
+	done     int64
 
 	head  [8]byte // the frame length being read
 	nhead int
 	body  int64 // bytes of the current frame still to come
 }
 
-func (p *progressReader) Read(b []byte) (int, error) {
+func newStreamReader(stopped func() error, r io.Reader, h backupHeader, headLen int64, progress func(done, total int64)) *streamReader {
+	sum := sha256.New()
+	return &streamReader{
+		stopped: stopped, src: r, r: io.TeeReader(io.LimitReader(r, h.Size-headLen), sum),
+		h: h, sum: sum, progress: progress, done: headLen,
+	}
+}
+
+func (p *streamReader) Read(b []byte) (int, error) {
 	if err := p.stopped(); err != nil {
 		return 0, err
 	}
@@ -435,14 +435,51 @@ func (p *progressReader) Read(b []byte) (int, error) {
 		if p.nhead == len(p.head) {
 			p.nhead = 0
 			p.body = int64(binary.LittleEndian.Uint64(p.head[:]))
-			if left := p.total - p.done - int64(i); p.body < 0 || p.body > left {
+			if left := p.h.Size - p.done - int64(i); p.body < 0 || p.body > left {
 				return 0, fmt.Errorf("%w: a frame of %d bytes where %d are left", ErrBadBackup, uint64(p.body), left)
 			}
 		}
 	}
 	p.done += int64(n)
 	if n > 0 && p.progress != nil {
-		p.progress(p.done, p.total)
+		p.progress(p.done, p.h.Size)
 	}
 	return n, err
+}
+
+// finish judges the stream once its reader is done with it, err being
+// the reader's error: a stream cut short, followed by stray bytes, or not
+// of the SHA-256 the header states is ErrBadBackup.
+func (p *streamReader) finish(err error) error {
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF) || err == nil && (p.done < p.h.Size || p.nhead > 0 || p.body > 0):
+		return fmt.Errorf("%w: cut short: %d of its %d bytes", ErrBadBackup, p.done, p.h.Size)
+	case err != nil && p.stopped() == nil && !errors.Is(err, ErrBadBackup):
+		return fmt.Errorf("%w: %w", ErrBadBackup, err)
+	case err != nil:
+		return err
+	}
+	if n, _ := p.src.Read(make([]byte, 1)); n > 0 {
+		return fmt.Errorf("%w: bytes after the %d the header states", ErrBadBackup, p.h.Size)
+	}
+	if got := hex.EncodeToString(p.sum.Sum(nil)); got != p.h.StreamSHA256 {
+		return fmt.Errorf("%w: the stream's SHA-256 is %s, the header states %s", ErrBadBackup, got, p.h.StreamSHA256)
+	}
+	return nil
+}
+
+// CheckBackup reads a backup through and checks what can be checked
+// without loading it: the header, the frames' lengths, the size and the
+// stream's SHA-256. progress is as RestoreOptions'.
+func CheckBackup(ctx context.Context, r io.Reader, progress func(done, total int64)) (BackupInfo, error) {
+	h, headLen, err := readBackupHeader(r)
+	if err != nil {
+		return BackupInfo{}, err
+	}
+	stream := newStreamReader(ctx.Err, r, h, headLen, progress)
+	_, err = io.Copy(io.Discard, stream)
+	if err := stream.finish(err); err != nil {
+		return BackupInfo{}, err
+	}
+	return h.info(), nil
 }

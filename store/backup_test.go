@@ -232,7 +232,29 @@ func TestRestoreRefusesBadBackups(t *testing.T) {
 			if _, statErr := os.Stat(dir); !errors.Is(statErr, os.ErrNotExist) {
 				t.Fatalf("a failed restore left %s behind (%v)", dir, statErr)
 			}
+			if _, err := CheckBackup(context.Background(), bytes.NewReader(tt.file), nil); !errors.Is(err, ErrBadBackup) {
+				t.Fatalf("CheckBackup: %v, want ErrBadBackup", err)
+			}
 		})
+	}
+}
+
+func TestCheckBackup(t *testing.T) {
+	clk := newFakeClock()
+	src := openDisk(t, clk)
+	fillBackupSource(t, src, clk, 100)
+	file, info := backupOf(t, src, "eu")
+	var lastDone int64
+	got, err := CheckBackup(context.Background(), bytes.NewReader(file), func(done, _ int64) { lastDone = done })
+	if err != nil {
+		t.Fatalf("CheckBackup: %v", err)
+	}
+	if !got.Created.Equal(info.Created) {
+		t.Fatalf("CheckBackup created %v, Backup %v", got.Created, info.Created)
+	}
+	got.Created = info.Created
+	if got != info || lastDone != info.Size {
+		t.Fatalf("CheckBackup = %+v after %d bytes, want %+v after %d", got, lastDone, info, info.Size)
 	}
 }
 
