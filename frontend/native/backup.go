@@ -71,20 +71,19 @@ func (c *conn) streamBackup(nc net.Conn, reqID uint64, rid reqid.ID) {
 	case err == nil:
 		c.s.logger.Audit(c.remote, "backup", "", info.Digest, logrus.Fields{logging.FieldReqID: rid.String(), "keys": info.Keys, "bytes": info.Size})
 		log.WithFields(logrus.Fields{"digest": info.Digest, "keys": info.Keys, "bytes": info.Size, "took": time.Since(start).String()}).Info("backup sent")
-	case w.failed != nil || ctx.Err() != nil:
-		// The client went away or the node is shutting down: nobody is
-		// left to answer, and the node did not fail.
+	case w.failed != nil:
+		// The client went away or stopped reading: nobody is left to
+		// answer, and the node did not fail.
 		log.WithError(err).WithField("bytes_sent", w.sent).Info("backup abandoned")
+	case ctx.Err() != nil:
+		log.WithField("bytes_sent", w.sent).Info("backup ended: shutting down")
+		w.fail(protocol.CodeUnavailable, "the node is shutting down", rid)
 	default:
 		code, msg := adminError(err)
 		if code == protocol.CodeInternal {
 			log.WithError(err).WithField(logging.FieldOp, protocol.OpBackup.String()).Error("backup failed")
 		}
-		e := protocol.Error{Code: code, Message: msg, ReqID: rid.String()}
-		if out, encErr := protocol.AppendFrame(nil, protocol.Header{Opcode: protocol.OpError, Flags: protocol.FlagResponse, ReqID: reqID}, &e); encErr == nil {
-			_ = nc.SetWriteDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
-			_, _ = nc.Write(out)
-		}
+		w.fail(code, msg, rid)
 	}
 }
 
@@ -126,6 +125,16 @@ func (w *chunkWriter) chunk(last bool) error {
 	w.sent += int64(len(w.buf))
 	w.buf = w.buf[:0]
 	return nil
+}
+
+// fail ends the backup with an error frame, if the connection still takes
+// one.
+func (w *chunkWriter) fail(code protocol.Code, msg string, rid reqid.ID) {
+	e := protocol.Error{Code: code, Message: msg, ReqID: rid.String()}
+	out, err := protocol.AppendFrame(w.out[:0], protocol.Header{Opcode: protocol.OpError, Flags: protocol.FlagResponse, ReqID: w.reqID}, &e)
+	if err == nil && w.nc.SetWriteDeadline(time.Now().Add(w.timeout)) == nil {
+		_, _ = w.nc.Write(out)
+	}
 }
 
 // frame writes one backup response frame holding msg.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -106,4 +107,36 @@ func TestBackupNeedsAdmin(t *testing.T) {
 		t.Fatalf("client role asking for a backup: %+v, want unauthorized naming the admin role", e)
 	}
 	cl.expectClosed()
+}
+
+// TestShutdownEndsBackup: a backup under way when the server shuts down
+// ends, answered unavailable, and the shutdown does not wait for it.
+func TestShutdownEndsBackup(t *testing.T) {
+	begun := make(chan struct{})
+	n := startNode(t, options{backup: func(ctx context.Context, w io.Writer, begin func(protocol.BackupResponse) error) error {
+		if err := begin(protocol.BackupResponse{Size: 1 << 30}); err != nil {
+			return err
+		}
+		if _, err := w.Write([]byte("the first bytes")); err != nil {
+			return err
+		}
+		close(begun)
+		<-ctx.Done() // a store still being read
+		return ctx.Err()
+	}})
+	ad := dial(t, n)
+	ad.hello(protocol.Hello{Role: protocol.RoleAdmin})
+	id := ad.send(protocol.OpBackup, nil)
+	if f := ad.recv(); f.Opcode != protocol.OpBackup || f.ReqID != id {
+		t.Fatalf("backup answered with %s (%v)", f.Opcode, decodeErr(f))
+	}
+	<-begun
+	if err := n.srv.Shutdown(context.Background()); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	e := decodeErr(ad.recv())
+	if e == nil || e.Code != protocol.CodeUnavailable {
+		t.Fatalf("a backup cut by shutdown ended with %+v, want unavailable", e)
+	}
+	ad.expectClosed()
 }
