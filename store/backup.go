@@ -50,9 +50,10 @@ import (
 // reads.
 
 var (
-	// ErrBadBackup is returned by Restore for a file that is not a backup,
-	// of a format it does not know, cut short, followed by stray bytes, or
-	// whose restored data does not have the digest it states.
+	// ErrBadBackup is returned by Restore and CheckBackup for a file that
+	// is not a backup, of a format they do not know, cut short, followed by
+	// stray bytes, not of the checksum it states or, restored, not of the
+	// digest it states.
 	ErrBadBackup = errors.New("upu: bad backup")
 	// ErrDirNotEmpty is returned by Restore for a data directory that holds
 	// anything: a restore never mixes a backup with other data.
@@ -110,7 +111,7 @@ type BackupOptions struct {
 func (s *Store) Backup(ctx context.Context, w io.Writer, opts BackupOptions) (BackupInfo, error) {
 	var info BackupInfo
 	err := s.view(func(txn *badger.Txn) error {
-		created := time.UnixMilli(s.clk.Now().UnixMilli())
+		created := time.UnixMilli(s.clk.Now().UnixMilli()).UTC()
 		var d digester
 		var streamSize int64
 		sum := sha256.New()
@@ -170,7 +171,7 @@ func streamFrames(ctx context.Context, txn *badger.Txn, each func(item *badger.I
 	flush := func() error {
 		var err error
 		frame = binary.LittleEndian.AppendUint64(frame[:0], uint64(proto.Size(&list)))
-		if frame, err = (proto.MarshalOptions{}).MarshalAppend(frame, &list); err != nil {
+		if frame, err = (proto.MarshalOptions{Deterministic: true}).MarshalAppend(frame, &list); err != nil {
 			return fmt.Errorf("store: backup: %w", err)
 		}
 		list.Kv = list.Kv[:0]
