@@ -24,5 +24,7 @@
 // last, so a caller reads its own writes while that node is up. A call that
 // fails on a broken connection moves to the next node when repeating it is
 // safe: always for reads and pings, for writes only when they carry a causal
-// context or were never written to a socket.
+// context or were never written to a socket. Backup is the exception: it
+// dials a connection of its own, which the node's stream takes up until it
+// ends.
 package client

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"cmp"
 	"errors"
 	"math/rand/v2"
 	"net"
@@ -44,6 +45,13 @@ type fakeServer struct {
 	cascade  protocol.CascadeStatus
 	// cascadeFail, when set, is the code cascade-parent fails with.
 	cascadeFail protocol.Code
+	// backup is the file a backup request is answered with, in chunks of
+	// backupChunk bytes; backupSize, when set, is the size announced
+	// instead of its length.
+	backup      []byte
+	backupSize  int64
+	backupChunk int
+	backupFail  protocol.Code              // when set, what a backup request fails with
 	last        map[protocol.Opcode][]byte // body of the last request per opcode
 	released    chan struct{}
 	wg          sync.WaitGroup
@@ -328,6 +336,18 @@ func (fs *fakeServer) answer(f protocol.Frame, key string) []byte {
 		return fs.frame(f, &protocol.LogLevelRequest{Level: fs.level})
 	case protocol.OpCascadeStatus:
 		return fs.frame(f, &fs.cascade)
+	case protocol.OpBackup:
+		if fs.backupFail != 0 {
+			return fs.errorFrame(f, fs.backupFail, "a backup needs the admin role")
+		}
+		size := cmp.Or(fs.backupSize, int64(len(fs.backup)))
+		out := fs.frame(f, &protocol.BackupResponse{NodeID: fs.hello.NodeID, Domain: "test", Digest: "d1gest", Keys: 3, CreatedMS: 1700000000000, Size: size})
+		rest := fs.backup
+		for len(rest) > fs.backupChunk {
+			out = append(out, fs.frame(f, &protocol.BackupChunk{Data: rest[:fs.backupChunk]})...)
+			rest = rest[fs.backupChunk:]
+		}
+		return append(out, fs.frame(f, &protocol.BackupChunk{Data: rest, End: true})...)
 	case protocol.OpCascadeParent:
 		var req protocol.CascadeParentRequest
 		fs.decode(f, &req)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/upu/upu/gossip"
 	"github.com/upu/upu/httpd"
 	"github.com/upu/upu/protocol"
+	"github.com/upu/upu/store"
 )
 
 // startFrontends starts the binary-protocol server on ln and, when
@@ -119,6 +121,22 @@ func (a nodeAdmin) Status(ctx context.Context, st *protocol.StatusResponse) erro
 }
 
 func (a nodeAdmin) Digest(ctx context.Context) (string, int, error) { return a.n.store.Digest(ctx) }
+
+// Backup writes the store's backup, recording the node's domain.
+func (a nodeAdmin) Backup(ctx context.Context, w io.Writer, begin func(protocol.BackupResponse) error) error {
+	_, err := a.n.store.Backup(ctx, w, store.BackupOptions{Domain: a.n.cfg.Domain, Begin: func(i store.BackupInfo) error {
+		return begin(backupResponse(i))
+	}})
+	return err
+}
+
+// backupResponse is a backup's description as the binary protocol sends it.
+func backupResponse(i store.BackupInfo) protocol.BackupResponse {
+	return protocol.BackupResponse{
+		NodeID: i.NodeID.String(), Domain: i.Domain, Digest: i.Digest, Keys: int64(i.Keys),
+		CreatedMS: i.Created.UnixMilli(), Size: i.Size,
+	}
+}
 
 // Members is the domain as gossip sees it, or this node alone when it does
 // not gossip.

@@ -150,6 +150,7 @@ func TestOpcodes(t *testing.T) {
 		0x01: "hello", 0x02: "ping", 0x03: "get", 0x04: "set", 0x05: "del", 0x06: "incr",
 		0x3F: "error", 0x41: "peer-link", 0x80: "status", 0x81: "digest", 0x82: "log-level",
 		0x83: "members", 0x84: "slow-threshold", 0x85: "cascade-status", 0x86: "cascade-parent",
+		0x87: "backup",
 	}
 	for op := range 256 {
 		name, known := want[Opcode(op)]

@@ -179,6 +179,24 @@ type DigestResponse struct {
 	Keys   int64  `msgpack:"k"`
 }
 
+// BackupResponse is the first answer to a backup request: the snapshot's
+// description, before its bytes follow in BackupChunks.
+type BackupResponse struct {
+	NodeID    string `msgpack:"n"`           // the node backed up
+	Domain    string `msgpack:"d,omitempty"` // its domain
+	Digest    string `msgpack:"h"`           // the snapshot's digest, as DigestResponse's
+	Keys      int64  `msgpack:"k"`           // the live keys it covers
+	CreatedMS int64  `msgpack:"t"`           // when the snapshot was taken, Unix ms
+	Size      int64  `msgpack:"sz"`          // the backup file's length in bytes
+}
+
+// BackupChunk carries the next bytes of the backup file; the last one
+// says so.
+type BackupChunk struct {
+	Data []byte `msgpack:"b,omitempty"`
+	End  bool   `msgpack:"e,omitempty"`
+}
+
 // LogLevelRequest changes the node's log level at run time; an empty Level
 // only reads it. The response is a LogLevelRequest holding the level now.
 type LogLevelRequest struct {

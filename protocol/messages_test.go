@@ -36,6 +36,8 @@ func messageKinds() []message {
 		{"StatusResponse", OpStatus, FlagResponse, func() any { return new(StatusResponse) }},
 		{"DigestResponse", OpDigest, FlagResponse, func() any { return new(DigestResponse) }},
 		{"MembersResponse", OpMembers, FlagResponse, func() any { return new(MembersResponse) }},
+		{"BackupResponse", OpBackup, FlagResponse, func() any { return new(BackupResponse) }},
+		{"BackupChunk", OpBackup, FlagResponse, func() any { return new(BackupChunk) }},
 		{"Error", OpError, FlagResponse, func() any { return new(Error) }},
 	}
 }
@@ -83,6 +85,11 @@ func sampleMessages() []any {
 		&StatusResponse{},
 		&DigestResponse{Digest: strings.Repeat("ab", 32), Keys: 1 << 33},
 		&DigestResponse{},
+		&BackupResponse{NodeID: "8f14e45fceea167a", Domain: "eu-west", Digest: strings.Repeat("cd", 32), Keys: 100_000, CreatedMS: 1_700_000_000_000, Size: 1 << 34},
+		&BackupResponse{},
+		&BackupChunk{Data: bytes.Repeat([]byte{0x5A}, 256<<10)},
+		&BackupChunk{End: true},
+		&BackupChunk{},
 		&MembersResponse{Members: []Member{
 			{NodeID: "8f14e45fceea167a", Domain: "eu-west", Addr: "10.0.0.1:7700", GossipAddr: "10.0.0.1:7946", State: "alive", Self: true},
 			{NodeID: "0000000000000001", Domain: "eu-west", Addr: "10.0.0.2:7700", GossipAddr: "10.0.0.2:7946", State: "failed"},

@@ -34,6 +34,10 @@ const (
 	OpCascadeStatus Opcode = 0x85
 	// OpCascadeParent sets or clears the domain's parent (admin role).
 	OpCascadeParent Opcode = 0x86
+	// OpBackup streams a backup of the node's store (admin role): the one
+	// request is answered with a BackupResponse, then BackupChunks, and
+	// the connection is closed after the last.
+	OpBackup Opcode = 0x87
 )
 
 var opcodeNames = [256]string{
@@ -52,6 +56,7 @@ var opcodeNames = [256]string{
 	OpSlowThreshold: "slow-threshold",
 	OpCascadeStatus: "cascade-status",
 	OpCascadeParent: "cascade-parent",
+	OpBackup:        "backup",
 }
 
 // Known reports whether op is an opcode this version understands.

@@ -6,9 +6,12 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"io/fs"
 	"path/filepath"
 	"syscall"
+
+	"github.com/dgraph-io/badger/v4"
 
 	"github.com/upu/upu/crdt"
 )
@@ -20,28 +23,65 @@ import (
 // never). Stores holding the same live data have equal digests however the
 // data got there.
 func (s *Store) Digest(ctx context.Context) (string, int, error) {
-	h := sha256.New()
-	var buf []byte
-	n := 0
+	var d digester
 	nowMS := s.clk.Now().UnixMilli()
-	err := s.Scan(ctx, nil, 0, func(key []byte, r crdt.Record) bool {
-		v := r.Read(nowMS)
-		if !v.Found {
-			return true
-		}
-		buf = binary.BigEndian.AppendUint32(buf[:0], uint32(len(key)))
-		buf = append(buf, key...)
-		buf = binary.BigEndian.AppendUint32(buf, uint32(len(v.Value)))
-		buf = append(buf, v.Value...)
-		buf = binary.BigEndian.AppendUint64(buf, uint64(v.Expiry))
-		h.Write(buf)
-		n++
-		return true
-	})
-	if err != nil {
+	if err := s.view(func(txn *badger.Txn) error { return digestRecords(ctx, txn, &d, nowMS) }); err != nil {
 		return "", 0, err
 	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
+	return d.sum(), d.n, nil
+}
+
+// digester computes Digest over records added in key order.
+type digester struct {
+	h   hash.Hash
+	buf []byte
+	n   int // keys with a visible value
+}
+
+func (d *digester) add(key []byte, r crdt.Record, nowMS int64) {
+	v := r.Read(nowMS)
+	if !v.Found {
+		return
+	}
+	if d.h == nil {
+		d.h = sha256.New()
+	}
+	d.buf = binary.BigEndian.AppendUint32(d.buf[:0], uint32(len(key)))
+	d.buf = append(d.buf, key...)
+	d.buf = binary.BigEndian.AppendUint32(d.buf, uint32(len(v.Value)))
+	d.buf = append(d.buf, v.Value...)
+	d.buf = binary.BigEndian.AppendUint64(d.buf, uint64(v.Expiry))
+	d.h.Write(d.buf)
+	d.n++
+}
+
+func (d *digester) sum() string {
+	if d.h == nil {
+		d.h = sha256.New()
+	}
+	return hex.EncodeToString(d.h.Sum(nil))
+}
+
+// digestRecords adds every record of txn to d, read at nowMS.
+func digestRecords(ctx context.Context, txn *badger.Txn, d *digester, nowMS int64) error {
+	opts := badger.DefaultIteratorOptions
+	opts.Prefix = []byte{prefixRecord}
+	it := txn.NewIterator(opts)
+	defer it.Close()
+	n := 0
+	for it.Rewind(); it.Valid(); it.Next() {
+		if n++; n%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		rec, err := itemRecord(it.Item())
+		if err != nil {
+			return err
+		}
+		d.add(it.Item().Key()[1:], rec, nowMS)
+	}
+	return nil
 }
 
 // MaxDigestBits is the most bits BucketDigests takes: 65536 buckets.

@@ -47,6 +47,11 @@
 // every member has applied what it covers), found through the dead-record
 // index, or else at the tombstone horizon (see gc.go).
 //
+// Backup writes a snapshot of the whole keyspace from one read transaction,
+// with its digest, in a file format of its own around Badger's backup
+// stream; Restore loads one into an empty directory and checks the digest
+// (backup.go).
+//
 // The data directory holds the file node-id (16 hex digits) and Badger's
 // files under badger/.
 package store

@@ -61,17 +61,26 @@ func loadNodeID(dir string) (crdt.NodeID, error) {
 	if err != nil {
 		return 0, err
 	}
-	tmp := path + ".tmp"
-	if err := writeSynced(tmp, []byte(id.String()+"\n")); err != nil {
-		return 0, fmt.Errorf("store: write node id: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return 0, fmt.Errorf("store: write node id: %w", err)
-	}
-	if err := syncDir(dir); err != nil {
-		return 0, fmt.Errorf("store: write node id: %w", err)
+	if err := writeNodeID(dir, id); err != nil {
+		return 0, err
 	}
 	return id, nil
+}
+
+// writeNodeID writes id as dir's node ID.
+func writeNodeID(dir string, id crdt.NodeID) error {
+	path := filepath.Join(dir, nodeIDFile)
+	tmp := path + ".tmp"
+	if err := writeSynced(tmp, []byte(id.String()+"\n")); err != nil {
+		return fmt.Errorf("store: write node id: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("store: write node id: %w", err)
+	}
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("store: write node id: %w", err)
+	}
+	return nil
 }
 
 func writeSynced(path string, data []byte) error {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"slices"
 	"strings"
@@ -161,6 +162,9 @@ type noAdmin struct{}
 func (noAdmin) Status(context.Context, *protocol.StatusResponse) error { return nil }
 func (noAdmin) Digest(context.Context) (string, int, error)            { return "", 0, nil }
 func (noAdmin) Members() []protocol.Member                             { return nil }
+func (noAdmin) Backup(context.Context, io.Writer, func(protocol.BackupResponse) error) error {
+	return nil
+}
 
 // TestCascadeCommands drives the cascade commands and scoped gets against
 // a node whose cascade is a fake.

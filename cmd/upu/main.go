@@ -73,7 +73,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			serveCommand(), devCommand(),
 			setCommand(), getCommand(), delCommand(), incrCommand("incr", 1), incrCommand("decr", -1),
-			statusCommand(), membersCommand(), cascadeCommand(), digestCommand(), logLevelCommand(), slowThresholdCommand(), reqidCommand(), benchCommand(), completionCommand(),
+			statusCommand(), membersCommand(), cascadeCommand(), digestCommand(), logLevelCommand(), slowThresholdCommand(), backupCommand(), restoreCommand(), reqidCommand(), benchCommand(), completionCommand(),
 		},
 	})
 }

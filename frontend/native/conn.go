@@ -25,17 +25,19 @@ const outBufSize = 64 << 10
 // conn is one binary-protocol connection, served by the connection loop
 // from one goroutine, so that a pipeline is answered with one write.
 type conn struct {
-	s       *Server
-	log     *logrus.Entry
-	remote  string
-	dec     *protocol.Decoder
-	out     []byte
-	role    protocol.Role
-	peer    crdt.NodeID // the node ID a peer stated in its hello
-	hello   bool
-	closed  bool // set when a reply must be the connection's last
-	opened  time.Time
-	handoff []byte // non-nil once a peer link takes the socket: what was read past its request
+	s      *Server
+	log    *logrus.Entry
+	remote string
+	dec    *protocol.Decoder
+	out    []byte
+	role   protocol.Role
+	peer   crdt.NodeID // the node ID a peer stated in its hello
+	hello  bool
+	closed bool // set when a reply must be the connection's last
+	opened time.Time
+	// takeover, once set, is the socket's next owner: a peer link, or a
+	// backup's stream. Process reads no more frames.
+	takeover func(nc net.Conn)
 
 	// The run of writes waiting to be applied as one batch, and what each
 	// needs for its reply.
@@ -109,16 +111,13 @@ func (c *conn) Flush(w io.Writer) error {
 	return err
 }
 
-// HandOff gives the socket to the peer links, with the bytes already read
-// past the OpPeerLink frame and the peer's node ID.
-func (c *conn) HandOff(nc net.Conn) {
-	c.s.links.AcceptLink(context.Background(), nc, c.handoff, c.peer.String())
-}
+// HandOff gives the socket to the owner a request chose (takeover).
+func (c *conn) HandOff(nc net.Conn) { c.takeover(nc) }
 
 // Process handles every complete frame buffered and queues the answers.
 func (c *conn) Process() connloop.Outcome {
 	c.batchStart = time.Now()
-	for !c.closed && c.handoff == nil {
+	for !c.closed && c.takeover == nil {
 		f, ok, err := c.dec.Next()
 		if err != nil {
 			c.flushWrites()
@@ -140,7 +139,7 @@ func (c *conn) Process() connloop.Outcome {
 	switch {
 	case c.closed:
 		return connloop.Close
-	case c.handoff != nil:
+	case c.takeover != nil:
 		return connloop.HandOff
 	}
 	return connloop.Continue
@@ -212,6 +211,9 @@ func (c *conn) handle(f protocol.Frame) {
 	case protocol.OpCascadeParent:
 		c.flushWrites()
 		c.cascadeParent(f)
+	case protocol.OpBackup:
+		c.flushWrites()
+		c.backup(f)
 	case protocol.OpPeerLink:
 		c.peerLink(f)
 	default:

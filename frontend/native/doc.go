@@ -8,7 +8,9 @@
 // cascade's (its status, the parent setting) through the Cascade
 // interface, and a peer that asks for a peer link (OpPeerLink) has its
 // socket handed to the LinkAcceptor, which carries replication from then
-// on. The connection loop is package connloop's.
+// on. A backup request (OpBackup) takes its connection over too: the
+// node's backup is streamed on it in chunk frames, and it closes. The
+// connection loop is package connloop's.
 //
 // Writes of a pipeline go to kv as one batch, applied before the next
 // read on the connection so that the read sees them; every answer of a

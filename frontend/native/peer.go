@@ -2,6 +2,8 @@ package native
 
 import (
 	"bytes"
+	"context"
+	"net"
 
 	"github.com/sirupsen/logrus"
 
@@ -28,8 +30,6 @@ func (c *conn) peerLink(f protocol.Frame) {
 	}
 	c.flushWrites()
 	c.reply(f, nil)
-	c.handoff = bytes.Clone(c.dec.Unread())
-	if c.handoff == nil {
-		c.handoff = []byte{} // set: the link takes the socket even with nothing read past the request
-	}
+	buffered, peer := bytes.Clone(c.dec.Unread()), c.peer.String()
+	c.takeover = func(nc net.Conn) { c.s.links.AcceptLink(context.Background(), nc, buffered, peer) }
 }

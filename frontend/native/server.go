@@ -6,7 +6,9 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -116,6 +118,10 @@ type Admin interface {
 	Digest(ctx context.Context) (string, int, error)
 	// Members is the domain as gossip sees it.
 	Members() []protocol.Member
+	// Backup writes a backup of the node's store to w (store.Backup's
+	// format), calling begin with its description before the first byte;
+	// an error from begin ends it.
+	Backup(ctx context.Context, w io.Writer, begin func(protocol.BackupResponse) error) error
 }
 
 // Cascade is the node's place in the domain hierarchy, for the cascade
@@ -165,6 +171,9 @@ type Server struct {
 	loop    *connloop.Server
 	maxBody uint32
 	metrics metrics
+
+	stopping     chan struct{} // closed when Shutdown begins: backups stop
+	stoppingOnce sync.Once
 }
 
 type metrics struct {
@@ -183,7 +192,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	cfg = cfg.withDefaults()
 	s := &Server{
 		cfg: cfg, kv: deps.KV, admin: deps.Admin, logger: deps.Logger, links: deps.Links, cascade: deps.Cascade,
-		maxBody: uint32(deps.KV.MaxKeySize() + deps.KV.MaxValueSize() + protocolOverhead),
+		stopping: make(chan struct{}),
+		maxBody:  uint32(deps.KV.MaxKeySize() + deps.KV.MaxValueSize() + protocolOverhead),
 		metrics: metrics{
 			batch: prometheus.NewHistogram(prometheus.HistogramOpts{
 				Name:    "upu_batch_seconds",
@@ -228,6 +238,9 @@ func (s *Server) Open() int64 { return s.loop.Open() }
 // Closing reports whether Shutdown has begun.
 func (s *Server) Closing() bool { return s.loop.Closing() }
 
-// Shutdown stops accepting, answers what connections have sent, and waits
-// for them until ctx ends.
-func (s *Server) Shutdown(ctx context.Context) error { return s.loop.Shutdown(ctx) }
+// Shutdown stops accepting, ends the backups being sent, answers what
+// connections have sent, and waits for them until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stoppingOnce.Do(func() { close(s.stopping) })
+	return s.loop.Shutdown(ctx)
+}

@@ -37,7 +37,11 @@ type options struct {
 	links                                            LinkAcceptor
 	cascade                                          Cascade
 	upstream                                         kv.Upstream
+	backup                                           backupFunc // nil: the store's backup
 }
+
+// backupFunc stands in for Admin.Backup.
+type backupFunc func(ctx context.Context, w io.Writer, begin func(protocol.BackupResponse) error) error
 
 // testServer is a binary-protocol server over a store of its own, under
 // the names a node gives its parts.
@@ -59,8 +63,9 @@ func (n *testServer) Close() error {
 
 // fakeAdmin answers the administrative requests for a node alone.
 type fakeAdmin struct {
-	st *store.Store
-	s  *testServer
+	st     *store.Store
+	s      *testServer
+	backup backupFunc
 }
 
 func (a fakeAdmin) Status(_ context.Context, st *protocol.StatusResponse) error {
@@ -70,6 +75,16 @@ func (a fakeAdmin) Status(_ context.Context, st *protocol.StatusResponse) error 
 }
 
 func (a fakeAdmin) Digest(ctx context.Context) (string, int, error) { return a.st.Digest(ctx) }
+
+func (a fakeAdmin) Backup(ctx context.Context, w io.Writer, begin func(protocol.BackupResponse) error) error {
+	if a.backup != nil {
+		return a.backup(ctx, w, begin)
+	}
+	_, err := a.st.Backup(ctx, w, store.BackupOptions{Domain: a.s.srv.cfg.Domain, Begin: func(i store.BackupInfo) error {
+		return begin(protocol.BackupResponse{NodeID: i.NodeID.String(), Domain: i.Domain, Digest: i.Digest, Keys: int64(i.Keys), CreatedMS: i.Created.UnixMilli(), Size: i.Size})
+	}})
+	return err
+}
 
 func (a fakeAdmin) Members() []protocol.Member {
 	return []protocol.Member{{NodeID: a.s.id.String(), Addr: a.s.Addr().String(), State: "alive", Self: true}}
@@ -107,7 +122,7 @@ func startNode(t testing.TB, o options) *testServer {
 		NodeID: id, Domain: o.Domain, HeartbeatInterval: o.HeartbeatInterval, IdleTimeout: o.IdleTimeout,
 		HandshakeTimeout: o.HandshakeTimeout, MaxConns: o.MaxConns,
 		ClientToken: o.ClientToken, PeerToken: o.PeerToken, AdminToken: o.AdminToken,
-	}, Deps{KV: svc, Admin: fakeAdmin{st: st, s: n}, Logger: logger, Links: o.links, Cascade: o.cascade, Registerer: prometheus.NewRegistry()})
+	}, Deps{KV: svc, Admin: fakeAdmin{st: st, s: n, backup: o.backup}, Logger: logger, Links: o.links, Cascade: o.cascade, Registerer: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}
