@@ -81,7 +81,7 @@ func (c *conn) streamBackup(nc net.Conn, reqID uint64, rid reqid.ID) {
 	default:
 		code, msg := adminError(err)
 		if code == protocol.CodeInternal {
-			log.WithError(err).WithField(logging.FieldOp, protocol.OpBackup.String()).Error("backup failed")
+			log.WithError(err).WithFields(logrus.Fields{logging.FieldOp: protocol.OpBackup.String(), logging.FieldEvent: logging.EventInternalError}).Error("backup failed")
 		}
 		w.fail(code, msg, rid)
 	}
