@@ -51,6 +51,9 @@ type Item struct {
 	// Del that should supersede exactly what this read saw.
 	Context  []byte
 	Siblings []Sibling // with WithSiblings: every live concurrent value
+	// Domain is the domain that answered a read of scope up or root; empty
+	// for a local read.
+	Domain string
 }
 
 // Sibling is one concurrent value of a key.
@@ -278,6 +281,48 @@ func (c *Client) SlowThreshold(ctx context.Context, threshold string) (string, e
 	return now.Threshold, nil
 }
 
+// CascadeStatus describes the answering node's place in the domain
+// hierarchy: its parent and path to the root, the relay, lag, the child
+// domains relaying to it.
+func (c *Client) CascadeStatus(ctx context.Context) (protocol.CascadeStatus, error) {
+	var st protocol.CascadeStatus
+	err := c.admin(ctx, protocol.OpCascadeStatus, &st)
+	return st, err
+}
+
+// SetParent makes domain the parent of the answering node's domain, seeds
+// being the binary-protocol addresses (HOST:PORT) of some of its members,
+// and returns the cascade status after. The setting reaches every member
+// of the domain. It needs the admin role; a parent that would make a cycle
+// is ErrBadRequest, one that cannot be reached ErrUnavailable.
+func (c *Client) SetParent(ctx context.Context, domain string, seeds []string) (protocol.CascadeStatus, error) {
+	if domain == "" || len(seeds) == 0 {
+		return protocol.CascadeStatus{}, fmt.Errorf("%w: a parent needs its domain and at least one seed", ErrBadRequest)
+	}
+	return c.cascadeParent(ctx, &protocol.CascadeParentRequest{Domain: domain, Seeds: seeds})
+}
+
+// ClearParent makes the answering node's domain a root and returns the
+// cascade status after. It needs the admin role.
+func (c *Client) ClearParent(ctx context.Context) (protocol.CascadeStatus, error) {
+	return c.cascadeParent(ctx, &protocol.CascadeParentRequest{Clear: true})
+}
+
+// cascadeParent sends req, which may be repeated on another node when a
+// connection breaks: asking for the parent a domain already has changes
+// nothing.
+func (c *Client) cascadeParent(ctx context.Context, req *protocol.CascadeParentRequest) (protocol.CascadeStatus, error) {
+	cl := c.getCall()
+	defer c.putCall(cl)
+	r := request{op: protocol.OpCascadeParent, body: req, retry: true}
+	if err := c.roundTrip(ctx, cl, &r); err != nil {
+		return protocol.CascadeStatus{}, err
+	}
+	var st protocol.CascadeStatus
+	err := decode(cl, r.op, &st)
+	return st, err
+}
+
 // roundTrip sends r from the preferred node on and leaves the reply in cl.
 // It moves to the next node when a node is down or a connection breaks
 // before the request could have been applied (or r.retry says repeating it
@@ -366,7 +411,7 @@ func (c *Client) putCall(cl *call) {
 }
 
 func newItem(r *protocol.GetResponse) Item {
-	it := Item{Value: r.Value, Counter: r.Counter, Expiry: msTime(r.ExpiryMS), Context: r.Context}
+	it := Item{Value: r.Value, Counter: r.Counter, Expiry: msTime(r.ExpiryMS), Context: r.Context, Domain: r.Domain}
 	if len(r.Siblings) > 0 {
 		it.Siblings = make([]Sibling, len(r.Siblings))
 		for i, s := range r.Siblings {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -295,5 +296,74 @@ func TestClose(t *testing.T) {
 	}
 	if err := c.Close(); err != nil {
 		t.Errorf("second Close = %v", err)
+	}
+}
+
+// TestCascade: the cascade's status and parent requests carry what the
+// caller gave and return the status the node answered with; a scoped read
+// names the domain that answered.
+func TestCascade(t *testing.T) {
+	fs := newFake(t)
+	c := newTestClient(t, Config{Nodes: []string{fs.addr}, Role: protocol.RoleAdmin})
+	ctx := context.Background()
+
+	st, err := c.CascadeStatus(ctx)
+	if err != nil || st.Domain != "test" || st.State != "root" || !slices.Equal(st.Path, []string{"test"}) {
+		t.Fatalf("CascadeStatus = %+v, %v", st, err)
+	}
+	seeds := []string{"10.0.0.1:7400", "10.0.0.2:7400"}
+	st, err = c.SetParent(ctx, "region", seeds)
+	if err != nil || st.Parent != "region" || !slices.Equal(st.Seeds, seeds) {
+		t.Fatalf("SetParent = %+v, %v", st, err)
+	}
+	var req protocol.CascadeParentRequest
+	fs.lastBody(protocol.OpCascadeParent, &req)
+	if req.Domain != "region" || !slices.Equal(req.Seeds, seeds) || req.Clear {
+		t.Errorf("SetParent sent %+v", req)
+	}
+	st, err = c.ClearParent(ctx)
+	if err != nil || st.Parent != "" {
+		t.Fatalf("ClearParent = %+v, %v", st, err)
+	}
+	var clear protocol.CascadeParentRequest
+	fs.lastBody(protocol.OpCascadeParent, &clear)
+	if !clear.Clear || clear.Domain != "" || len(clear.Seeds) != 0 {
+		t.Errorf("ClearParent sent %+v", clear)
+	}
+
+	before := fs.requests.Load()
+	for _, bad := range []struct {
+		domain string
+		seeds  []string
+	}{{"", seeds}, {"region", nil}} {
+		if _, err := c.SetParent(ctx, bad.domain, bad.seeds); !errors.Is(err, ErrBadRequest) {
+			t.Errorf("SetParent(%q, %q) = %v, want ErrBadRequest", bad.domain, bad.seeds, err)
+		}
+	}
+	if n := fs.requests.Load() - before; n != 0 {
+		t.Errorf("%d refused SetParent requests reached the server", n)
+	}
+
+	for _, tt := range []struct {
+		code protocol.Code
+		want error
+	}{{protocol.CodeBadRequest, ErrBadRequest}, {protocol.CodeUnavailable, ErrUnavailable}, {protocol.CodeUnauthorized, ErrUnauthorized}} {
+		fs.mu.Lock()
+		fs.cascadeFail = tt.code
+		fs.mu.Unlock()
+		_, err := c.SetParent(ctx, "region", seeds)
+		var se *ServerError
+		if !errors.Is(err, tt.want) || !errors.As(err, &se) || se.Op != protocol.OpCascadeParent || se.Message != "injected failure" {
+			t.Errorf("SetParent failing with code %s = %v, want %v as a *ServerError", tt.code, err, tt.want)
+		}
+	}
+
+	if _, err := c.Set(ctx, []byte("k"), []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	for scope, want := range map[protocol.Scope]string{protocol.ScopeLocal: "", protocol.ScopeUp: "top", protocol.ScopeRoot: "top"} {
+		if it, err := c.Get(ctx, []byte("k"), WithScope(scope)); err != nil || it.Domain != want {
+			t.Errorf("Get with scope %d: domain %q, %v; want %q", scope, it.Domain, err, want)
+		}
 	}
 }

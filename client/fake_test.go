@@ -41,9 +41,12 @@ type fakeServer struct {
 	data     map[string][]byte
 	counters map[string]int64
 	level    string
-	last     map[protocol.Opcode][]byte // body of the last request per opcode
-	released chan struct{}
-	wg       sync.WaitGroup
+	cascade  protocol.CascadeStatus
+	// cascadeFail, when set, is the code cascade-parent fails with.
+	cascadeFail protocol.Code
+	last        map[protocol.Opcode][]byte // body of the last request per opcode
+	released    chan struct{}
+	wg          sync.WaitGroup
 }
 
 func newFake(t testing.TB) *fakeServer {
@@ -63,6 +66,7 @@ func newFake(t testing.TB) *fakeServer {
 		data:     map[string][]byte{},
 		counters: map[string]int64{},
 		level:    "info",
+		cascade:  protocol.CascadeStatus{Domain: "test", State: "root", Path: []string{"test"}},
 		last:     map[protocol.Opcode][]byte{},
 		released: make(chan struct{}),
 	}
@@ -281,6 +285,9 @@ func (fs *fakeServer) answer(f protocol.Frame, key string) []byte {
 			return fs.errorFrame(f, protocol.CodeNotFound, "")
 		}
 		resp := protocol.GetResponse{Value: v, ExpiryMS: 1700000000000, Context: []byte("ctx:" + string(req.Key))}
+		if req.Scope != protocol.ScopeLocal {
+			resp.Domain = "top"
+		}
 		if req.Siblings {
 			resp.Siblings = []protocol.Sibling{
 				{Value: v, Node: "n1", TimeMS: 1700000000001},
@@ -319,6 +326,16 @@ func (fs *fakeServer) answer(f protocol.Frame, key string) []byte {
 			fs.level = req.Level
 		}
 		return fs.frame(f, &protocol.LogLevelRequest{Level: fs.level})
+	case protocol.OpCascadeStatus:
+		return fs.frame(f, &fs.cascade)
+	case protocol.OpCascadeParent:
+		var req protocol.CascadeParentRequest
+		fs.decode(f, &req)
+		if fs.cascadeFail != 0 {
+			return fs.errorFrame(f, fs.cascadeFail, "injected failure")
+		}
+		fs.cascade.Parent, fs.cascade.Seeds = req.Domain, req.Seeds
+		return fs.frame(f, &fs.cascade)
 	}
 	return fs.errorFrame(f, protocol.CodeUnknownOp, "")
 }

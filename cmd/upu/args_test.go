@@ -19,6 +19,7 @@ func TestInterspersed(t *testing.T) {
 		{"upu set k -- --ttl", "upu set k -- --ttl"},
 		{"upu status --json", "upu status --json"},
 		{"upu reqid decode abc", "upu reqid decode abc"},
+		{"upu cascade set-parent r a:1 --json --nodes b:2", "upu --nodes b:2 cascade set-parent --json r a:1"},
 		{"upu serve --addr x:1 --join a,b", "upu serve --addr x:1 --join a,b"},
 		{"upu", "upu"},
 		{"upu nosuch --x", "upu nosuch --x"},

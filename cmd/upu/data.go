@@ -107,9 +107,12 @@ func getCommand() *cli.Command {
 		Name:      "get",
 		Usage:     "print a value; a missing key prints `not found` on stderr and exits 1",
 		ArgsUsage: "KEY",
-		Flags:     []cli.Flag{&cli.StringFlag{Name: "scope", Value: "local", Usage: "local; up and root (ask the parent or root domain) are planned and refused until the cascade lands"}},
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "scope", Value: "local", Usage: "local; up asks the parent domain on a local miss, recursively; root asks the root and merges with the local answer (the domain that answered goes to stderr)"},
+			&cli.BoolFlag{Name: "json", Usage: "print one JSON document: the value and the domain that answered"},
+		},
 		Action: func(c *cli.Context) error {
-			if err := args(c, 1, 1, "KEY [--scope local|up|root]"); err != nil {
+			if err := args(c, 1, 1, "KEY [--scope local|up|root] [--json]"); err != nil {
 				return err
 			}
 			scope, err := parseScope(c.String("scope"))
@@ -121,12 +124,27 @@ func getCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
+				if c.Bool("json") {
+					return json.NewEncoder(c.App.Writer).Encode(getDoc{Value: string(item.Value), Domain: item.Domain})
+				}
 				out := append(item.Value, '\n')
-				_, err = c.App.Writer.Write(out)
+				if _, err := c.App.Writer.Write(out); err != nil {
+					return err
+				}
+				if item.Domain != "" {
+					// stdout stays the value alone, for scripts.
+					_, err = fmt.Fprintf(c.App.ErrWriter, "(domain %s)\n", item.Domain)
+				}
 				return err
 			})
 		},
 	}
+}
+
+// getDoc is `upu get --json`: the domain is empty for a local read.
+type getDoc struct {
+	Value  string `json:"value"`
+	Domain string `json:"domain"`
 }
 
 func parseScope(s string) (protocol.Scope, error) {

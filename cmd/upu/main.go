@@ -47,7 +47,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case err == nil:
 		return 0
 	case errors.Is(err, client.ErrNotFound):
-		fmt.Fprintln(stderr, "not found")
+		fmt.Fprintln(stderr, notFound(err))
 		return exitNotFound
 	default:
 		fmt.Fprintln(stderr, "upu:", oneLine(err))
@@ -73,9 +73,20 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			serveCommand(),
 			setCommand(), getCommand(), delCommand(), incrCommand("incr", 1), incrCommand("decr", -1),
-			statusCommand(), membersCommand(), digestCommand(), logLevelCommand(), slowThresholdCommand(), reqidCommand(), benchCommand(), completionCommand(),
+			statusCommand(), membersCommand(), cascadeCommand(), digestCommand(), logLevelCommand(), slowThresholdCommand(), reqidCommand(), benchCommand(), completionCommand(),
 		},
 	})
+}
+
+// notFound is the line a miss prints: "not found", and for a read up the
+// tree the domain that answered, as the node said it ("not found (domain
+// top)").
+func notFound(err error) string {
+	var se *client.ServerError
+	if errors.As(err, &se) && strings.HasPrefix(se.Message, "not found") {
+		return se.Message
+	}
+	return "not found"
 }
 
 // oneLine keeps an error message on one line, as scripts expect: the lines

@@ -28,6 +28,13 @@ func TestUsageErrors(t *testing.T) {
 		{"serve --sync-interval 5", `usage: --sync-interval "5": a duration needs a unit, e.g. 5s, 250ms, 1m30s`},
 		{"serve --max-conns many", `usage: --max-conns "many": want a whole number, e.g. 1024`},
 		{"completion tcsh", `usage: completion for "tcsh": want bash, zsh or fish`},
+		{"cascade set-parent", `usage: upu cascade set-parent DOMAIN HOST:PORT[,HOST:PORT...]`},
+		{"cascade set-parent region", `usage: upu cascade set-parent DOMAIN HOST:PORT[,HOST:PORT...]`},
+		{"cascade set-parent region 10.0.0.1", `usage: upu cascade set-parent: seed "10.0.0.1" is not HOST:PORT (e.g. 10.0.0.1:7700; several are joined by commas)`},
+		{"cascade set-parent region 10.0.0.1:7400,:7400", `usage: upu cascade set-parent: seed ":7400" is not HOST:PORT (e.g. 10.0.0.1:7700; several are joined by commas)`},
+		{"cascade set-parent region 10.0.0.1:http", `usage: upu cascade set-parent: seed "10.0.0.1:http" is not HOST:PORT (e.g. 10.0.0.1:7700; several are joined by commas)`},
+		{"cascade clear-parent now", `usage: upu cascade clear-parent takes no arguments`},
+		{"cascade statsu", `usage: unknown command "statsu" for "upu cascade" (did you mean "status"?); 'upu cascade --help' lists the commands`},
 		{"serve extra-arg", `usage: serve takes no arguments, got "extra-arg"; flags start with --`},
 		{"serve --max-value-size 0 --domain=", `invalid config: --domain "": must not be zero or empty; leave it out for the default ("default"); invalid config: --max-value-size "0": must not be zero or empty; leave it out for the default (1048576)`},
 	}

@@ -101,10 +101,103 @@ func (c *conn) change(f protocol.Frame, rid reqid.ID, action, before string, set
 	}
 	after, err := set()
 	if err != nil {
-		c.fail(f, rid, protocol.CodeBadRequest, err.Error(), false)
+		c.failAdmin(f, rid, err)
 		return false
 	}
 	c.s.logger.Audit(c.remote, action, before, after, logrus.Fields{logging.FieldReqID: rid.String()})
 	c.log.WithFields(logrus.Fields{"before": before, "after": after, logging.FieldReqID: rid.String()}).Info(what + " changed")
 	return true
+}
+
+// errNoCascade answers the cascade requests on a node without a cascade.
+const errNoCascade = "this node has no cascade"
+
+// cascadeStatus answers the cascade-status request: the node's place in the
+// domain hierarchy.
+func (c *conn) cascadeStatus(f protocol.Frame) {
+	rid := c.newID()
+	if c.s.cascade == nil {
+		c.fail(f, rid, protocol.CodeUnavailable, errNoCascade, false)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.IdleTimeout)
+	defer cancel()
+	st, err := c.s.cascade.Status(ctx)
+	if err != nil {
+		c.failAdmin(f, rid, err)
+		return
+	}
+	c.reply(f, &st)
+}
+
+// cascadeParent sets or clears the domain's parent for the admin role and
+// answers with the status after. A change is audited with the parent
+// before and after; asking for the parent the domain already has changes
+// nothing.
+func (c *conn) cascadeParent(f protocol.Frame) {
+	rid := c.newID()
+	var req protocol.CascadeParentRequest
+	if !c.decode(f, &req) {
+		return
+	}
+	cas := c.s.cascade
+	if cas == nil {
+		c.fail(f, rid, protocol.CodeUnavailable, errNoCascade, false)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.IdleTimeout)
+	defer cancel()
+	st, err := cas.Status(ctx)
+	if err != nil {
+		c.failAdmin(f, rid, err)
+		return
+	}
+	before, want := parentText(st.Parent, st.Seeds), "none"
+	if !req.Clear {
+		want = parentText(req.Domain, req.Seeds)
+	}
+	// A request without a domain is the cascade's to refuse, whatever the
+	// parent now.
+	unchanged := want == before && (req.Clear || req.Domain != "")
+	var statusErr error // the change was made, but the status after could not be read
+	if !unchanged {
+		set := func() (string, error) {
+			var err error
+			if req.Clear {
+				err = cas.ClearParent(ctx)
+			} else {
+				err = cas.SetParent(ctx, req.Domain, req.Seeds)
+			}
+			if err != nil {
+				return "", err
+			}
+			if st, statusErr = cas.Status(ctx); statusErr != nil {
+				return want, nil
+			}
+			return parentText(st.Parent, st.Seeds), nil
+		}
+		if !c.change(f, rid, "cascade-parent", before, set) {
+			return
+		}
+	}
+	if statusErr != nil {
+		c.failAdmin(f, rid, statusErr)
+		return
+	}
+	c.reply(f, &st)
+}
+
+// failAdmin answers an admin request that err failed.
+func (c *conn) failAdmin(f protocol.Frame, rid reqid.ID, err error) {
+	code, msg := adminError(err)
+	c.failWith(f, rid, err, code, msg)
+}
+
+// parentText is a parent setting as the audit log and the INFO line show
+// it: region@10.0.0.1:7400,10.0.0.2:7400, or none.
+func parentText(domain string, seeds []string) string {
+	if domain == "" {
+		return "none"
+	}
+	return domain + "@" + strings.Join(seeds, ",")
 }

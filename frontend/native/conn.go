@@ -206,6 +206,12 @@ func (c *conn) handle(f protocol.Frame) {
 		c.logLevel(f)
 	case protocol.OpMembers:
 		c.members(f)
+	case protocol.OpCascadeStatus:
+		c.flushWrites() // the writes are not held while the cascade answers
+		c.cascadeStatus(f)
+	case protocol.OpCascadeParent:
+		c.flushWrites()
+		c.cascadeParent(f)
 	case protocol.OpPeerLink:
 		c.peerLink(f)
 	default:
@@ -266,10 +272,17 @@ func (c *conn) get(f protocol.Frame) {
 		return
 	}
 	rid := c.s.kv.RequestID(req.ReqID, c.batchStart)
-	a, err := c.batch.Read(context.Background(), req.Key, kv.Scope(req.Scope), rid)
+	a, err := c.read(req.Key, kv.Scope(req.Scope), rid)
 	view, rec := a.View, a.Record
-	if err != nil {
+	switch {
+	case err == nil:
+	case a.Domain != "" && kv.KindOf(err) == kv.KindNotFound:
+		// A miss up the tree says where it was looked for last.
+		c.fail(f, rid, protocol.CodeNotFound, "not found (domain "+a.Domain+")", false)
+	default:
 		c.failErr(f, rid, err)
+	}
+	if err != nil {
 		c.logRequest(f.Opcode, rid, req.Key, err)
 		return
 	}
@@ -291,6 +304,17 @@ func (c *conn) get(f protocol.Frame) {
 	}
 	c.reply(f, &resp)
 	c.logRequest(f.Opcode, rid, req.Key, nil)
+}
+
+// read reads key as far as scope looks. A read beyond this node waits on
+// the parent domain, for at most the idle timeout.
+func (c *conn) read(key []byte, scope kv.Scope, rid reqid.ID) (kv.Answer, error) {
+	if scope == kv.ScopeLocal {
+		return c.batch.Read(context.Background(), key, scope, rid)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.IdleTimeout)
+	defer cancel()
+	return c.batch.Read(ctx, key, scope, rid)
 }
 
 // queue adds a write to the current run; the run is applied as one batch
@@ -379,6 +403,12 @@ func (c *conn) reply(f protocol.Frame, msg any) {
 // failure is logged as an error; the rest are the caller's business.
 func (c *conn) failErr(f protocol.Frame, rid reqid.ID, err error) {
 	code, msg := wireError(err)
+	c.failWith(f, rid, err, code, msg)
+}
+
+// failWith answers err with code and msg, logging it when the server
+// failed.
+func (c *conn) failWith(f protocol.Frame, rid reqid.ID, err error, code protocol.Code, msg string) {
 	if code == protocol.CodeInternal {
 		c.log.WithError(err).WithFields(logrus.Fields{logging.FieldReqID: rid.String(), logging.FieldOp: f.Opcode.String()}).Error("request failed")
 	}

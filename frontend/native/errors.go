@@ -3,6 +3,8 @@ package native
 import (
 	"errors"
 
+	"github.com/upu/upu/cascade"
+	"github.com/upu/upu/internal/logging"
 	"github.com/upu/upu/kv"
 	"github.com/upu/upu/protocol"
 )
@@ -57,4 +59,19 @@ func wireError(err error) (protocol.Code, string) {
 		return code, msg
 	}
 	return code, err.Error()
+}
+
+// adminError maps the error of an admin request, a setting's change or
+// the cascade's: a value the setting refuses is a bad request, with the
+// reason; a parent domain that cannot be reached, or a cascade closing,
+// is unavailable; the rest map as the data service's errors do.
+func adminError(err error) (protocol.Code, string) {
+	switch {
+	case errors.Is(err, cascade.ErrBadParent), errors.Is(err, cascade.ErrCycle), errors.Is(err, cascade.ErrNoParent),
+		errors.Is(err, logging.ErrUnknownLevel), errors.Is(err, logging.ErrInvalidConfig):
+		return protocol.CodeBadRequest, err.Error()
+	case errors.Is(err, cascade.ErrParentUnreachable), errors.Is(err, cascade.ErrClosed):
+		return protocol.CodeUnavailable, err.Error()
+	}
+	return wireError(err)
 }

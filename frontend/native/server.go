@@ -118,6 +118,19 @@ type Admin interface {
 	Members() []protocol.Member
 }
 
+// Cascade is the node's place in the domain hierarchy, for the cascade
+// requests.
+type Cascade interface {
+	// Status is the node's view of the hierarchy: parent, relay, lag,
+	// children.
+	Status(ctx context.Context) (protocol.CascadeStatus, error)
+	// SetParent makes domain, reached first through seeds (binary protocol
+	// addresses of some of its members), the parent of this node's domain.
+	SetParent(ctx context.Context, domain string, seeds []string) error
+	// ClearParent makes this node's domain a root.
+	ClearParent(ctx context.Context) error
+}
+
 // LinkAcceptor takes over a connection whose authorized peer asked for
 // OpPeerLink; remote is the peer's node ID. The socket is its own from
 // then on, deadlines cleared.
@@ -126,12 +139,14 @@ type LinkAcceptor interface {
 }
 
 // Deps are the server's collaborators. Links may be nil: the node then
-// does not replicate, and refuses peer links.
+// does not replicate, and refuses peer links. Cascade may be nil: the node
+// then answers the cascade requests unavailable.
 type Deps struct {
 	KV         *kv.Service
 	Admin      Admin
 	Logger     *logging.Logger
 	Links      LinkAcceptor
+	Cascade    Cascade
 	Registerer prometheus.Registerer
 }
 
@@ -146,6 +161,7 @@ type Server struct {
 	admin   Admin
 	logger  *logging.Logger
 	links   LinkAcceptor
+	cascade Cascade
 	loop    *connloop.Server
 	maxBody uint32
 	metrics metrics
@@ -166,7 +182,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	cfg = cfg.withDefaults()
 	s := &Server{
-		cfg: cfg, kv: deps.KV, admin: deps.Admin, logger: deps.Logger, links: deps.Links,
+		cfg: cfg, kv: deps.KV, admin: deps.Admin, logger: deps.Logger, links: deps.Links, cascade: deps.Cascade,
 		maxBody: uint32(deps.KV.MaxKeySize() + deps.KV.MaxValueSize() + protocolOverhead),
 		metrics: metrics{
 			batch: prometheus.NewHistogram(prometheus.HistogramOpts{

@@ -24,15 +24,19 @@ import (
 )
 
 // options are what a test varies: the server's settings, the data
-// service's limits, where the store lives (empty: in memory), and who
-// takes peer links (nil: nobody, as on a node that does not replicate).
+// service's limits, where the store lives (empty: in memory), where the
+// logs go (empty: stderr; else JSON files there), who takes peer links
+// (nil: nobody, as on a node that does not replicate), the cascade (nil:
+// none) and the parent domain kv reads beyond the node from (nil: none).
 type options struct {
 	Domain                                           string
 	HeartbeatInterval, IdleTimeout, HandshakeTimeout time.Duration
 	MaxConns, MaxKeySize, MaxValueSize               int
 	ClientToken, PeerToken, AdminToken               string
-	DataDir                                          string
+	DataDir, LogDir                                  string
 	links                                            LinkAcceptor
+	cascade                                          Cascade
+	upstream                                         kv.Upstream
 }
 
 // testServer is a binary-protocol server over a store of its own, under
@@ -84,12 +88,15 @@ func startNode(t testing.TB, o options) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := kv.New(kv.Config{MaxKeySize: o.MaxKeySize, MaxValueSize: o.MaxValueSize, NodeID: id}, kv.Deps{Store: st})
+	svc, err := kv.New(kv.Config{MaxKeySize: o.MaxKeySize, MaxValueSize: o.MaxValueSize, NodeID: id}, kv.Deps{Store: st, Upstream: o.upstream})
 	if err != nil {
 		t.Fatal(err)
 	}
 	lcfg := logging.DefaultConfig()
 	lcfg.Level = "warn"
+	if o.LogDir != "" {
+		lcfg.Dir, lcfg.Format = o.LogDir, logging.FormatJSON
+	}
 	logger, err := logging.New(lcfg, id.String(), cmp.Or(o.Domain, "default"))
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +107,7 @@ func startNode(t testing.TB, o options) *testServer {
 		NodeID: id, Domain: o.Domain, HeartbeatInterval: o.HeartbeatInterval, IdleTimeout: o.IdleTimeout,
 		HandshakeTimeout: o.HandshakeTimeout, MaxConns: o.MaxConns,
 		ClientToken: o.ClientToken, PeerToken: o.PeerToken, AdminToken: o.AdminToken,
-	}, Deps{KV: svc, Admin: fakeAdmin{st: st, s: n}, Logger: logger, Links: o.links, Registerer: prometheus.NewRegistry()})
+	}, Deps{KV: svc, Admin: fakeAdmin{st: st, s: n}, Logger: logger, Links: o.links, Cascade: o.cascade, Registerer: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}

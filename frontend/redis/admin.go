@@ -12,6 +12,7 @@ import (
 
 	"github.com/upu/upu/crdt"
 	"github.com/upu/upu/internal/logging"
+	"github.com/upu/upu/kv"
 )
 
 // redisVersion is the redis release whose commands and replies the listener
@@ -164,7 +165,7 @@ func validClientName(name []byte) bool {
 	return true
 }
 
-// cmdClient is CLIENT ID|SETNAME|GETNAME|SETINFO|INFO.
+// cmdClient is CLIENT ID|SETNAME|GETNAME|SETINFO|INFO|SCOPE.
 func (c *conn) cmdClient(args [][]byte) {
 	sub := args[1]
 	arity := func(n int, name string) bool {
@@ -219,9 +220,36 @@ func (c *conn) cmdClient(args [][]byte) {
 		if arity(2, "info") {
 			c.wr.AppendVerbatim("txt", []byte(c.info()))
 		}
+	case is(sub, "SCOPE"):
+		c.clientScope(args)
 	default:
 		c.fail(unknownSubcommand(sub, "CLIENT"))
 	}
+}
+
+// scopeNames are CLIENT SCOPE's words for kv's scopes.
+var scopeNames = [...]string{kv.ScopeLocal: "local", kv.ScopeUp: "up", kv.ScopeRoot: "root"}
+
+// clientScope is CLIENT SCOPE [LOCAL|UP|ROOT], UPU's own: how far the
+// connection's reads look, or with no argument the scope now.
+func (c *conn) clientScope(args [][]byte) {
+	switch len(args) {
+	case 2:
+		c.wr.AppendBulkString(scopeNames[c.scope])
+		return
+	case 3:
+	default:
+		c.fail(wrongArity("client|scope"))
+		return
+	}
+	for s, name := range scopeNames {
+		if is(args[2], name) {
+			c.scope = kv.Scope(s)
+			c.wr.AppendOK()
+			return
+		}
+	}
+	c.fail(errSyntax)
 }
 
 // info is the connection's CLIENT INFO line.

@@ -358,7 +358,7 @@ func (c *conn) cmdMget(args [][]byte) {
 		case err != nil:
 			// Mid-array an error reply would be an element; redis itself
 			// never fails here, so a failed read is a null.
-			c.errorText(err, nil, "mget", c.newID())
+			c.errorText(err, nil, "mget", c.readID)
 			c.wr.AppendNull()
 		case !v.Found:
 			c.wr.AppendNull()

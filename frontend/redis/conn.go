@@ -6,10 +6,12 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/upu/upu/cascade"
 	"github.com/upu/upu/crdt"
 	"github.com/upu/upu/frontend/connloop"
 	"github.com/upu/upu/internal/logging"
@@ -39,6 +41,11 @@ type conn struct {
 	name    string
 	libName string
 	libVer  string
+	// scope is how far the connection's reads look (CLIENT SCOPE).
+	scope kv.Scope
+	// readID is the request ID of the command's read beyond this node,
+	// which its error quotes; zero for a local read.
+	readID reqid.ID
 
 	// batchStart is when the current batch was read: request IDs take their
 	// time from it, and slow-operation logging measures from it.
@@ -169,6 +176,7 @@ func (c *conn) handle(args [][]byte) {
 		c.fail("NOAUTH Authentication required.")
 		return
 	}
+	c.readID = reqid.ID{}
 	if !cmd.queues {
 		c.flushWrites() // a read sees every write sent before it
 	}
@@ -254,10 +262,19 @@ func (c *conn) flushWrites() {
 	c.pending = c.pending[:0]
 }
 
-// read returns what a read of key shows; a key that cannot exist (empty or
-// over the limit) shows nothing.
+// read returns what a read of key shows, as far as the connection's scope
+// looks; a key that cannot exist (empty or over the limit) shows nothing.
+// A read beyond this node carries a request ID up the tree and waits on
+// the parent domain for at most the idle timeout.
 func (c *conn) read(name string, key []byte) (crdt.View, error) {
-	a, err := c.batch.Read(context.Background(), key, kv.ScopeLocal, reqid.ID{})
+	ctx := context.Background()
+	if c.scope != kv.ScopeLocal {
+		c.readID = c.newID()
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.s.cfg.IdleTimeout)
+		defer cancel()
+	}
+	a, err := c.batch.Read(ctx, key, c.scope, c.readID)
 	v := a.View
 	switch {
 	case err == nil:
@@ -266,13 +283,13 @@ func (c *conn) read(name string, key []byte) (crdt.View, error) {
 	case errors.Is(err, kv.ErrEmptyKey), errors.Is(err, kv.ErrKeyTooLarge):
 		return crdt.View{}, nil
 	}
-	c.answered = append(c.answered, answer{name: name, key: key, err: err})
+	c.answered = append(c.answered, answer{name: name, rid: c.readID, key: key, err: err})
 	return v, err
 }
 
 // readFail answers a failed read.
 func (c *conn) readFail(name string, err error) {
-	c.fail(c.errorText(err, nil, name, reqid.ID{}))
+	c.fail(c.errorText(err, nil, name, c.readID))
 }
 
 // errorText turns an error of the data service into the error reply a
@@ -300,7 +317,12 @@ func (c *conn) errorText(err error, key []byte, name string, rid reqid.ID) strin
 		}
 		return "ERR string exceeds maximum allowed size (" + err.Error() + ")"
 	case kv.KindUnavailable:
+		if errors.Is(err, cascade.ErrParentUnreachable) {
+			return "ERR " + strings.ReplaceAll(err.Error(), "upu: ", "")
+		}
 		return "ERR the node is shutting down"
+	case kv.KindScopeUnavailable:
+		return "ERR this node reads nothing beyond itself: it has no parent domain to ask (CLIENT SCOPE local)"
 	case kv.KindTimeout:
 		return "ERR timeout: the store did not answer in time"
 	}

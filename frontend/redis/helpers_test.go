@@ -22,12 +22,14 @@ import (
 	"github.com/upu/upu/store"
 )
 
-// options are what a test varies: the server's settings and the data
-// service's limits.
+// options are what a test varies: the server's settings, the data
+// service's limits, and the parent domain it reads beyond the node from
+// (nil: none).
 type options struct {
 	MaxKeySize, MaxValueSize, MaxConns int
 	IdleTimeout                        time.Duration
 	ClientToken                        string
+	upstream                           kv.Upstream
 }
 
 // testServer is a Redis-protocol server over a store of its own, under the
@@ -61,7 +63,7 @@ func newServer(t testing.TB, o options, clk clock.Clock) (*Server, crdt.NodeID) 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	svc, err := kv.New(kv.Config{MaxKeySize: o.MaxKeySize, MaxValueSize: o.MaxValueSize, NodeID: id}, kv.Deps{Store: st, Clock: clk})
+	svc, err := kv.New(kv.Config{MaxKeySize: o.MaxKeySize, MaxValueSize: o.MaxValueSize, NodeID: id}, kv.Deps{Store: st, Clock: clk, Upstream: o.upstream})
 	if err != nil {
 		t.Fatal(err)
 	}
