@@ -103,12 +103,7 @@ type Cascade struct {
 	children map[string]child // by domain
 
 	// Owned by the loop goroutine.
-	parent    *Parent
-	members   []memberInfo // the parent's, as it last said; seeds until then
-	up        memberInfo   // the upstream in use; zero: none
-	relay     string       // the domain's relay
-	refreshes int
-	infoOK    bool // the last info request was answered
+	ctl       *controller
 	lastErr   string
 	lastErrAt time.Time
 	relayed   relayCount
@@ -144,6 +139,7 @@ func New(cfg Config, deps Deps) (*Cascade, error) {
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 		children: map[string]child{},
+		ctl:      newController(cfg.Domain, cfg.Self.String()),
 	}
 	if c.clk == nil {
 		c.clk = clock.Real()
@@ -227,25 +223,24 @@ func (c *Cascade) wake() {
 // refresh is one turn of the loop: the setting, the relay, the parent's
 // members, the upstream, the lag; then the status.
 func (c *Cascade) refresh(ctx context.Context) {
-	c.refreshes++
 	c.followSetting()
-	c.relay = chooseRelay(c.cfg.Domain, c.liveIDs())
-	if c.parent == nil {
+	c.ctl.setLive(c.liveIDs())
+	if c.ctl.parent == nil {
 		c.publish(nil)
 		return
 	}
 	rs := c.deps.Replication.Stats()
-	unresponsive := rs.Upstream != nil && rs.Upstream.ID.String() == c.up.ID && rs.Upstream.Unresponsive
-	if unresponsive {
-		c.failOver()
+	if up := rs.Upstream; up != nil && up.ID.String() == c.ctl.up.ID && up.Unresponsive {
+		prev := c.ctl.unresponsive()
+		c.log.WithFields(logrus.Fields{logging.FieldPeer: prev.ID, logging.FieldRemote: prev.Addr, "next": c.ctl.up.ID}).
+			Warn("cascade upstream not answering: failing over to another member of the parent domain")
 	}
-	if c.up.ID == "" || !c.infoOK || unresponsive || c.refreshes%infoEvery == 0 {
+	if c.ctl.tick() {
 		c.askInfo(ctx)
 	}
-	pi := c.path.Load()
-	if c.up.ID != "" {
-		id, _ := crdt.ParseNodeID(c.up.ID)
-		c.deps.Replication.SetUpstream(replication.Peer{ID: id, Addr: c.up.Addr}, c.isRelay() && !pi.cycle)
+	if up, relay := c.ctl.upstream(); up.ID != "" {
+		id, _ := crdt.ParseNodeID(up.ID)
+		c.deps.Replication.SetUpstream(replication.Peer{ID: id, Addr: up.Addr}, relay)
 	}
 	c.publish(&rs)
 }
@@ -258,14 +253,13 @@ func (c *Cascade) followSetting() {
 		c.fail(err)
 		return
 	}
-	if p.equal(c.parent) {
+	before := c.ctl.parent
+	if !c.ctl.setParent(p) {
 		return
 	}
-	c.log.WithFields(logrus.Fields{logging.FieldBefore: c.parent.String(), logging.FieldAfter: p.String()}).Info("cascade parent changed")
-	c.parent = p
-	c.members, c.up, c.infoOK, c.lastErr = nil, memberInfo{}, false, ""
-	c.lag = lagWatch{}
-	c.path.Store(&pathInfo{path: []string{c.cfg.Domain}})
+	c.log.WithFields(logrus.Fields{logging.FieldBefore: before.String(), logging.FieldAfter: p.String()}).Info("cascade parent changed")
+	c.lastErr, c.lag = "", lagWatch{}
+	c.path.Store(&pathInfo{path: c.ctl.path})
 	if p == nil {
 		c.deps.Replication.ClearUpstream()
 	}
@@ -294,40 +288,20 @@ func (c *Cascade) liveIDs() []string {
 	return ids
 }
 
-func (c *Cascade) isRelay() bool { return c.relay == c.cfg.Self.String() }
-
-// failOver moves the upstream to the next parent member in this node's
-// order.
-func (c *Cascade) failOver() {
-	order := preference(c.cfg.Self.String(), c.known())
-	i := slices.IndexFunc(order, func(m memberInfo) bool { return m.ID == c.up.ID })
-	prev := c.up
-	c.up = memberInfo{}
-	if len(order) > 1 {
-		c.up = order[(i+1)%len(order)]
-	}
-	c.log.WithFields(logrus.Fields{logging.FieldPeer: prev.ID, logging.FieldRemote: prev.Addr, "next": c.up.ID}).
-		Warn("cascade upstream not answering: failing over to another member of the parent domain")
-}
-
-// known returns the parent's members with an ID, as last learned.
-func (c *Cascade) known() []memberInfo {
-	return slices.DeleteFunc(slices.Clone(c.members), func(m memberInfo) bool { return m.ID == "" })
-}
-
-// askInfo asks the parent for its members and path: the upstream first,
-// then the other members known, then the seeds. The first answer wins.
+// askInfo asks the parent for its members and path (controller.infoTargets
+// in order); the first answer wins.
 func (c *Cascade) askInfo(ctx context.Context) {
-	req := request{Op: opInfo, Domain: c.cfg.Domain, Relay: c.isRelay()}
+	req := request{Op: opInfo, Domain: c.cfg.Domain, Relay: c.ctl.isRelay()}
 	var errs []error
-	for _, to := range c.candidates() {
+	for _, to := range c.ctl.infoTargets() {
 		var resp infoResponse
 		err := c.call(ctx, to, &req, &resp)
+		var res infoResult
 		if err == nil {
-			err = c.takeInfo(to, &resp)
+			res, err = c.ctl.takeInfo(to, &resp)
 		}
 		if err == nil {
-			c.infoOK = true
+			c.tookInfo(res)
 			return
 		}
 		errs = append(errs, err)
@@ -335,58 +309,24 @@ func (c *Cascade) askInfo(ctx context.Context) {
 			return
 		}
 	}
-	c.infoOK = false
-	c.fail(fmt.Errorf("%w: %s: %w", ErrParentUnreachable, c.parent.Domain, errors.Join(errs...)))
+	c.ctl.infoFailed()
+	c.fail(fmt.Errorf("%w: %s: %w", ErrParentUnreachable, c.ctl.parent.Domain, errors.Join(errs...)))
 }
 
-// candidates are the nodes to ask, in order: the upstream, the other
-// members known in this node's order, then the seeds (by address).
-func (c *Cascade) candidates() []memberInfo {
-	var out []memberInfo
-	if c.up.ID != "" {
-		out = append(out, c.up)
-	}
-	for _, m := range preference(c.cfg.Self.String(), c.known()) {
-		if m.ID != c.up.ID {
-			out = append(out, m)
-		}
-	}
-	for _, s := range c.parent.Seeds {
-		out = append(out, memberInfo{Addr: s})
-	}
-	return out
-}
-
-// takeInfo adopts a parent member's answer: its domain's members become
-// the ones to fail over across, its path this domain's path.
-func (c *Cascade) takeInfo(from memberInfo, resp *infoResponse) error {
-	if resp.Domain != c.parent.Domain {
-		return fmt.Errorf("%w: %s is a member of %s, not of %s", ErrBadParent, from.Addr, resp.Domain, c.parent.Domain)
-	}
-	path := append([]string{c.cfg.Domain}, resp.Path...)
-	if len(path) > maxHops {
-		path = path[:maxHops]
-	}
-	cycle := slices.Contains(resp.Path, c.cfg.Domain)
-	if was := c.path.Load(); cycle != was.cycle {
-		entry := c.log.WithField("path", strings.Join(path, " -> "))
-		if cycle {
+// tookInfo publishes the path an answer brought and logs what it changed.
+func (c *Cascade) tookInfo(res infoResult) {
+	c.path.Store(&pathInfo{path: c.ctl.path, cycle: c.ctl.cycle})
+	if res.cycleChanged {
+		entry := c.log.WithField("path", strings.Join(c.ctl.path, " -> "))
+		if c.ctl.cycle {
 			entry.Warn("cascade cycle: the parent's path to the root passes through this domain; relaying stops until a parent setting breaks the cycle")
 		} else {
 			entry.Info("cascade cycle gone: relaying again")
 		}
 	}
-	c.path.Store(&pathInfo{path: path, cycle: cycle})
-	if len(resp.Members) > 0 {
-		c.members = resp.Members
+	if res.newUpstream {
+		c.log.WithFields(logrus.Fields{logging.FieldPeer: c.ctl.up.ID, logging.FieldRemote: c.ctl.up.Addr}).Info("cascade upstream chosen")
 	}
-	if c.up.ID == "" || !slices.ContainsFunc(c.members, func(m memberInfo) bool { return m.ID == c.up.ID }) {
-		if order := preference(c.cfg.Self.String(), c.known()); len(order) > 0 {
-			c.up = order[0]
-			c.log.WithFields(logrus.Fields{logging.FieldPeer: c.up.ID, logging.FieldRemote: c.up.Addr}).Info("cascade upstream chosen")
-		}
-	}
-	return nil
 }
 
 // call sends req to the parent member to (by its ID, or by its address

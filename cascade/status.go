@@ -53,42 +53,28 @@ type lagWatch struct {
 // publish makes the status of this refresh visible to Status and the
 // metrics; rs is nil at a root.
 func (c *Cascade) publish(rs *replication.Stats) {
-	pi := c.path.Load()
-	st := &protocol.CascadeStatus{Domain: c.cfg.Domain, Path: pi.path, Relay: c.relay}
+	ctl := c.ctl
+	st := &protocol.CascadeStatus{Domain: c.cfg.Domain, Path: ctl.path, Relay: ctl.relay}
 	if c.lastErr != "" {
 		st.LastError, st.LastErrorMS = c.lastErr, c.lastErrAt.UnixMilli()
 	}
-	if c.parent == nil {
-		st.State = StateRoot
+	st.State, st.Reason = ctl.state(c.lastErr)
+	if ctl.parent == nil {
 		c.status.Store(st)
 		return
 	}
-	st.Parent, st.Seeds = c.parent.Domain, c.parent.Seeds
-	st.Upstream, st.UpstreamAddr = c.up.ID, c.up.Addr
-	for _, m := range c.known() {
+	st.Parent, st.Seeds = ctl.parent.Domain, ctl.parent.Seeds
+	st.Upstream, st.UpstreamAddr = ctl.up.ID, ctl.up.Addr
+	for _, m := range ctl.known() {
 		st.ParentMembers = append(st.ParentMembers, m.ID+"@"+m.Addr)
 	}
-	switch {
-	case pi.cycle:
-		st.State, st.Reason = StateCycle, "the parent's path to the root passes through this domain"
-	case c.up.ID == "" && c.lastErr != "":
-		st.State, st.Reason = StateUnreachable, c.lastErr
-	case c.up.ID == "":
-		st.State = StateConnecting
-	case !c.infoOK:
-		st.State, st.Reason = StateUnreachable, c.lastErr
-	case c.isRelay():
-		st.State = StateRelaying
-	default:
-		st.State = StateStandby
-	}
-	if rs != nil && rs.Upstream != nil && rs.Upstream.ID.String() == c.up.ID {
+	if rs != nil && rs.Upstream != nil && rs.Upstream.ID.String() == ctl.up.ID {
 		c.relayed.observe(rs.Upstream)
 		c.addLag(st, rs)
 	}
 	st.EntriesRelayed, st.BytesRelayed = c.relayed.entries, c.relayed.bytes
 	c.status.Store(st)
-	if c.isRelay() {
+	if ctl.isRelay() {
 		c.watchLag(st)
 	}
 }
