@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/upu/upu/cascade"
 	"github.com/upu/upu/crdt"
 	"github.com/upu/upu/frontend/native"
 	"github.com/upu/upu/frontend/redis"
@@ -19,13 +20,17 @@ import (
 // nothing it started is left running.
 func (n *Node) startFrontends(ln net.Listener) error {
 	cfg := n.cfg
+	var casc native.Cascade // nil, not a nil *cascade.Cascade, for a standalone node
+	if n.domain != nil {
+		casc = nodeCascade{n.domain.casc}
+	}
 	var err error
 	n.srv, err = native.New(native.Config{
 		NodeID: n.id, Domain: cfg.Domain,
 		HeartbeatInterval: cfg.HeartbeatInterval, IdleTimeout: cfg.IdleTimeout, HandshakeTimeout: cfg.HandshakeTimeout,
 		MaxConns:    cfg.MaxConns,
 		ClientToken: cfg.ClientToken, PeerToken: cfg.PeerToken, AdminToken: cfg.AdminToken,
-	}, native.Deps{KV: n.kv, Admin: nodeAdmin{n}, Logger: n.logger, Links: n.links, Registerer: n.reg})
+	}, native.Deps{KV: n.kv, Admin: nodeAdmin{n}, Logger: n.logger, Links: n.links, Cascade: casc, Registerer: n.reg})
 	if err != nil {
 		ln.Close()
 		return err
@@ -95,6 +100,20 @@ func (n *Node) stopFrontends(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// nodeCascade is the binary protocol's view of the node's cascade, whose
+// status is the last refresh's and so never fails.
+type nodeCascade struct{ c *cascade.Cascade }
+
+func (a nodeCascade) Status(context.Context) (protocol.CascadeStatus, error) {
+	return a.c.Status(), nil
+}
+
+func (a nodeCascade) SetParent(ctx context.Context, domain string, seeds []string) error {
+	return a.c.SetParent(ctx, domain, seeds)
+}
+
+func (a nodeCascade) ClearParent(ctx context.Context) error { return a.c.ClearParent(ctx) }
 
 // nodeAdmin is what the front ends learn of the node beyond the data
 // service: status, digest and membership for the binary protocol, INFO for
