@@ -280,8 +280,9 @@ func TestCascadeAcceptance(t *testing.T) {
 	mustCLI(t, f.leaf[1].addr, "del", "doomed")
 	poll(t, 5*time.Second, "the delete of doomed at top", func() bool { return notFound(root, "doomed") })
 	const ttl = 2 * time.Second
-	mustCLI(t, f.leaf[1].addr, "set", "brief", "y", "--ttl", ttl.String())
+	// The node sets the expiry while the CLI runs: no sooner than this.
 	expires := time.Now().Add(ttl)
+	mustCLI(t, f.leaf[1].addr, "set", "brief", "y", "--ttl", ttl.String())
 	if took := poll(t, ttl, "brief at top before it expires", func() bool { return read(root, "brief") == "y" }); time.Now().After(expires) {
 		t.Fatalf("brief reached top after %s, past its TTL", took)
 	}
