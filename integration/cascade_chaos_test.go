@@ -54,7 +54,10 @@ const (
 // lost counts acknowledged sets missing where they must be (dc1's at dc1,
 // region and top; the region's at region and top), resurrected the
 // acknowledged deletes visible on any node, converged_s the seconds from
-// the heal to every check passing.
+// the heal to every check passing. It runs twice: with the default logs,
+// and with logs so short that the faults leave the parent further behind
+// than the child's log reaches, so that the two domains repair by digest
+// sync.
 func TestChaosCascade(t *testing.T) {
 	if testing.Short() {
 		t.Skip("chaos: real processes under faults")
@@ -62,6 +65,20 @@ func TestChaosCascade(t *testing.T) {
 	requireNetns(t)
 	phase := envDuration(t, cascadePhaseEnv, defaultCascadePhase)
 	converge := envDuration(t, cascadeConvergeEnv, defaultCascadeConverge)
+	for _, tc := range []struct {
+		name  string
+		flags []string
+	}{
+		{"default-logs", nil},
+		{"trimmed-logs", []string{"--max-log-entries", "300"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { runChaosCascade(t, phase, converge, tc.flags...) })
+	}
+}
+
+// runChaosCascade is one run of TestChaosCascade, flags given to every
+// node.
+func runChaosCascade(t *testing.T, phase, converge time.Duration, flags ...string) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d (workload choices), phase %s", seed, phase)
 
@@ -75,7 +92,8 @@ func TestChaosCascade(t *testing.T) {
 		if level[i] == levelLeaf {
 			join = []string{c.ip(1-i) + ":7946"}
 		}
-		nodes[i] = &fleetNode{start: func() *node { return c.startNodeIn(i, dir, join, "--domain", nodeLevelName(level[i])) }}
+		args := append([]string{"--domain", nodeLevelName(level[i])}, flags...)
+		nodes[i] = &fleetNode{start: func() *node { return c.startNodeIn(i, dir, join, args...) }}
 		nodes[i].restart()
 	}
 	waitMembers(t, []*node{nodes[0].node, nodes[1].node}, 2)
