@@ -183,7 +183,14 @@ func runChaosCascade(t *testing.T, phase, converge time.Duration, flags ...strin
 	for _, n := range nodes {
 		assertNoDamageInLog(t, n.node)
 	}
-	t.Logf("%d operations in doubt (%d increments); increments acknowledged by level %v", h.doubtful, h.ctrDoubt, h.ctrAcked)
+	var syncs, dropped uint64
+	for _, n := range nodes {
+		st := gcStatus(t, n.node)
+		syncs += st.Syncs
+		dropped += st.DroppedStable
+	}
+	t.Logf("%d operations in doubt (%d increments); increments acknowledged by level %v; digest syncs %d, tombstones dropped %d",
+		h.doubtful, h.ctrDoubt, h.ctrAcked, syncs, dropped)
 	fmt.Printf("levels=%d acked=%d lost=%d resurrected=%d counter_exact=%t converged_s=%.1f\n",
 		cascadeLevels, h.acked, res.lost, res.resurrected, res.counterExact, convergedS)
 	if !res.ok() {
