@@ -96,12 +96,13 @@ func TestCascadeBench(t *testing.T) {
 	}
 	f.waitCaughtUp(t)
 
-	var toRelay, toTop []time.Duration
+	var toFailed, toRelay, toTop []time.Duration
 	for range failovers {
-		r, w := f.timeFailover(t, root)
-		toRelay, toTop = append(toRelay, r), append(toTop, w)
+		fo := f.timeFailover(t, root)
+		toFailed, toRelay, toTop = append(toFailed, fo.failed), append(toRelay, fo.relaying), append(toTop, fo.atTop)
 	}
 	rows = append(rows,
+		benchRow{"relay failover: kill -9 to gossip calling the relay failed", spread(toFailed)},
 		benchRow{"relay failover: kill -9 to the other member relaying", spread(toRelay)},
 		benchRow{"relay failover: kill -9 to a new write read at top", spread(toTop)})
 
@@ -228,38 +229,64 @@ func (f *cascadeFleet) waitCaughtUp(t *testing.T) {
 	})
 }
 
+// failover is how long after the relay's kill -9 the other member's
+// gossip called it failed, the other member said it relays, and a write
+// made on it at once was read at top.
+type failover struct{ failed, relaying, atTop time.Duration }
+
 // timeFailover kills the dc1 relay with kill -9, writes one key on the
-// other member at once, and returns the time from the kill until that
-// member says it relays and until the key is read through root. The
-// killed member is then restarted and the fleet linked again.
-func (f *cascadeFleet) timeFailover(t *testing.T, root *client.Client) (toRelay, toTop time.Duration) {
+// other member at once, and times the failover through root. The killed
+// member is then restarted and the fleet linked again.
+func (f *cascadeFleet) timeFailover(t *testing.T, root *client.Client) failover {
 	t.Helper()
 	relay, others := f.leafRelay(t)
-	survivor := goClient(t, others[0].node)
+	relayID := nodeID(t, relay.node)
+	other := others[0]
+	survivor := goClient(t, other.node)
 	key := fmt.Sprintf("failover:%d", time.Now().UnixNano())
 	relay.kill()
 	killed := time.Now()
 	if _, err := survivor.Set(context.Background(), []byte(key), []byte("v")); err != nil {
 		t.Fatal(err)
 	}
-	for toRelay == 0 || toTop == 0 {
-		if toRelay == 0 {
-			if st, ok := cascadeStatusOf(others[0].addr); ok && st.State == "relaying" {
-				toRelay = time.Since(killed)
+	var fo failover
+	for fo.failed == 0 || fo.relaying == 0 || fo.atTop == 0 {
+		if fo.failed == 0 && !aliveIn(survivor, relayID) {
+			fo.failed = time.Since(killed)
+		}
+		if fo.relaying == 0 {
+			if st, ok := cascadeStatusOf(other.addr); ok && st.State == "relaying" {
+				fo.relaying = time.Since(killed)
 			}
 		}
-		if toTop == 0 && present(root, key) {
-			toTop = time.Since(killed)
+		if fo.atTop == 0 && present(root, key) {
+			fo.atTop = time.Since(killed)
 		}
 		if time.Since(killed) > time.Minute {
-			t.Fatalf("no failover a minute after the dc1 relay's kill -9 (relaying after %s, key at top after %s)", toRelay, toTop)
+			t.Fatalf("no failover a minute after the dc1 relay's kill -9: %+v", fo)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	relay.restart()
 	waitMembers(t, []*node{f.leaf[0].node, f.leaf[1].node}, 2)
 	f.waitLinked(t, 30*time.Second)
-	return toRelay, toTop
+	return fo
+}
+
+// aliveIn reports whether the node behind cl sees member id alive.
+func aliveIn(cl *client.Client, id string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ms, err := cl.Members(ctx)
+	if err != nil {
+		return true // not known otherwise
+	}
+	for _, m := range ms {
+		if m.NodeID == id {
+			return m.State == "alive"
+		}
+	}
+	return false
 }
 
 // envInt reads a positive integer from the environment, def when unset.
