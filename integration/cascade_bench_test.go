@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/upu/upu/cascade"
 	"github.com/upu/upu/client"
 	"github.com/upu/upu/protocol"
 )
@@ -255,7 +256,7 @@ func (f *cascadeFleet) timeFailover(t *testing.T, root *client.Client) failover 
 			fo.failed = time.Since(killed)
 		}
 		if fo.relaying == 0 {
-			if st, ok := cascadeStatusOf(other.addr); ok && st.State == "relaying" {
+			if st, ok := cascadeStatusOf(other.addr); ok && st.State == cascade.StateRelaying {
 				fo.relaying = time.Since(killed)
 			}
 		}

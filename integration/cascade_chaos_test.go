@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/upu/upu/cascade"
 	"github.com/upu/upu/client"
 )
 
@@ -133,7 +134,7 @@ func runChaosCascade(t *testing.T, phase, converge time.Duration, flags ...strin
 	}
 	t.Logf("dc1 <-> region cut")
 	time.Sleep(phase / 2)
-	relay, survivors := relayAmong(t, f.leaf)
+	relay, survivors := f.leafRelay(t)
 	victim := slices.Index(nodes, relay)
 	st := cascadeStatus(t, relay.node)
 	t.Logf("the dc1 relay after %s of the cut: state %s, lag %d entries, last error %q", phase/2, st.State, st.LagEntries, st.LastError)
@@ -149,7 +150,7 @@ func runChaosCascade(t *testing.T, phase, converge time.Duration, flags ...strin
 	// both wrote.
 	poll(t, 30*time.Second, "the surviving dc1 member relays", func() bool {
 		st, ok := cascadeStatusOf(survivors[0].addr)
-		return ok && st.State == "relaying"
+		return ok && st.State == cascade.StateRelaying
 	})
 	t.Logf("the surviving dc1 member relays %s after the kill", time.Since(killed).Round(time.Millisecond))
 	time.Sleep(phase / 2)

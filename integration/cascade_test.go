@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/upu/upu/cascade"
 	"github.com/upu/upu/client"
 	"github.com/upu/upu/protocol"
 )
@@ -39,8 +40,8 @@ type fleetNode struct {
 // restart starts the node again on its data directory and addresses.
 func (f *fleetNode) restart() { f.node = f.start() }
 
-// cascadeFleet is dc1 -> region -> top on loopback, each domain's members
-// on fixed addresses so that any of them can be restarted.
+// cascadeFleet is dc1 -> region -> top, each member on fixed addresses so
+// that it can be restarted.
 type cascadeFleet struct {
 	leaf, region, top []*fleetNode
 }
@@ -48,12 +49,12 @@ type cascadeFleet struct {
 // startCascadeFleet starts the three domains with the given sizes on
 // loopback (each member lists the others' gossip addresses to join, so
 // that a restarted member finds its domain again) and links them.
-func startCascadeFleet(t *testing.T, leaves, regions, tops int, extra ...string) *cascadeFleet {
+func startCascadeFleet(t *testing.T, leaves, regions, tops int) *cascadeFleet {
 	t.Helper()
 	f := &cascadeFleet{
-		leaf:   startFleetDomain(t, leafDomain, leaves, extra),
-		region: startFleetDomain(t, regionDomain, regions, extra),
-		top:    startFleetDomain(t, topDomain, tops, extra),
+		leaf:   startFleetDomain(t, leafDomain, leaves),
+		region: startFleetDomain(t, regionDomain, regions),
+		top:    startFleetDomain(t, topDomain, tops),
 	}
 	f.link(t)
 	return f
@@ -70,7 +71,7 @@ func (f *cascadeFleet) link(t *testing.T) {
 	f.waitLinked(t, 15*time.Second)
 }
 
-func startFleetDomain(t *testing.T, domain string, count int, extra []string) []*fleetNode {
+func startFleetDomain(t *testing.T, domain string, count int) []*fleetNode {
 	t.Helper()
 	gossips := make([]string, count)
 	for i := range gossips {
@@ -84,7 +85,6 @@ func startFleetDomain(t *testing.T, domain string, count int, extra []string) []
 		if count > 1 {
 			args = append(args, "--join", strings.Join(slices.Delete(slices.Clone(gossips), i, i+1), ","))
 		}
-		args = append(args, extra...)
 		members[i] = &fleetNode{start: func() *node { return startNode(t, dir, addr, args...) }}
 		members[i].restart()
 		nodes[i] = members[i].node
@@ -120,7 +120,7 @@ func (f *cascadeFleet) waitLinked(t *testing.T, timeout time.Duration) {
 				if !ok || !slices.Equal(st.Path, d.path) {
 					return false
 				}
-				if st.State == "relaying" {
+				if st.State == cascade.StateRelaying {
 					relaying++
 				}
 			}
@@ -133,13 +133,8 @@ func (f *cascadeFleet) waitLinked(t *testing.T, timeout time.Duration) {
 // dc1 names as the relay, and the others.
 func (f *cascadeFleet) leafRelay(t *testing.T) (relay *fleetNode, others []*fleetNode) {
 	t.Helper()
-	return relayAmong(t, f.leaf)
-}
-
-func relayAmong(t *testing.T, members []*fleetNode) (relay *fleetNode, others []*fleetNode) {
-	t.Helper()
-	id := cascadeStatus(t, members[0].node).Relay
-	for _, m := range members {
+	id := cascadeStatus(t, f.leaf[0].node).Relay
+	for _, m := range f.leaf {
 		if nodeID(t, m.node) == id {
 			relay = m
 		} else {
@@ -168,8 +163,8 @@ func cascadeStatus(t *testing.T, n *node) protocol.CascadeStatus {
 	return st
 }
 
-// cascadeStatusOf is cascadeStatus for a poll, on a node that may be down
-// (false then).
+// cascadeStatusOf is cascadeStatus for a poll, through the Go client
+// (quicker than a process), on a node that may be down (false then).
 func cascadeStatusOf(addr string) (protocol.CascadeStatus, bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
@@ -270,8 +265,9 @@ func TestCascadeAcceptance(t *testing.T) {
 			want += by
 		}
 	}
-	for i, cl := range clientsOf(t, f.all()) {
-		poll(t, 5*time.Second, fmt.Sprintf("hits = %d on %s", want, f.all()[i].addr), func() bool { return read(cl, "hits") == strconv.Itoa(want) })
+	all := f.all()
+	for i, cl := range clientsOf(t, all) {
+		poll(t, 5*time.Second, fmt.Sprintf("hits = %d on %s", want, all[i].addr), func() bool { return read(cl, "hits") == strconv.Itoa(want) })
 	}
 
 	// A delete and an expiry made in dc1 are seen at top.
@@ -294,7 +290,7 @@ func TestCascadeAcceptance(t *testing.T) {
 	// Both the tombstone and the expired record dropped, at every level.
 	poll(t, 30*time.Second, "every level collects its tombstones", func() bool {
 		gc = gc[:0]
-		for _, m := range f.all() {
+		for _, m := range all {
 			st := gcStatus(t, m.node)
 			gc = append(gc, st)
 			if st.DeadRecords != 0 || st.DroppedStable < 2 {
@@ -304,7 +300,7 @@ func TestCascadeAcceptance(t *testing.T) {
 		return true
 	})
 	t.Logf("tombstones collected everywhere: %+v", gc)
-	assertGone(t, f.all(), "doomed", "brief")
+	assertGone(t, all, "doomed", "brief")
 
 	// The relay killed: every write on the survivor reaches top, those
 	// made before it takes over and 20 after.
@@ -324,7 +320,7 @@ func TestCascadeAcceptance(t *testing.T) {
 		switch st, ok := cascadeStatusOf(survivor.addr); {
 		case relaying != 0:
 			after++
-		case ok && st.State == "relaying":
+		case ok && st.State == cascade.StateRelaying:
 			relaying = time.Since(killed)
 		case time.Since(killed) > 30*time.Second:
 			t.Fatalf("the surviving dc1 member does not relay 30s after the relay's kill -9: %+v", st)
@@ -491,7 +487,7 @@ func TestCascadeLagWhileParentDown(t *testing.T) {
 				writes++
 				var ok bool
 				st, ok = cascadeStatusOf(relay.addr)
-				return ok && st.State == "unreachable"
+				return ok && st.State == cascade.StateUnreachable
 			})
 			// Every write since the stop is an entry the parent lacks.
 			deadline := time.Now().Add(5 * time.Second)
