@@ -1,6 +1,7 @@
 package cascade
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -30,6 +31,7 @@ type Store interface {
 	ReadSystem(key []byte) (crdt.View, crdt.Record, error)
 	ApplyBatch(ctx context.Context, ws []store.Write, out []store.Result)
 	ReadLog(origin crdt.NodeID, fromSeq uint64, limit int) ([]store.LogEntry, error)
+	ScanSystem(ctx context.Context, fn func(key []byte, r crdt.Record) bool) error
 }
 
 // Members is the domain's membership; *gossip.Gossip is one.
@@ -43,6 +45,7 @@ type Members interface {
 type Replication interface {
 	SetUpstream(p replication.Peer, relay bool)
 	ClearUpstream()
+	HoldCollection(hold bool)
 	Stats() replication.Stats
 }
 
@@ -69,6 +72,9 @@ type Deps struct {
 	Clock       clock.Clock
 	Log         *logrus.Entry
 	Registerer  prometheus.Registerer
+	// SlowThreshold, when set, is the duration past which a read served
+	// for a child domain is logged at warn.
+	SlowThreshold func() time.Duration
 }
 
 // infoEvery is how many refreshes pass between two info requests to the
@@ -95,6 +101,9 @@ type Cascade struct {
 	closeOnce sync.Once
 
 	status atomic.Pointer[protocol.CascadeStatus]
+	// published is closed, and replaced, whenever a status is published.
+	pmu       sync.Mutex
+	published chan struct{}
 	// path is this domain's path to the root as last learned, this domain
 	// first; cycle, that the path passes through this domain again.
 	path atomic.Pointer[pathInfo]
@@ -103,11 +112,13 @@ type Cascade struct {
 	children map[string]child // by domain
 
 	// Owned by the loop goroutine.
-	ctl       *controller
-	lastErr   string
-	lastErrAt time.Time
-	relayed   relayCount
-	lag       lagWatch
+	ctl         *controller
+	hasChildren bool
+	lastErr     string
+	lastErrAt   time.Time
+	warned      string // the warning given since the parent last answered
+	relayed     relayCount
+	lag         lagWatch
 }
 
 type pathInfo struct {
@@ -123,6 +134,16 @@ type child struct {
 // New starts the cascade of the node cfg.Self in cfg.Domain, and registers
 // its handler on deps.Links.
 func New(cfg Config, deps Deps) (*Cascade, error) {
+	c, err := newCascade(cfg, deps)
+	if err != nil {
+		return nil, err
+	}
+	go c.run()
+	return c, nil
+}
+
+// newCascade is New without the loop: tests drive refresh themselves.
+func newCascade(cfg Config, deps Deps) (*Cascade, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -131,15 +152,16 @@ func New(cfg Config, deps Deps) (*Cascade, error) {
 	}
 	cfg = cfg.withDefaults()
 	c := &Cascade{
-		cfg:      cfg,
-		deps:     deps,
-		clk:      deps.Clock,
-		log:      deps.Log,
-		kick:     make(chan struct{}, 1),
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
-		children: map[string]child{},
-		ctl:      newController(cfg.Domain, cfg.Self.String()),
+		cfg:       cfg,
+		deps:      deps,
+		clk:       deps.Clock,
+		log:       deps.Log,
+		kick:      make(chan struct{}, 1),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
+		children:  map[string]child{},
+		ctl:       newController(cfg.Domain, cfg.Self.String()),
+		published: make(chan struct{}),
 	}
 	if c.clk == nil {
 		c.clk = clock.Real()
@@ -159,7 +181,6 @@ func New(cfg Config, deps Deps) (*Cascade, error) {
 	if deps.Registerer != nil {
 		registerMetrics(deps.Registerer, c)
 	}
-	go c.run()
 	return c, nil
 }
 
@@ -224,7 +245,16 @@ func (c *Cascade) wake() {
 // members, the upstream, the lag; then the status.
 func (c *Cascade) refresh(ctx context.Context) {
 	c.followSetting()
+	wasRelay := c.ctl.isRelay()
 	c.ctl.setLive(c.liveIDs())
+	if c.ctl.parent != nil && c.ctl.isRelay() != wasRelay {
+		if wasRelay {
+			c.log.WithField("relay", c.ctl.relay).Info("cascade relay moved to another member")
+		} else {
+			c.log.Info("cascade relay: this node now relays the domain's log to the parent")
+		}
+	}
+	c.followChildren(ctx)
 	if c.ctl.parent == nil {
 		c.publish(nil)
 		return
@@ -232,7 +262,7 @@ func (c *Cascade) refresh(ctx context.Context) {
 	rs := c.deps.Replication.Stats()
 	if up := rs.Upstream; up != nil && up.ID.String() == c.ctl.up.ID && up.Unresponsive {
 		prev := c.ctl.unresponsive()
-		c.log.WithFields(logrus.Fields{logging.FieldPeer: prev.ID, logging.FieldRemote: prev.Addr, "next": c.ctl.up.ID}).
+		c.log.WithFields(logrus.Fields{logging.FieldPeer: prev.ID, logging.FieldRemote: prev.Addr, "next": c.ctl.up.ID, logging.FieldEvent: logging.EventPeerUnreachable}).
 			Warn("cascade upstream not answering: failing over to another member of the parent domain")
 	}
 	if c.ctl.tick() {
@@ -250,7 +280,7 @@ func (c *Cascade) refresh(ctx context.Context) {
 func (c *Cascade) followSetting() {
 	p, err := c.readSetting()
 	if err != nil {
-		c.fail(err)
+		c.fail(logging.EventCascadeError, "cascade parent setting unreadable", err)
 		return
 	}
 	before := c.ctl.parent
@@ -263,6 +293,43 @@ func (c *Cascade) followSetting() {
 	if p == nil {
 		c.deps.Replication.ClearUpstream()
 	}
+}
+
+// followChildren tells replication whether this domain has child domains,
+// which holds tombstone collection to the horizon (see
+// replication.Machine.HoldCollection): a child relay heard from lately, or
+// a child's own parent setting naming this domain, which came up with the
+// child's log and so outlives restarts.
+func (c *Cascade) followChildren(ctx context.Context) {
+	if c.ctl.ticks%infoEvery != 0 && c.hasChildren {
+		return // a child once found keeps the hold until the next look
+	}
+	has := len(c.childList()) > 0
+	if !has {
+		prefix := settingKey("")
+		now := c.clk.Now().UnixMilli()
+		err := c.deps.Store.ScanSystem(ctx, func(key []byte, r crdt.Record) bool {
+			if !bytes.HasPrefix(key, prefix) || bytes.Equal(key, settingKey(c.cfg.Domain)) {
+				return true
+			}
+			if v := r.Read(now); v.Found {
+				if p, err := decodeParent(v.Value); err == nil && p.Domain == c.cfg.Domain {
+					has = true
+					return false
+				}
+			}
+			return true
+		})
+		if err != nil {
+			c.fail(logging.EventCascadeError, "cascade child settings unreadable", fmt.Errorf("upu: cascade: read the child domains' settings: %w", err))
+			return
+		}
+	}
+	if has != c.hasChildren {
+		c.hasChildren = has
+		c.log.WithField("children", has).Info("cascade child domains changed: tombstones are collected past the tombstone horizon only while this domain has children")
+	}
+	c.deps.Replication.HoldCollection(has)
 }
 
 func (c *Cascade) readSetting() (*Parent, error) {
@@ -302,6 +369,10 @@ func (c *Cascade) askInfo(ctx context.Context) {
 		}
 		if err == nil {
 			c.tookInfo(res)
+			if c.warned != "" {
+				c.log.WithField(logging.FieldPeer, c.ctl.up.ID).Info("cascade parent domain answering again")
+				c.warned = ""
+			}
 			return
 		}
 		errs = append(errs, err)
@@ -310,7 +381,7 @@ func (c *Cascade) askInfo(ctx context.Context) {
 		}
 	}
 	c.ctl.infoFailed()
-	c.fail(fmt.Errorf("%w: %s: %w", ErrParentUnreachable, c.ctl.parent.Domain, errors.Join(errs...)))
+	c.fail(logging.EventPeerUnreachable, "cascade parent domain unreachable: no member answered", fmt.Errorf("%w: %s: %w", ErrParentUnreachable, c.ctl.parent.Domain, errors.Join(errs...)))
 }
 
 // tookInfo publishes the path an answer brought and logs what it changed.
@@ -319,7 +390,7 @@ func (c *Cascade) tookInfo(res infoResult) {
 	if res.cycleChanged {
 		entry := c.log.WithField("path", strings.Join(c.ctl.path, " -> "))
 		if c.ctl.cycle {
-			entry.Warn("cascade cycle: the parent's path to the root passes through this domain; relaying stops until a parent setting breaks the cycle")
+			entry.WithField(logging.FieldEvent, logging.EventCascadeCycle).Warn("cascade cycle: the parent's path to the root passes through this domain; relaying stops until a parent setting breaks the cycle")
 		} else {
 			entry.Info("cascade cycle gone: relaying again")
 		}
@@ -352,13 +423,14 @@ func (c *Cascade) call(ctx context.Context, to memberInfo, req *request, resp an
 	return decodeInto(out, resp)
 }
 
-// fail records err as the last error, for the status.
-func (c *Cascade) fail(err error) {
-	msg := err.Error()
-	if msg != c.lastErr {
-		c.log.WithError(err).Warn("cascade")
+// fail records err as the last error, for the status, and warns with
+// event and msg, once until the parent answers again.
+func (c *Cascade) fail(event, msg string, err error) {
+	if msg != c.warned {
+		c.log.WithError(err).WithField(logging.FieldEvent, event).Warn(msg)
+		c.warned = msg
 	}
-	c.lastErr, c.lastErrAt = msg, c.clk.Now()
+	c.lastErr, c.lastErrAt = err.Error(), c.clk.Now()
 }
 
 // SetParent makes domain, reached at seeds, the parent of this node's
@@ -396,12 +468,47 @@ func (c *Cascade) SetParent(ctx context.Context, domain string, seeds []string) 
 	if err != nil {
 		return err
 	}
-	return c.writeSetting(ctx, store.Write{Op: store.OpSet, Key: settingKey(c.cfg.Domain), Value: val, System: true})
+	if err := c.writeSetting(ctx, store.Write{Op: store.OpSet, Key: settingKey(c.cfg.Domain), Value: val, System: true}); err != nil {
+		return err
+	}
+	c.await(ctx, func(st *protocol.CascadeStatus) bool {
+		return st.Parent == domain && slices.Equal(st.Seeds, seeds) && st.State != StateConnecting
+	})
+	return nil
 }
 
 // ClearParent removes the domain's parent: it becomes a root.
 func (c *Cascade) ClearParent(ctx context.Context) error {
-	return c.writeSetting(ctx, store.Write{Op: store.OpDel, Key: settingKey(c.cfg.Domain), System: true})
+	if err := c.writeSetting(ctx, store.Write{Op: store.OpDel, Key: settingKey(c.cfg.Domain), System: true}); err != nil {
+		return err
+	}
+	c.await(ctx, func(st *protocol.CascadeStatus) bool { return st.Parent == "" })
+	return nil
+}
+
+// await waits until the loop publishes a status that done accepts, for at
+// most twice CallTimeout: a change's answer then shows the change taken.
+// The change is written either way; a status slower than that only lags.
+func (c *Cascade) await(ctx context.Context, done func(*protocol.CascadeStatus) bool) {
+	timer := c.clk.NewTimer(2 * c.cfg.CallTimeout)
+	defer timer.Stop()
+	for {
+		c.pmu.Lock()
+		next := c.published
+		c.pmu.Unlock()
+		if done(c.status.Load()) {
+			return
+		}
+		select {
+		case <-next:
+		case <-timer.C():
+			return
+		case <-ctx.Done():
+			return
+		case <-c.stop:
+			return
+		}
+	}
 }
 
 func (c *Cascade) writeSetting(ctx context.Context, w store.Write) error {
@@ -528,10 +635,12 @@ func (c *Cascade) serveRead(ctx context.Context, from string, req *request) ([]b
 		logging.FieldDuration: logging.Millis(c.clk.Now().Sub(start)),
 	})
 	if err != nil {
-		entry.WithError(err).Warn("cascade read for a child domain failed")
+		entry.WithError(err).WithField(logging.FieldEvent, logging.EventCascadeError).Warn("cascade read for a child domain failed")
 		return nil, err
 	}
-	if c.log.Logger.IsLevelEnabled(logrus.DebugLevel) {
+	if slow := c.deps.SlowThreshold; slow != nil && c.clk.Now().Sub(start) > slow() {
+		entry.WithField(logging.FieldThreshold, logging.Millis(slow())).WithField(logging.FieldEvent, logging.EventSlow).Warn("slow cascade read for a child domain")
+	} else if c.log.Logger.IsLevelEnabled(logrus.DebugLevel) {
 		entry.Debug("cascade read for a child domain")
 	}
 	resp := readResponse{Domain: domain}

@@ -35,7 +35,28 @@ func registerMetrics(reg prometheus.Registerer, c *Cascade) {
 		gauge("upu_cascade_children", "Child domains whose relay was heard from lately.", func() float64 {
 			return float64(len(c.childList()))
 		}),
+		originLag{c},
 	)
+}
+
+// originLag reports the lag of each origin the parent lacks entries of. It
+// describes nothing up front (an unchecked collector): origins come and go.
+type originLag struct{ c *Cascade }
+
+var (
+	descOriginLagEntries = prometheus.NewDesc("upu_cascade_origin_lag_entries",
+		"Log entries of one origin that the parent-domain upstream has not reported having; only lagging origins are listed.", []string{"origin"}, nil)
+	descOriginLagSeconds = prometheus.NewDesc("upu_cascade_origin_lag_seconds",
+		"Age of the oldest entry of one origin that the parent domain lacks; only lagging origins are listed.", []string{"origin"}, nil)
+)
+
+func (originLag) Describe(chan<- *prometheus.Desc) {}
+
+func (o originLag) Collect(ch chan<- prometheus.Metric) {
+	for _, l := range o.c.status.Load().Origins {
+		ch <- prometheus.MustNewConstMetric(descOriginLagEntries, prometheus.GaugeValue, float64(l.Entries), l.Origin)
+		ch <- prometheus.MustNewConstMetric(descOriginLagSeconds, prometheus.GaugeValue, l.Seconds, l.Origin)
+	}
 }
 
 func one(b bool) float64 {

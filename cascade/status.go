@@ -53,6 +53,7 @@ type lagWatch struct {
 // publish makes the status of this refresh visible to Status and the
 // metrics; rs is nil at a root.
 func (c *Cascade) publish(rs *replication.Stats) {
+	defer c.announce()
 	ctl := c.ctl
 	st := &protocol.CascadeStatus{Domain: c.cfg.Domain, Path: ctl.path, Relay: ctl.relay}
 	if c.lastErr != "" {
@@ -126,8 +127,16 @@ func (c *Cascade) watchLag(st *protocol.CascadeStatus) {
 		logging.FieldThreshold: logging.Millis(c.cfg.LagWarn), logging.FieldPeer: st.Upstream,
 	})
 	if over {
-		entry.Warn("cascade relay lagging: the parent domain is behind this one")
+		entry.WithField(logging.FieldEvent, logging.EventRelayLag).Warn("cascade relay lagging: the parent domain is behind this one")
 	} else {
 		entry.Info("cascade relay caught up")
 	}
+}
+
+// announce wakes those waiting for a status (await).
+func (c *Cascade) announce() {
+	c.pmu.Lock()
+	close(c.published)
+	c.published = make(chan struct{})
+	c.pmu.Unlock()
 }

@@ -195,7 +195,7 @@ func (g *Gossip) Join(ctx context.Context, addrs []string) (int, error) {
 		entry.WithError(err).WithFields(logrus.Fields{
 			"attempt":     attempt,
 			"retry_in_ms": logging.Millis(backoff),
-		}).Warn("join failed; retrying")
+		}).WithField(logging.FieldEvent, logging.EventPeerUnreachable).Warn("join failed; retrying")
 
 		timer := g.clk.NewTimer(backoff)
 		select {

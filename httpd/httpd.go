@@ -116,7 +116,7 @@ func (s *Server) Serve(ln net.Listener) {
 	go func() {
 		defer s.done.Done()
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.WithError(err).Error("http listener failed")
+			s.log.WithError(err).WithField(logging.FieldEvent, logging.EventListenerError).Error("http listener failed")
 		}
 	}()
 }

@@ -97,7 +97,7 @@ func TestCLILargeValues(t *testing.T) {
 // document.
 func TestCLIJSON(t *testing.T) {
 	n := startNode(t, t.TempDir(), "127.0.0.1:0")
-	for _, args := range [][]string{{"status"}, {"members"}, {"digest"}, {"log-level"}, {"log-level", "debug"}, {"slow-threshold"}, {"slow-threshold", "1s"}} {
+	for _, args := range [][]string{{"status"}, {"members"}, {"digest"}, {"log-level"}, {"log-level", "debug"}, {"slow-threshold"}, {"slow-threshold", "1s"}, {"cascade", "status"}} {
 		out := mustCLI(t, n.addr, append(args, "--json")...)
 		var doc map[string]any
 		if err := json.Unmarshal([]byte(out), &doc); err != nil || len(doc) == 0 {
@@ -119,6 +119,7 @@ func TestCLICompletion(t *testing.T) {
 	}{
 		{[]string{"--generate-bash-completion"}, []string{"serve", "status", "completion"}},
 		{[]string{"reqid", "--generate-bash-completion"}, []string{"decode"}},
+		{[]string{"cascade", "--generate-bash-completion"}, []string{"status", "set-parent", "clear-parent"}},
 		{[]string{"get", "--s", "--generate-bash-completion"}, []string{"--scope"}},
 	} {
 		out, err := exec.Command(bin, tt.args...).Output()

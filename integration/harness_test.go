@@ -75,6 +75,7 @@ func startNode(t *testing.T, dir, addr string, extra ...string) *node {
 		t.Fatal(err)
 	}
 	n := &node{t: t, cmd: cmd, dir: dir, done: make(chan struct{})}
+	journalOf(t).addNode(n)
 	ready := make(chan started, 1)
 	go n.scan(stderr, ready)
 	go func() { n.err = cmd.Wait(); close(n.done) }()
@@ -173,7 +174,17 @@ func cliWithInput(t *testing.T, addr string, stdin io.Reader, args ...string) (s
 	default:
 		t.Fatalf("upu %s: %v", strings.Join(args, " "), err)
 	}
+	journalOf(t).step("upu %s -> exit %d, stdout %q, stderr %q", strings.Join(args, " "), code, head(out.String()), head(errb.String()))
 	return out.String(), errb.String(), code
+}
+
+// head is the start of a command's output, for the failure report.
+func head(s string) string {
+	const max = 200
+	if len(s) > max {
+		return s[:max] + "..."
+	}
+	return s
 }
 
 // mustCLI runs a command that must succeed and returns its trimmed stdout.

@@ -129,3 +129,73 @@ func TestCascadeSetParentRefusals(t *testing.T) {
 		t.Fatalf("a refused setting changed the status: %+v", st)
 	}
 }
+
+// TestCascadeRelayFailoverAndReparent: when dc1's relay stops, the other
+// member relays and its writes reach the parent; dc1 moved under another
+// parent gives it everything it holds; cleared, it relays nothing more.
+func TestCascadeRelayFailoverAndReparent(t *testing.T) {
+	ctx := context.Background()
+	region := startMember(t, Config{Domain: "region"})
+	region2 := startMember(t, Config{Domain: "region2"})
+	a := startMember(t, Config{Domain: "dc1"})
+	b := startMember(t, Config{Domain: "dc1"}, a)
+	eventually(t, "dc1 has two members", func() bool { return a.domain.gossip.NumMembers() == 2 })
+	if err := a.Cascade().SetParent(ctx, "region", []string{region.Addr().String()}); err != nil {
+		t.Fatal(err)
+	}
+	var relay, other *Node
+	eventually(t, "dc1 has a relay", func() bool {
+		for _, n := range []*Node{a, b} {
+			if n.Cascade().Status().State == cascade.StateRelaying {
+				relay = n
+			}
+		}
+		return relay != nil
+	})
+	other = a
+	if relay == a {
+		other = b
+	}
+	up := newClient(t, region, protocol.RoleClient, "")
+	cl := newClient(t, other, protocol.RoleClient, "")
+	if _, err := cl.Set(ctx, []byte("before"), []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a write reaches region", func() bool { return valueOn(up, "before") == "1" })
+
+	if err := relay.Close(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the other member relays", func() bool { return other.Cascade().Status().State == cascade.StateRelaying })
+	if _, err := cl.Set(ctx, []byte("after"), []byte("2")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a write made after the failover reaches region", func() bool { return valueOn(up, "after") == "2" })
+
+	if err := other.Cascade().SetParent(ctx, "region2", []string{region2.Addr().String()}); err != nil {
+		t.Fatal(err)
+	}
+	up2 := newClient(t, region2, protocol.RoleClient, "")
+	eventually(t, "the new parent receives everything dc1 holds", func() bool {
+		return valueOn(up2, "before") == "1" && valueOn(up2, "after") == "2"
+	})
+	if err := other.Cascade().ClearParent(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := other.Cascade().Status(); st.State != cascade.StateRoot || st.Parent != "" {
+		t.Fatalf("after clear-parent: %+v", st)
+	}
+	if _, err := cl.Set(ctx, []byte("cleared"), []byte("3")); err != nil {
+		t.Fatal(err)
+	}
+	// Scoped reads now answer locally, naming dc1.
+	it, err := cl.Get(ctx, []byte("cleared"), client.WithScope(protocol.ScopeRoot))
+	if err != nil || it.Domain != "dc1" {
+		t.Fatalf("scope root at a root: %+v, %v", it, err)
+	}
+	// Nothing pushes to the old parent any more.
+	eventually(t, "replication has no upstream", func() bool { return other.domain.repl.Stats().Upstream == nil })
+	if _, err := up2.Get(ctx, []byte("cleared")); !errors.Is(err, client.ErrNotFound) {
+		t.Fatalf("a write made after clear-parent reached the old parent: %v", err)
+	}
+}

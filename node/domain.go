@@ -11,8 +11,10 @@ import (
 
 	"github.com/upu/upu/cascade"
 	"github.com/upu/upu/crdt"
+	"github.com/upu/upu/frontend/native"
 	"github.com/upu/upu/gossip"
 	"github.com/upu/upu/internal/confcheck"
+	"github.com/upu/upu/internal/logging"
 	"github.com/upu/upu/internal/reqid"
 	"github.com/upu/upu/peer"
 	"github.com/upu/upu/protocol"
@@ -88,7 +90,7 @@ func (n *Node) startDomain(proto net.Addr) error {
 	tr.Serve(repl)
 	casc, err := cascade.New(n.cfg.cascadeConfig(n.id, adv), cascade.Deps{
 		Store: n.store, Members: g, Replication: repl, Links: links, Reader: n.kv,
-		Clock: n.clk, Log: n.logger.Component("cascade"), Registerer: n.reg,
+		Clock: n.clk, Log: n.logger.Component("cascade"), Registerer: n.reg, SlowThreshold: n.logger.SlowThreshold,
 	})
 	if err != nil {
 		feed.Close()
@@ -110,7 +112,7 @@ func (n *Node) startDomain(proto net.Addr) error {
 		// Join logs each failed attempt and retries until it reaches a
 		// member or Close cancels it.
 		if _, err := g.Join(ctx, nil); err != nil && ctx.Err() == nil && !errors.Is(err, gossip.ErrClosed) {
-			n.log.WithError(err).Warn("join incomplete")
+			n.log.WithError(err).WithField(logging.FieldEvent, logging.EventMembership).Warn("join incomplete")
 		}
 	}()
 	return nil
@@ -128,7 +130,7 @@ func (n *Node) stopDomain(ctx context.Context) error {
 	if d.gossip.NumMembers() > 1 {
 		lctx, cancel := context.WithTimeout(ctx, leaveTimeout)
 		if err := d.gossip.Leave(lctx); err != nil {
-			n.log.WithError(err).Warn("graceful leave did not complete: peers may see this node as failed")
+			n.log.WithError(err).WithField(logging.FieldEvent, logging.EventMembership).Warn("graceful leave did not complete: peers may see this node as failed")
 		}
 		cancel()
 	}
@@ -240,4 +242,20 @@ func (n *Node) Cascade() *cascade.Cascade {
 		return nil
 	}
 	return n.domain.casc
+}
+
+// nativeCascade is the cascade as the binary protocol's admin requests see
+// it; nil (no cascade) for a standalone node.
+func (n *Node) nativeCascade() native.Cascade {
+	if c := n.Cascade(); c != nil {
+		return cascadeAdmin{c}
+	}
+	return nil
+}
+
+// cascadeAdmin adapts the cascade to native.Cascade.
+type cascadeAdmin struct{ *cascade.Cascade }
+
+func (a cascadeAdmin) Status(context.Context) (protocol.CascadeStatus, error) {
+	return a.Cascade.Status(), nil
 }

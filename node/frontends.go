@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 
-	"github.com/upu/upu/cascade"
 	"github.com/upu/upu/crdt"
 	"github.com/upu/upu/frontend/native"
 	"github.com/upu/upu/frontend/redis"
@@ -20,17 +20,13 @@ import (
 // nothing it started is left running.
 func (n *Node) startFrontends(ln net.Listener) error {
 	cfg := n.cfg
-	var casc native.Cascade // nil, not a nil *cascade.Cascade, for a standalone node
-	if n.domain != nil {
-		casc = nodeCascade{n.domain.casc}
-	}
 	var err error
 	n.srv, err = native.New(native.Config{
 		NodeID: n.id, Domain: cfg.Domain,
 		HeartbeatInterval: cfg.HeartbeatInterval, IdleTimeout: cfg.IdleTimeout, HandshakeTimeout: cfg.HandshakeTimeout,
 		MaxConns:    cfg.MaxConns,
 		ClientToken: cfg.ClientToken, PeerToken: cfg.PeerToken, AdminToken: cfg.AdminToken,
-	}, native.Deps{KV: n.kv, Admin: nodeAdmin{n}, Logger: n.logger, Links: n.links, Cascade: casc, Registerer: n.reg})
+	}, native.Deps{KV: n.kv, Admin: nodeAdmin{n}, Cascade: n.nativeCascade(), Logger: n.logger, Links: n.links, Registerer: n.reg})
 	if err != nil {
 		ln.Close()
 		return err
@@ -101,20 +97,6 @@ func (n *Node) stopFrontends(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// nodeCascade is the binary protocol's view of the node's cascade, whose
-// status is the last refresh's and so never fails.
-type nodeCascade struct{ c *cascade.Cascade }
-
-func (a nodeCascade) Status(context.Context) (protocol.CascadeStatus, error) {
-	return a.c.Status(), nil
-}
-
-func (a nodeCascade) SetParent(ctx context.Context, domain string, seeds []string) error {
-	return a.c.SetParent(ctx, domain, seeds)
-}
-
-func (a nodeCascade) ClearParent(ctx context.Context) error { return a.c.ClearParent(ctx) }
-
 // nodeAdmin is what the front ends learn of the node beyond the data
 // service: status, digest and membership for the binary protocol, INFO for
 // the Redis protocol, health for HTTP.
@@ -122,10 +104,7 @@ type nodeAdmin struct{ n *Node }
 
 func (a nodeAdmin) Status(ctx context.Context, st *protocol.StatusResponse) error {
 	n := a.n
-	stats, err := n.store.Stats(ctx)
-	if err != nil {
-		return err
-	}
+	stats := n.store.Stats()
 	applied := vectorMap(stats.Applied)
 	if applied == nil {
 		applied = map[string]uint64{}
@@ -176,6 +155,11 @@ func (a nodeAdmin) Info() redis.Info {
 	n.addDomainStatus(&st)
 	info.Members, info.Successor = st.Members, st.Successor
 	info.EntriesSent, info.EntriesApplied = st.EntriesSent, st.EntriesApplied
+	if c := n.Cascade(); c != nil {
+		if cs := c.Status(); cs.Parent != "" {
+			info.Cascade = fmt.Sprintf("parent %s, path %s, %s, lag %d entries", cs.Parent, strings.Join(cs.Path, " -> "), cs.State, cs.LagEntries)
+		}
+	}
 	return info
 }
 

@@ -3,8 +3,12 @@ package node
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"strconv"
+	"time"
 
 	"github.com/upu/upu/crdt"
+	"github.com/upu/upu/gossip"
+	"github.com/upu/upu/replication"
 )
 
 // registerMetrics adds the node's own collectors to its registry (no global
@@ -18,6 +22,8 @@ func registerMetrics(n *Node) {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		gauge("upu_log_entries", "Entries in the replication log.", func() float64 { return float64(n.store.LogLen()) }),
+		gauge("upu_keys", "Keys that are not deleted (an expired key counts until the purger finds it).", func() float64 { return float64(n.store.Stats().Keys) }),
+		gauge("upu_store_bytes", "Size of the store's files on disk (0: in memory).", func() float64 { return float64(n.store.Stats().DiskBytes) }),
 		gauge("upu_dead_records", "Deleted or expired keys kept only for their causal context.", func() float64 { return float64(n.store.GCStats().DeadRecords) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "upu_tombstones_dropped_total", Help: "Dead records dropped, by why.", ConstLabels: prometheus.Labels{"reason": "stable"},
@@ -28,6 +34,8 @@ func registerMetrics(n *Node) {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "upu_log_forced_trims_total", Help: "Log entries trimmed past max-log-entries while a holder (the ring) still lacked them: repaired by digest sync.",
 		}, func() float64 { return float64(n.store.LogForcedTrims()) }),
+		gauge("upu_disk_free_bytes", "Free space of the data directory's file system, as last read (0: in memory).", func() float64 { return float64(n.store.Disk().Free) }),
+		gauge("upu_disk_total_bytes", "Size of the data directory's file system, as last read (0: in memory).", func() float64 { return float64(n.store.Disk().Total) }),
 		gauge("upu_up", "1 while the node serves.", func() float64 {
 			if !(nodeAdmin{n}).Serving() {
 				return 0
@@ -35,7 +43,30 @@ func registerMetrics(n *Node) {
 			return 1
 		}),
 		domainCollector{n},
+		levelsCollector{n},
 	)
+}
+
+// levelsCollector reports Badger's LSM levels: how much each holds and how
+// far behind its compactions are.
+type levelsCollector struct{ n *Node }
+
+var (
+	descLevelBytes  = prometheus.NewDesc("upu_badger_level_bytes", "Bytes in one level of Badger's LSM tree.", []string{"level"}, nil)
+	descLevelTables = prometheus.NewDesc("upu_badger_level_tables", "Tables in one level of Badger's LSM tree.", []string{"level"}, nil)
+	descLevelScore  = prometheus.NewDesc("upu_badger_level_compaction_score",
+		"Badger's compaction score of one level: over 1, a compaction of it is due; staying over 1 means compactions fall behind the writes.", []string{"level"}, nil)
+)
+
+func (levelsCollector) Describe(chan<- *prometheus.Desc) {}
+
+func (c levelsCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, l := range c.n.store.Levels() {
+		lv := strconv.Itoa(l.Level)
+		ch <- prometheus.MustNewConstMetric(descLevelBytes, prometheus.GaugeValue, float64(l.Bytes), lv)
+		ch <- prometheus.MustNewConstMetric(descLevelTables, prometheus.GaugeValue, float64(l.Tables), lv)
+		ch <- prometheus.MustNewConstMetric(descLevelScore, prometheus.GaugeValue, l.Score, lv)
+	}
 }
 
 // domainCollector reports the domain's membership and replication from one
@@ -47,8 +78,12 @@ type domainCollector struct{ n *Node }
 var (
 	descMembers = prometheus.NewDesc("upu_domain_members",
 		"Alive members of the domain's ring, this node included.", nil, nil)
+	descMembersByState = prometheus.NewDesc("upu_domain_members_by_state",
+		"Members of the domain as gossip knows them, this node included, by state.", []string{"state"}, nil)
 	descPeerBehind = prometheus.NewDesc("upu_replication_peer_behind_entries",
 		"Log entries this node holds that the peer has not reported having.", []string{"peer"}, nil)
+	descPeerLagSeconds = prometheus.NewDesc("upu_replication_peer_lag_seconds",
+		"Age of the oldest log entry this node holds that the peer has not reported having (0: none).", []string{"peer"}, nil)
 	descPeerUnresponsive = prometheus.NewDesc("upu_replication_peer_unresponsive",
 		"1 while a wait for the peer's answer has run out.", []string{"peer"}, nil)
 	descEntriesSent = prometheus.NewDesc("upu_replication_entries_sent_total",
@@ -78,9 +113,17 @@ func (c domainCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(v))
 	}
 	gauge(descMembers, float64(rs.Members))
+	states := map[string]int{}
+	for _, m := range d.gossip.Members() {
+		states[m.State.String()]++
+	}
+	for _, st := range []gossip.State{gossip.StateAlive, gossip.StateLeaving, gossip.StateLeft, gossip.StateFailed} {
+		gauge(descMembersByState, float64(states[st.String()]), st.String())
+	}
 	for _, p := range rs.Peers {
 		id := p.ID.String()
 		gauge(descPeerBehind, float64(p.Behind), id)
+		gauge(descPeerLagSeconds, c.lagSeconds(p), id)
 		unresponsive := 0.0
 		if p.Unresponsive {
 			unresponsive = 1
@@ -96,6 +139,21 @@ func (c domainCollector) Collect(ch chan<- prometheus.Metric) {
 		resyncing = 1
 	}
 	gauge(descResyncing, resyncing)
+}
+
+// lagSeconds is the age of the oldest entry p lacks, over the origins it
+// lags in: read from the log, whose entries carry their write's time.
+func (c domainCollector) lagSeconds(p replication.PeerStats) float64 {
+	now := c.n.clk.Now()
+	var oldest float64
+	for _, e := range p.Lag {
+		ents, err := c.n.store.ReadLog(e.Node, p.Acked.Get(e.Node)+1, 1)
+		if err != nil || len(ents) == 0 {
+			continue // trimmed: a digest sync stands in for those entries
+		}
+		oldest = max(oldest, now.Sub(time.UnixMilli(ents[0].TS.Millis())).Seconds())
+	}
+	return oldest
 }
 
 // vectorMap renders a version vector as node ID -> counter; nil for none.

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 
+	"github.com/upu/upu/cascade"
 	"github.com/upu/upu/crdt"
 	"github.com/upu/upu/frontend/native"
 	"github.com/upu/upu/frontend/redis"
@@ -147,7 +148,7 @@ func (n *Node) Close() error {
 		serr := errors.Join(n.stopFrontends(ctx), n.stopDomain(ctx))
 		stErr := n.store.Close()
 		if stErr != nil {
-			n.log.WithError(stErr).Error("store close failed")
+			n.log.WithError(stErr).WithField(logging.FieldEvent, logging.EventStoreError).Error("store close failed")
 		}
 		n.log.Info("node stopped")
 		n.closeErr = errors.Join(serr, stErr, n.logger.Close())
@@ -182,6 +183,7 @@ func (n *Node) effectiveConfig() logrus.Fields {
 		"sync_writes":        c.Store.SyncWrites,
 		"sync_interval":      c.Store.SyncInterval.String(),
 		"tombstone_horizon":  c.Store.TombstoneHorizon.String(),
+		"cascade_lag_warn":   cmp.Or(c.Cascade.LagWarn, cascade.DefaultConfig().LagWarn).String(),
 		"max_log_entries":    c.Store.MaxLogEntries,
 		"client_token_set":   set(c.ClientToken),
 		"peer_token_set":     set(c.PeerToken),

@@ -120,7 +120,7 @@ func TestHTTPMetricsAndHealth(t *testing.T) {
 		`upu_requests_total{op="set",result="ok"} 1`,
 		`upu_requests_total{op="get",result="not found"} 1`,
 		`upu_request_seconds_count{op="set"} 1`,
-		"upu_connections 1",
+		`upu_connections{protocol="native"} 1`,
 		"upu_log_entries 1",
 		"upu_batch_seconds_count",
 		"upu_up 1",

@@ -13,6 +13,8 @@ import (
 
 	"github.com/hashicorp/yamux"
 	"github.com/sirupsen/logrus"
+
+	"github.com/upu/upu/internal/logging"
 )
 
 // link is one yamux session to a remote node.
@@ -182,7 +184,7 @@ func (l *link) serve(ctx context.Context, st *yamux.Stream) {
 		st.SetReadDeadline(time.Time{}) // quiet between messages; monitor watches the link
 		l.take(ctx, st)
 	default:
-		l.log.WithField("mode", mode[0]).Warn("peer stream of an unknown mode: closed")
+		l.log.WithField("mode", mode[0]).WithField(logging.FieldEvent, logging.EventProtocolError).Warn("peer stream of an unknown mode: closed")
 	}
 }
 
@@ -194,7 +196,7 @@ func (l *link) take(ctx context.Context, st *yamux.Stream) {
 		req, err := readRequest(st, &h, l.p.cfg.MaxMessage)
 		switch {
 		case errors.Is(err, errBodyTooLarge):
-			l.log.WithFields(logrus.Fields{"kind": req.kind.String(), "bytes": req.size, "max_message": l.p.cfg.MaxMessage}).
+			l.log.WithFields(logrus.Fields{"kind": req.kind.String(), "bytes": req.size, "max_message": l.p.cfg.MaxMessage, logging.FieldEvent: logging.EventProtocolError}).
 				Warn("peer message over the size bound dropped")
 			if _, err := io.CopyN(io.Discard, st, int64(req.size)); err != nil {
 				return

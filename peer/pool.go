@@ -317,7 +317,7 @@ func (p *Pool) AcceptLink(_ context.Context, conn net.Conn, buffered []byte, rem
 		return
 	}
 	if _, err := p.start(conn, buffered, remote, false); err != nil {
-		p.log.WithError(err).WithFields(logrus.Fields{logging.FieldPeer: remote, logging.FieldRemote: conn.RemoteAddr().String()}).
+		p.log.WithError(err).WithFields(logrus.Fields{logging.FieldPeer: remote, logging.FieldRemote: conn.RemoteAddr().String(), logging.FieldEvent: logging.EventPeerLinkError}).
 			Warn("peer link not served")
 	}
 }

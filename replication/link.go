@@ -78,7 +78,7 @@ func (t *LinkTransport) Serve(inbox Inbox) {
 		}
 		msg, err := UnmarshalMessage(req) // req is the handler's: msg may keep it
 		if err != nil {
-			t.log.WithError(err).WithField(logging.FieldPeer, from).Warn("bad replication message")
+			t.log.WithError(err).WithField(logging.FieldPeer, from).WithField(logging.FieldEvent, logging.EventProtocolError).Warn("bad replication message")
 			return nil, err
 		}
 		// Full or closing: the inbox counts it, the sender retransmits.

@@ -190,6 +190,8 @@ type Machine struct {
 	// (SetUpstream); upRelay, whether it also pushes it the log.
 	up      *peer
 	upRelay bool
+	// hold stops collection by stability: the domain has child domains.
+	hold bool
 
 	// down are the members gossip knows that are not alive (failed or
 	// leaving), sorted; reports holds the full applied vector each member
@@ -356,6 +358,25 @@ func (m *Machine) SetUpstream(p Peer, relay bool) {
 		m.up = &peer{Peer: p}
 	}
 	m.checkKnown()
+}
+
+// HoldCollection says whether this domain has child domains. While it
+// does, CollectVector is nil: dead records are collected only past the
+// tombstone horizon, never by stability, because a child may yet send a
+// write concurrent with a delete made elsewhere, which it never saw
+// (changes flow up only, so no vector of this domain bounds what its
+// descendants will still send), and a delete dropped here before that
+// write arrives would let the write show here while ancestors that kept
+// the delete hide it. The log is still let go by StableVector.
+func (m *Machine) HoldCollection(hold bool) { m.hold = hold }
+
+// CollectVector returns the vector under which the store may collect dead
+// records: StableVector, or nil while collection is held.
+func (m *Machine) CollectVector() crdt.VersionVector {
+	if m.hold {
+		return nil
+	}
+	return m.stable.safe
 }
 
 // ClearUpstream forgets the upstream: this domain has no parent.

@@ -113,26 +113,29 @@ type Replicator struct {
 	sendErrors    atomic.Uint64
 
 	// Owned by the loop goroutine.
-	st        Store
-	senders   map[crdt.NodeID]*sender
-	wg        sync.WaitGroup // senders, the applier, and the canceller in run
-	writes    chan Write     // to the applier, in Ready's order
-	persisted chan persisted // from the applier
-	pending   int            // writes handed to the applier, not yet back
-	succ      crdt.NodeID
-	succDown  bool
-	up        Peer // the upstream the Machine was given
-	syncs     map[crdt.NodeID]bool
-	stable    crdt.VersionVector // what the store was last given
-	stableSet bool
-	contact   contact
-	resyncing bool
+	st         Store
+	senders    map[crdt.NodeID]*sender
+	wg         sync.WaitGroup // senders, the applier, and the canceller in run
+	writes     chan Write     // to the applier, in Ready's order
+	persisted  chan persisted // from the applier
+	pending    int            // writes handed to the applier, not yet back
+	succ       crdt.NodeID
+	succDown   bool
+	up         Peer // the upstream the Machine was given
+	syncs      map[crdt.NodeID]bool
+	stable     crdt.VersionVector // what the holder was last given
+	stableSet  bool
+	collect    crdt.VersionVector // what the store was last given
+	collectSet bool
+	contact    contact
+	resyncing  bool
 }
 
 // upstream is the Machine's upstream as SetUpstream and ClearUpstream ask.
 type upstream struct {
 	peer  Peer // zero ID: none
 	relay bool
+	hold  bool // Machine.HoldCollection
 }
 
 type inbound struct {
@@ -229,7 +232,7 @@ func New(cfg Config, st Store, members MemberSource, tr Transport, clk clock.Clo
 	}
 	log.WithFields(fields).Info("replication started")
 	if resync {
-		log.WithField("last_contact", last.UTC().Format(time.RFC3339)).
+		log.WithFields(logrus.Fields{"last_contact": last.UTC().Format(time.RFC3339), logging.FieldEvent: logging.EventResync}).
 			Info("replication resync: no peer answered for longer than the resync horizon; this node drops what the domain has collected since and serves no sync until done")
 	}
 	go r.run()
@@ -248,14 +251,22 @@ func (r *Replicator) Notify() {
 // SetUpstream gives the Machine its upstream (Machine.SetUpstream): the
 // member of the parent domain this node reports to, which it also pushes
 // the log to with relay. It never blocks; the loop takes the latest.
-func (r *Replicator) SetUpstream(p Peer, relay bool) { r.setUpstream(upstream{peer: p, relay: relay}) }
+func (r *Replicator) SetUpstream(p Peer, relay bool) {
+	r.setUpstream(func(u *upstream) { u.peer, u.relay = p, relay })
+}
 
 // ClearUpstream forgets the upstream: the domain has no parent.
-func (r *Replicator) ClearUpstream() { r.setUpstream(upstream{}) }
+func (r *Replicator) ClearUpstream() {
+	r.setUpstream(func(u *upstream) { u.peer, u.relay = Peer{}, false })
+}
 
-func (r *Replicator) setUpstream(u upstream) {
+// HoldCollection says whether the domain has child domains
+// (Machine.HoldCollection); it never blocks.
+func (r *Replicator) HoldCollection(hold bool) { r.setUpstream(func(u *upstream) { u.hold = hold }) }
+
+func (r *Replicator) setUpstream(change func(*upstream)) {
 	r.upMu.Lock()
-	r.upWant = u
+	change(&r.upWant)
 	r.upMu.Unlock()
 	select {
 	case r.upKick <- struct{}{}:
@@ -279,6 +290,7 @@ func (r *Replicator) applyUpstream() {
 		}
 		r.up = u.peer
 	}
+	r.m.HoldCollection(u.hold)
 	if u.peer.ID == 0 {
 		r.m.ClearUpstream()
 		return
@@ -449,7 +461,7 @@ func (r *Replicator) onPersisted(p persisted) {
 		r.log.WithError(p.err).WithFields(logrus.Fields{
 			logging.FieldOp:   p.w.Type().String(),
 			logging.FieldPeer: p.w.From.String(),
-		}).Warn("replication message not applied")
+		}).WithField(logging.FieldEvent, logging.EventReplicationError).Warn("replication message not applied")
 	}
 }
 
@@ -470,7 +482,7 @@ func (r *Replicator) step(ctx context.Context, in inbound) {
 	// it comes back after long.
 	if r.contact.answered(r.clk.Now()) && !r.m.Resyncing() {
 		r.m.Resync()
-		r.log.WithField(logging.FieldPeer, in.from.String()).
+		r.log.WithFields(logrus.Fields{logging.FieldPeer: in.from.String(), logging.FieldEvent: logging.EventResync}).
 			Info("replication resync: a peer is heard again after longer than the resync horizon; this node drops what the domain has collected since and serves no sync until done")
 	}
 	switch {
@@ -483,7 +495,7 @@ func (r *Replicator) step(ctx context.Context, in inbound) {
 		r.log.WithError(err).WithFields(logrus.Fields{
 			logging.FieldOp:   in.msg.Type.String(),
 			logging.FieldPeer: in.from.String(),
-		}).Warn("replication message not applied")
+		}).WithField(logging.FieldEvent, logging.EventReplicationError).Warn("replication message not applied")
 	}
 }
 
@@ -504,7 +516,7 @@ func (r *Replicator) setMembers() {
 	for _, mb := range ring {
 		id, err := crdt.ParseNodeID(mb.ID)
 		if err != nil {
-			r.log.WithError(err).WithField(logging.FieldRemote, mb.GossipAddr).Warn("member with a bad node id left out of replication")
+			r.log.WithError(err).WithField(logging.FieldRemote, mb.GossipAddr).WithField(logging.FieldEvent, logging.EventReplicationError).Warn("member with a bad node id left out of replication")
 			continue
 		}
 		peers = append(peers, Peer{ID: id, Addr: mb.Addr})
@@ -622,7 +634,7 @@ func (r *Replicator) observe() {
 	if down != r.succDown {
 		entry := r.log.WithFields(logrus.Fields{logging.FieldPeer: succ.ID.String(), logging.FieldRemote: succ.Addr})
 		if down {
-			entry.Warn("replication successor not answering: partition or overload?")
+			entry.WithField(logging.FieldEvent, logging.EventPeerUnreachable).Warn("replication successor not answering: partition or overload?")
 		} else {
 			entry.Info("replication successor answering again")
 		}
@@ -637,11 +649,14 @@ func (r *Replicator) publish() {
 	st := r.m.Stats()
 	r.stats.Store(&st)
 	if !r.stableSet || (st.Stable == nil) != (r.stable == nil) || !st.Stable.Equal(r.stable) {
-		r.st.SetStable(st.Stable)
 		r.stable, r.stableSet = st.Stable, true
 		if r.holder != nil && st.Stable != nil {
 			r.holder.Ack(st.Stable)
 		}
+	}
+	if !r.collectSet || (st.Collect == nil) != (r.collect == nil) || !st.Collect.Equal(r.collect) {
+		r.st.SetStable(st.Collect)
+		r.collect, r.collectSet = st.Collect, true
 	}
 	for id := range r.syncs {
 		if !slices.ContainsFunc(st.Peers, func(p PeerStats) bool { return p.ID == id }) {
@@ -679,7 +694,7 @@ func (r *Replicator) saveContact(now bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := r.st.SetLastContact(ctx, r.contact.last); err != nil {
-		r.log.WithError(err).Warn("replication: last contact not saved")
+		r.log.WithError(err).WithField(logging.FieldEvent, logging.EventStoreError).Warn("replication: last contact not saved")
 		return
 	}
 	r.contact.markSaved(at)

@@ -606,7 +606,7 @@ func (s *sim) answered(n *simNode) {
 // stable vector when it changed, and persist the last contact when no
 // resync is under way (at once when one just ended).
 func (s *sim) publish(n *simNode) {
-	if v := n.m.StableVector(); !n.stableSet || (v == nil) != (n.stable == nil) || !v.Equal(n.stable) {
+	if v := n.m.CollectVector(); !n.stableSet || (v == nil) != (n.stable == nil) || !v.Equal(n.stable) {
 		n.st.SetStable(v)
 		n.stable, n.stableSet = v, true
 	}

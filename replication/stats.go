@@ -104,9 +104,12 @@ type Stats struct {
 	Members     int                `json:"members"` // the ring, this node included
 	Tick        uint64             `json:"tick"`
 	Applied     crdt.VersionVector `json:"applied"`
-	// Stable is StableVector: what the store may collect tombstones under
-	// (nil: unknown).
-	Stable crdt.VersionVector `json:"stable"`
+	// Stable is StableVector: what every member (and the parent) has
+	// applied (nil: unknown), which lets the log go. Collect is
+	// CollectVector: what the store may collect dead records under (nil:
+	// unknown, or held while the domain has child domains).
+	Stable  crdt.VersionVector `json:"stable"`
+	Collect crdt.VersionVector `json:"collect"`
 	// Down are the members known down (Machine.SetDown), whose last
 	// reported vectors Stable includes.
 	Down []crdt.NodeID `json:"down"`
@@ -132,6 +135,7 @@ func (m *Machine) Stats() Stats {
 		Tick:      m.tick,
 		Applied:   applied,
 		Stable:    m.StableVector(),
+		Collect:   m.CollectVector(),
 		Down:      slices.Clone(m.down),
 		Resyncing: m.rs.active,
 		Peers:     make([]PeerStats, 0, len(m.peers)),

@@ -181,3 +181,29 @@ func TestUpstreamSyncsByDigestsPastTrim(t *testing.T) {
 		t.Fatalf("parent applied B:%d, want B:6", got)
 	}
 }
+
+func TestHoldCollection(t *testing.T) {
+	// A domain with children keeps collecting nothing by stability, yet
+	// lets its log go by it.
+	a := newUnit(t, nA, Config{ProbeTicks: 1, RetransmitTicks: 5})
+	a.m.SetMembers(ringOf(nA))
+	a.set("k", "v")
+	a.m.HoldCollection(true)
+	for range 4 {
+		a.m.Tick()
+		a.ready()
+	}
+	if s := a.m.StableVector(); s.Get(nA) != 1 {
+		t.Fatalf("stable %v, want A:1", s)
+	}
+	if c := a.m.CollectVector(); c != nil {
+		t.Fatalf("collect %v while held", c)
+	}
+	if st := a.m.Stats(); st.Collect != nil || st.Stable.Get(nA) != 1 {
+		t.Fatalf("stats stable %v collect %v", st.Stable, st.Collect)
+	}
+	a.m.HoldCollection(false)
+	if c := a.m.CollectVector(); c.Get(nA) != 1 {
+		t.Fatalf("collect %v once released, want A:1", c)
+	}
+}

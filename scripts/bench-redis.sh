@@ -3,7 +3,10 @@
 # machine, side by side in the same run: redis-benchmark -c 50 -d 100, SET and
 # GET at pipeline 1 and 16, each server measured in turn ROUNDS times. Prints
 # requests per second and the ratio UPU/redis; the ratio is what to compare
-# across runs (the absolute figures depend on the machine's load).
+# across runs (the absolute figures depend on the machine's load). It also
+# prints each server's CPU time per request (user + system, from /proc),
+# which a busy machine disturbs far less than the throughput, and at the end
+# the medians over the rounds.
 #
 #   scripts/bench-redis.sh               # 200k requests per test, 1 round
 #   REQUESTS=100000 ROUNDS=3 scripts/bench-redis.sh
@@ -65,38 +68,67 @@ start_node() {
 	pids+=($!)
 	wait_port "$3"
 }
+redis_pid="${pids[0]}"
 upu_resp_port="$(free_port)"
 start_node "$work/upu" upu "$upu_resp_port"
+upu_pid="${pids[-1]}"
 if [[ -n "$BASE" ]]; then
 	base_resp_port="$(free_port)"
 	start_node "$work/upu-base" base "$base_resp_port"
+	base_pid="${pids[-1]}"
 fi
+tck="$(getconf CLK_TCK)"
+
+# cpu PID: the process's CPU time so far (user + system), in clock ticks.
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 wait_port "$redis_port"
 
-# rps PORT TEST PIPELINE: requests per second of one redis-benchmark test.
-rps() {
-	redis-benchmark -h 127.0.0.1 -p "$1" -c 50 -d 100 -n "$REQUESTS" -r 100000 \
-		-t "$2" -P "$3" --csv 2>/dev/null | awk -F'"' 'NR>1 && $2 != "" {print $4; exit}'
+# measure PORT PID TEST PIPELINE: requests per second of one
+# redis-benchmark test, and the server's CPU microseconds per request.
+measure() {
+	local before after r
+	before="$(cpu "$2")"
+	r="$(redis-benchmark -h 127.0.0.1 -p "$1" -c 50 -d 100 -n "$REQUESTS" -r 100000 \
+		-t "$3" -P "$4" --csv 2>/dev/null | awk -F'"' 'NR>1 && $2 != "" {print $4; exit}')"
+	after="$(cpu "$2")"
+	echo "$r $(awk -v d=$((after - before)) -v t="$tck" -v n="$REQUESTS" 'BEGIN{printf "%.2f", d / t * 1e6 / n}')"
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
 if [[ -n "$BASE" ]]; then
-	printf '%-10s %12s %12s %12s %10s %10s\n' test upu base redis upu/redis base/redis
+	printf '%-10s %10s %10s %10s %10s %10s %9s %9s %9s\n' test upu base redis upu/redis base/redis 'upu-us' 'base-us' 'redis-us'
 else
-	printf '%-10s %12s %12s %8s\n' test upu redis ratio
+	printf '%-10s %10s %10s %8s %9s %9s\n' test upu redis ratio 'upu-us' 'redis-us'
 fi
+: >"$work/results"
 for round in $(seq 1 "$ROUNDS"); do
 	for p in 1 16; do
 		for t in set get; do
-			u="$(rps "$upu_resp_port" "$t" "$p")"
-			r="$(rps "$redis_port" "$t" "$p")"
+			read -r u ucpu <<<"$(measure "$upu_resp_port" "$upu_pid" "$t" "$p")"
+			read -r r rcpu <<<"$(measure "$redis_port" "$redis_pid" "$t" "$p")"
+			name="${t^^}-P$p"
 			if [[ -n "$BASE" ]]; then
-				b="$(rps "$base_resp_port" "$t" "$p")"
-				printf '%-10s %12.0f %12.0f %12.0f %10s %10s\n' "${t^^} -P $p" "$u" "$b" "$r" "$(ratio "$u" "$r")" "$(ratio "$b" "$r")"
+				read -r b bcpu <<<"$(measure "$base_resp_port" "$base_pid" "$t" "$p")"
+				printf '%-10s %10.0f %10.0f %10.0f %10s %10s %9s %9s %9s\n' "$name" "$u" "$b" "$r" "$(ratio "$u" "$r")" "$(ratio "$b" "$r")" "$ucpu" "$bcpu" "$rcpu"
+				echo "$name $(ratio "$u" "$r") $(ratio "$b" "$r") $ucpu $bcpu $rcpu" >>"$work/results"
 			else
-				printf '%-10s %12.0f %12.0f %8s\n' "${t^^} -P $p" "$u" "$r" "$(ratio "$u" "$r")"
+				printf '%-10s %10.0f %10.0f %8s %9s %9s\n' "$name" "$u" "$r" "$(ratio "$u" "$r")" "$ucpu" "$rcpu"
+				echo "$name $(ratio "$u" "$r") - $ucpu - $rcpu" >>"$work/results"
 			fi
 		done
 	done
 	if [[ "$round" -lt "$ROUNDS" ]]; then echo; fi
+done
+
+# Medians over the rounds: throughput ratios, and CPU microseconds per
+# request.
+echo
+printf '%-10s %10s %10s %9s %9s %9s   (medians of %d rounds)\n' test upu/redis base/redis 'upu-us' 'base-us' 'redis-us' "$ROUNDS"
+for name in SET-P1 GET-P1 SET-P16 GET-P16; do
+	row="$name"
+	for col in 2 3 4 5 6; do
+		row="$row $(awk -v n="$name" -v c="$col" '$1 == n {print $c}' "$work/results" | sort -g |
+			awk '{v[NR] = $1} END {if (NR == 0 || v[1] == "-") {print "-"; exit} m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.2f", m}')"
+	done
+	printf '%-10s %10s %10s %9s %9s %9s\n' $row
 done

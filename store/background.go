@@ -8,6 +8,8 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/sirupsen/logrus"
+
+	"github.com/upu/upu/internal/logging"
 )
 
 // syncer fsyncs Badger's logs every SyncInterval when commits are not
@@ -22,7 +24,7 @@ func (s *Store) syncer() {
 			return // Close syncs once more
 		case <-t.C:
 			if err := s.db.Sync(); err != nil {
-				s.log.WithError(err).Error("fsync failed: recent writes may not survive a power loss")
+				s.log.WithError(err).WithField(logging.FieldEvent, logging.EventStoreError).Error("fsync failed: recent writes may not survive a power loss")
 			}
 		}
 	}
@@ -46,7 +48,7 @@ func (s *Store) trimmer() {
 		case <-s.trimKick:
 			before := s.LogForcedTrims()
 			if err := s.trimOnce(context.Background()); err != nil && !errors.Is(err, ErrClosed) {
-				s.log.WithError(err).Warn("log trim failed")
+				s.log.WithError(err).WithField(logging.FieldEvent, logging.EventStoreError).Warn("log trim failed")
 			}
 			forced.add(s, s.LogForcedTrims()-before)
 		case <-gc.C:
@@ -93,7 +95,7 @@ func (f *forcedTrimWarning) add(s *Store, n uint64) {
 	s.log.WithFields(logrus.Fields{
 		"entries": f.unwarned, "max_log_entries": s.cfg.MaxLogEntries,
 		"holders_behind": strings.Join(s.holders.lagging(s.Applied()), ","),
-	}).Warn("log trimmed past max-log-entries before every holder had it: a digest sync repairs those holders")
+	}).WithField(logging.FieldEvent, logging.EventLogTrimmed).Warn("log trimmed past max-log-entries before every holder had it: a digest sync repairs those holders")
 	f.at, f.unwarned = now, 0
 }
 
@@ -110,7 +112,7 @@ func (s *Store) valueLogGC() {
 		}
 		if err := s.db.RunValueLogGC(0.5); err != nil {
 			if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
-				s.log.WithError(err).Warn("value log gc")
+				s.log.WithError(err).WithField(logging.FieldEvent, logging.EventStoreError).Warn("value log gc")
 			}
 			return
 		}

@@ -82,23 +82,17 @@ func (s *Store) BucketDigests(ctx context.Context, bits uint) ([]uint64, error) 
 	return out, nil
 }
 
-// Stats scans the store (it reads every record) and reports its size.
-func (s *Store) Stats(ctx context.Context) (Stats, error) {
+// Stats reports the store's size from counts it keeps, in constant time
+// (but for DiskBytes, a walk of Badger's files). Keys is the records that
+// are not dead: a key whose value expired counts until the purger, every
+// PurgeInterval, finds it dead.
+func (s *Store) Stats() Stats {
 	st := Stats{LogLen: s.LogLen(), LogForcedTrims: s.LogForcedTrims(), Applied: s.Applied(), GCStats: s.GCStats()}
-	nowMS := s.clk.Now().UnixMilli()
-	err := s.Scan(ctx, nil, 0, func(_ []byte, r crdt.Record) bool {
-		if r.Read(nowMS).Found {
-			st.Keys++
-		}
-		return true
-	})
-	if err != nil {
-		return Stats{}, err
-	}
+	st.Keys = int(max(0, s.records.Load()-st.DeadRecords))
 	if !s.cfg.InMemory {
 		st.DiskBytes = dirSize(filepath.Join(s.cfg.Dir, "badger"))
 	}
-	return st, nil
+	return st
 }
 
 // dirSize sums the sizes of the files under dir. Badger's own Size() needs
@@ -122,4 +116,23 @@ func dirSize(dir string) int64 {
 		return nil
 	})
 	return total
+}
+
+// Level is one level of Badger's LSM tree, for metrics: its tables and
+// bytes, and its compaction score (over 1: a compaction is due).
+type Level struct {
+	Level  int
+	Tables int
+	Bytes  int64
+	Score  float64
+}
+
+// Levels returns the LSM tree's levels as Badger reports them.
+func (s *Store) Levels() []Level {
+	infos := s.db.Levels()
+	out := make([]Level, len(infos))
+	for i, l := range infos {
+		out[i] = Level{Level: l.Level, Tables: l.NumTables, Bytes: l.Size, Score: l.Score}
+	}
+	return out
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/upu/upu/crdt"
+	"github.com/upu/upu/internal/logging"
 )
 
 // Tombstone GC by causal stability. A dead record (nothing visible: only
@@ -73,6 +74,7 @@ func (s *Store) Stable() crdt.VersionVector {
 // gcCounts are changes to the dead-record counters, staged by the writer
 // and published when their transaction commits.
 type gcCounts struct {
+	records        int64  // records created minus deleted (Stats.Keys)
 	dead           int64  // dead-index entries added minus deleted
 	added          uint64 // dead-index entries added
 	droppedStable  uint64
@@ -80,6 +82,7 @@ type gcCounts struct {
 }
 
 func (c *gcCounts) add(o gcCounts) {
+	c.records += o.records
 	c.dead += o.dead
 	c.added += o.added
 	c.droppedStable += o.droppedStable
@@ -90,6 +93,7 @@ func (s *Store) publishGC(c *gcCounts) {
 	if *c == (gcCounts{}) {
 		return
 	}
+	s.records.Add(c.records)
 	s.deadRecords.Add(c.dead)
 	s.deadAdded.Add(c.added)
 	s.droppedStable.Add(c.droppedStable)
@@ -319,7 +323,7 @@ func (s *Store) collectStable(ctx context.Context, g *gcSweep, now time.Time, ma
 			err := r.err
 			s.putRequest(r)
 			if err != nil {
-				s.log.WithError(err).Warn("tombstone gc")
+				s.log.WithError(err).WithField(logging.FieldEvent, logging.EventStoreError).Warn("tombstone gc")
 			}
 		}
 		if next == nil {
@@ -378,8 +382,13 @@ func (s *Store) gcCandidates(cursor []byte, stable crdt.VersionVector, nowMS int
 }
 
 // countDead counts the dead-index entries (a key-only scan, on open).
-func countDead(txn *badger.Txn) int64 {
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixDead}})
+func countDead(txn *badger.Txn) int64 { return countPrefix(txn, prefixDead) }
+
+// countRecords counts the data records (a key-only scan, on open).
+func countRecords(txn *badger.Txn) int64 { return countPrefix(txn, prefixRecord) }
+
+func countPrefix(txn *badger.Txn, prefix byte) int64 {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefix}})
 	defer it.Close()
 	var n int64
 	for it.Rewind(); it.Valid(); it.Next() {

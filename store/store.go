@@ -22,7 +22,7 @@ type Clock interface{ Now() time.Time }
 
 // Stats describes the store at one instant.
 type Stats struct {
-	Keys   int // records with a live value
+	Keys   int // records not dead (see Store.Stats)
 	LogLen int64
 	// LogForcedTrims counts the log entries trimmed past MaxLogEntries
 	// since open while a holder still held them (see Holder).
@@ -66,8 +66,10 @@ type Store struct {
 
 	feeds   feeds
 	holders holders
+	disk    diskWatch // owned by diskWatcher, but for its usage
 
 	stable         atomic.Pointer[crdt.VersionVector] // nil: unknown
+	records        atomic.Int64                       // data records, dead ones included
 	deadRecords    atomic.Int64
 	deadAdded      atomic.Uint64 // dead-index entries ever added: a sweep is due when it moves
 	droppedStable  atomic.Uint64
@@ -155,6 +157,10 @@ func (s *Store) start(st state) {
 		s.wg.Add(1)
 		go s.syncer()
 	}
+	if !s.cfg.InMemory {
+		s.wg.Add(1)
+		go s.diskWatcher()
+	}
 	s.log.WithFields(logrus.Fields{
 		"node_id": s.self.String(), "dir": s.cfg.Dir, "in_memory": s.cfg.InMemory,
 		"sync_writes": s.cfg.SyncWrites, "applied": s.Applied().String(), "log_len": s.LogLen(),
@@ -209,6 +215,7 @@ func (s *Store) load() (state, error) {
 			return err
 		}
 		s.lastContact.Store(int64(contact))
+		s.records.Store(countRecords(txn))
 		s.deadRecords.Store(countDead(txn))
 		opts := badger.DefaultIteratorOptions
 		opts.PrefetchValues = true

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
@@ -478,12 +479,30 @@ func TestStats(t *testing.T) {
 	s.Apply(context.Background(), Write{Op: OpDel, Key: []byte("a")})
 	set(t, s, "c", "3", 0)
 	clk.Add(2 * time.Second)
-	st, err := s.Stats(context.Background())
-	if err != nil {
+	// Counted, not scanned: the expired key counts until the purger finds
+	// it dead.
+	if st := s.Stats(); st.Keys != 2 || st.LogLen != 4 || st.Applied.Get(s.NodeID()) != 4 || st.DiskBytes <= 0 {
+		t.Errorf("stats = %+v", st)
+	}
+	if err := s.purgeOnce(context.Background(), clk.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if st.Keys != 1 || st.LogLen != 4 || st.Applied.Get(s.NodeID()) != 4 || st.DiskBytes <= 0 {
-		t.Errorf("stats = %+v", st)
+	if st := s.Stats(); st.Keys != 1 {
+		t.Errorf("after the purge: Keys = %d, want 1", st.Keys)
+	}
+	// Overwrites and writes of a deleted key create no record.
+	set(t, s, "c", "4", 0)
+	set(t, s, "a", "5", 0)
+	if st := s.Stats(); st.Keys != 2 {
+		t.Errorf("after rewriting c and a: Keys = %d, want 2", st.Keys)
+	}
+	// The counts are taken again from the store on open.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openStore(t, Config{Dir: dir, PurgeInterval: time.Hour}, clk)
+	if st := s.Stats(); st.Keys != 2 {
+		t.Errorf("after reopening: Keys = %d, want 2", st.Keys)
 	}
 }
 
@@ -596,5 +615,48 @@ func TestRecordCache(t *testing.T) {
 	}
 	if sum != c.size || len(c.m) == 0 {
 		t.Errorf("size %d, entries sum to %d (%d entries)", c.size, sum, len(c.m))
+	}
+}
+
+// TestStatsKeysMatchAScan: after random sets, deletes, increments, remote
+// writes and expiries, the kept count equals a scan's once the purger ran.
+func TestStatsKeysMatchAScan(t *testing.T) {
+	clk := newFakeClock()
+	s := openStore(t, Config{Dir: t.TempDir(), PurgeInterval: time.Hour}, clk)
+	rng := rand.New(rand.NewPCG(7, 11))
+	for i := range 2000 {
+		key := []byte(fmt.Sprintf("k%d", rng.IntN(200)))
+		var w Write
+		switch rng.IntN(5) {
+		case 0, 1:
+			w = Write{Op: OpSet, Key: key, Value: []byte("v")}
+		case 2:
+			w = Write{Op: OpDel, Key: key}
+		case 3:
+			w = Write{Op: OpIncr, Key: key, Delta: 1}
+		default:
+			w = Write{Op: OpSet, Key: key, Value: []byte("t"), Expiry: clk.ms() + int64(rng.IntN(3000))}
+		}
+		s.Apply(context.Background(), w) // a wrong type is refused, which is fine here
+		if i%100 == 0 {
+			clk.Add(time.Second)
+		}
+	}
+	clk.Add(5 * time.Second)
+	if err := s.purgeOnce(context.Background(), clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	var live int
+	now := clk.ms()
+	if err := s.Scan(context.Background(), nil, 0, func(_ []byte, r crdt.Record) bool {
+		if r.Read(now).Found {
+			live++
+		}
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.Keys != live {
+		t.Fatalf("Stats.Keys = %d, a scan finds %d live keys", st.Keys, live)
 	}
 }

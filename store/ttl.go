@@ -8,6 +8,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/upu/upu/crdt"
+	"github.com/upu/upu/internal/logging"
 )
 
 // due returns when the purger should next look at r: its next expiry, or,
@@ -44,7 +45,7 @@ func (s *Store) purgeOnce(ctx context.Context, now time.Time) error {
 		progress, err := r.committed, r.err
 		s.putRequest(r)
 		if err != nil {
-			s.log.WithError(err).Warn("purge")
+			s.log.WithError(err).WithField(logging.FieldEvent, logging.EventStoreError).Warn("purge")
 		}
 		if len(keys) < purgeChunk || progress == 0 {
 			return nil
@@ -84,10 +85,10 @@ func (s *Store) purger() {
 		case <-t.C:
 			now := s.clk.Now()
 			if err := s.purgeOnce(context.Background(), now); err != nil && !errors.Is(err, ErrClosed) {
-				s.log.WithError(err).Warn("purge failed")
+				s.log.WithError(err).WithField(logging.FieldEvent, logging.EventStoreError).Warn("purge failed")
 			}
 			if err := s.collectStable(context.Background(), &sweep, now, gcChunksPerTick); err != nil && !errors.Is(err, ErrClosed) {
-				s.log.WithError(err).Warn("tombstone gc failed")
+				s.log.WithError(err).WithField(logging.FieldEvent, logging.EventStoreError).Warn("tombstone gc failed")
 			}
 		}
 	}

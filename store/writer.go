@@ -9,6 +9,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/upu/upu/crdt"
+	"github.com/upu/upu/internal/logging"
 )
 
 // The writer is the one goroutine that mutates Badger. It drains queued
@@ -379,7 +380,7 @@ func (w *writer) buildLocal(wr *Write, res *Result) (effect, error) {
 		*res = Result{}
 		return effect{}, err
 	}
-	w.putRecord(wr.Key, merged, dead)
+	w.putRecord(wr.Key, merged, found, dead)
 	w.putLog(seq, wr.Key, delta, wr.ReqID, ts, false)
 	w.reindex(wr.Key, old, found, merged)
 	w.touchOrigin(w.s.self)
@@ -455,7 +456,7 @@ func (w *writer) buildRemote(e *LogEntry) (effect, error) {
 	if err != nil {
 		return effect{}, err
 	}
-	w.putRecord(e.Key, merged, dead)
+	w.putRecord(e.Key, merged, found, dead)
 	w.putRemoteLog(e)
 	w.reindex(e.Key, old, found, merged)
 	w.touchOrigin(e.Origin)
@@ -488,7 +489,7 @@ func (w *writer) buildMerge(key []byte, rec crdt.Record, seen crdt.VersionVector
 	if err != nil {
 		return effect{}, err
 	}
-	w.putRecord(key, merged, dead)
+	w.putRecord(key, merged, found, dead)
 	w.reindex(key, old, found, merged)
 	return effect{}, nil
 }
@@ -522,7 +523,7 @@ func (w *writer) buildPurge(indexKey []byte, nowMS int64) error {
 		return err
 	}
 	if changed {
-		w.putRecord(key, p, dead)
+		w.putRecord(key, p, true, dead)
 	} else {
 		w.opRecs = append(w.opRecs, opRecord{key: key, overlayRecord: overlayRecord{rec: old, dead: dead}})
 	}
@@ -568,7 +569,7 @@ func (w *writer) get(key []byte) (crdt.Record, bool, error) {
 	}
 	rec, err := crdt.UnmarshalRecord(w.scratch)
 	if err != nil {
-		w.s.log.WithError(err).WithField("key", fmt.Sprintf("%q", key)).Error("corrupt record")
+		w.s.log.WithError(err).WithField("key", fmt.Sprintf("%q", key)).WithField(logging.FieldEvent, logging.EventCorruptRecord).Error("corrupt record")
 		return crdt.Record{}, false, fmt.Errorf("store: key %q: %w", key, err)
 	}
 	// Not in the overlay, so this is the committed record.
@@ -581,17 +582,21 @@ func (w *writer) since(start int) []byte {
 	return w.arena[start:len(w.arena):len(w.arena)]
 }
 
-// deleteRecord stages the deletion of key's record.
+// deleteRecord stages the deletion of key's record, which exists.
 func (w *writer) deleteRecord(key []byte) {
+	w.opGC.records--
 	start := len(w.arena)
 	w.arena = appendRecordKey(w.arena, key)
 	w.items = append(w.items, item{key: w.since(start), del: true})
 	w.opRecs = append(w.opRecs, opRecord{key: key, overlayRecord: overlayRecord{deleted: true}})
 }
 
-// putRecord stages key's record; dead says whether the key now has a
-// dead-index entry (markDead).
-func (w *writer) putRecord(key []byte, rec crdt.Record, dead deadMark) {
+// putRecord stages key's record, which found says existed before; dead
+// says whether the key now has a dead-index entry (markDead).
+func (w *writer) putRecord(key []byte, rec crdt.Record, found bool, dead deadMark) {
+	if !found {
+		w.opGC.records++
+	}
 	start := len(w.arena)
 	w.arena = appendRecordKey(w.arena, key)
 	k := w.since(start)
@@ -750,7 +755,7 @@ func (w *writer) commit() {
 	w.txn = nil
 	if err != nil {
 		err = fmt.Errorf("store: commit: %w", err)
-		w.s.log.WithError(err).WithField("ops", len(w.ops)).Error("commit failed")
+		w.s.log.WithError(err).WithField("ops", len(w.ops)).WithField(logging.FieldEvent, logging.EventStoreError).Error("commit failed")
 		for _, ref := range w.ops {
 			w.fail(ref, err)
 		}
@@ -794,7 +799,7 @@ func (w *writer) commit() {
 func (w *writer) abort(err error) {
 	w.txn.Discard()
 	w.txn = nil
-	w.s.log.WithError(err).Error("transaction aborted")
+	w.s.log.WithError(err).WithField(logging.FieldEvent, logging.EventStoreError).Error("transaction aborted")
 	for _, ref := range w.ops {
 		w.fail(ref, err)
 	}

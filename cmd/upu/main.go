@@ -71,7 +71,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			&cli.StringFlag{Name: "token", EnvVars: []string{"UPU_TOKEN"}, Usage: "token for the client role (or the admin role for admin commands)"},
 		},
 		Commands: []*cli.Command{
-			serveCommand(),
+			serveCommand(), devCommand(),
 			setCommand(), getCommand(), delCommand(), incrCommand("incr", 1), incrCommand("decr", -1),
 			statusCommand(), membersCommand(), cascadeCommand(), digestCommand(), logLevelCommand(), slowThresholdCommand(), reqidCommand(), benchCommand(), completionCommand(),
 		},

@@ -14,6 +14,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/upu/upu/internal/confcheck"
+	"github.com/upu/upu/internal/logging"
 )
 
 // Outcome is what a connection does after the answers to a read are
@@ -171,7 +172,7 @@ func (s *Server) acceptLoop() {
 			// Out of file descriptors and the like: back off instead of
 			// spinning on a listener that keeps failing.
 			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			s.log.WithError(err).WithField("retry_in", delay.String()).Warn("accept failed")
+			s.log.WithError(err).WithField("retry_in", delay.String()).WithField(logging.FieldEvent, logging.EventListenerError).Warn("accept failed")
 			select {
 			case <-time.After(delay):
 			case <-s.stop:
@@ -214,7 +215,7 @@ func (s *Server) untrack(e *served) {
 }
 
 func (s *Server) refuse(e *served) {
-	e.c.Log().WithField("max_conns", s.cfg.MaxConns).Warn("connection refused: too many connections")
+	e.c.Log().WithField("max_conns", s.cfg.MaxConns).WithField(logging.FieldEvent, logging.EventConnLimit).Warn("connection refused: too many connections")
 	e.c.Refuse()
 	e.nc.SetWriteDeadline(time.Now().Add(refuseTimeout))
 	e.c.Flush(e.nc)
@@ -323,7 +324,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			e.nc.Close()
 		}
 		s.mu.Unlock()
-		s.log.WithField("conns", n).Warn("shutdown timeout: closing connections with requests in flight")
+		s.log.WithField("conns", n).WithField(logging.FieldEvent, logging.EventShutdownTimeout).Warn("shutdown timeout: closing connections with requests in flight")
 		<-done
 		return ctx.Err()
 	}

@@ -123,7 +123,7 @@ func (c *conn) Process() connloop.Outcome {
 		if err != nil {
 			c.flushWrites()
 			rid := c.newID()
-			c.log.WithError(err).WithFields(logrus.Fields{logging.FieldReqID: rid.String(), logging.FieldOp: f.Opcode.String()}).
+			c.log.WithError(err).WithFields(logrus.Fields{logging.FieldReqID: rid.String(), logging.FieldOp: f.Opcode.String(), logging.FieldEvent: logging.EventProtocolError}).
 				Warn("bad frame: closing connection")
 			c.appendError(f.ReqID, rid, protocol.CodeOf(err), err.Error())
 			c.s.metrics.badFrame.Inc()
@@ -238,7 +238,7 @@ func (c *conn) handshake(f protocol.Frame) {
 		return
 	}
 	if !c.s.cfg.authorize(h.Role, h.Token) {
-		c.log.WithFields(logrus.Fields{"role": h.Role, logging.FieldReqID: rid.String()}).Warn("handshake refused: bad token for role")
+		c.log.WithFields(logrus.Fields{"role": h.Role, logging.FieldReqID: rid.String()}).WithField(logging.FieldEvent, logging.EventBadToken).Warn("handshake refused: bad token for role")
 		c.fail(f, rid, protocol.CodeUnauthorized, "bad token for the role asked", true)
 		return
 	}
@@ -392,7 +392,7 @@ func (c *conn) reply(f protocol.Frame, msg any) {
 		return
 	}
 	if err != nil {
-		c.log.WithError(err).WithField(logging.FieldOp, f.Opcode.String()).Error("encoding a reply failed")
+		c.log.WithError(err).WithField(logging.FieldOp, f.Opcode.String()).WithField(logging.FieldEvent, logging.EventInternalError).Error("encoding a reply failed")
 		c.appendError(f.ReqID, reqid.ID{}, protocol.CodeInternal, "encoding the reply failed")
 		return
 	}
@@ -410,7 +410,7 @@ func (c *conn) failErr(f protocol.Frame, rid reqid.ID, err error) {
 // failed.
 func (c *conn) failWith(f protocol.Frame, rid reqid.ID, err error, code protocol.Code, msg string) {
 	if code == protocol.CodeInternal {
-		c.log.WithError(err).WithFields(logrus.Fields{logging.FieldReqID: rid.String(), logging.FieldOp: f.Opcode.String()}).Error("request failed")
+		c.log.WithError(err).WithFields(logrus.Fields{logging.FieldReqID: rid.String(), logging.FieldOp: f.Opcode.String()}).WithField(logging.FieldEvent, logging.EventInternalError).Error("request failed")
 	}
 	c.fail(f, rid, code, msg, false)
 }

@@ -18,7 +18,7 @@ import (
 func (c *conn) peerLink(f protocol.Frame) {
 	if c.role != protocol.RolePeer {
 		rid := c.newID()
-		c.log.WithFields(logrus.Fields{logging.FieldReqID: rid.String(), "role": c.role}).Warn("peer link refused: connection lacks the peer role")
+		c.log.WithFields(logrus.Fields{logging.FieldReqID: rid.String(), "role": c.role}).WithField(logging.FieldEvent, logging.EventForbidden).Warn("peer link refused: connection lacks the peer role")
 		c.fail(f, rid, protocol.CodeUnauthorized, "a peer link needs the peer role", true)
 		return
 	}

@@ -206,8 +206,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	s.loop = loop
 	if reg := deps.Registerer; reg != nil {
-		conns := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "upu_connections", Help: "Open client connections."},
-			func() float64 { return float64(loop.Open()) })
+		conns := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "upu_connections", Help: "Open client connections, by protocol.", ConstLabels: prometheus.Labels{"protocol": "native"},
+		}, func() float64 { return float64(loop.Open()) })
 		if err := errors.Join(reg.Register(s.metrics.batch), reg.Register(s.metrics.badFrame), reg.Register(conns)); err != nil {
 			return nil, fmt.Errorf("native: metrics: %w", err)
 		}

@@ -63,10 +63,10 @@ type fakeAdmin struct {
 	s  *testServer
 }
 
-func (a fakeAdmin) Status(ctx context.Context, st *protocol.StatusResponse) error {
-	stats, err := a.st.Stats(ctx)
+func (a fakeAdmin) Status(_ context.Context, st *protocol.StatusResponse) error {
+	stats := a.st.Stats()
 	st.Keys, st.LogLen = int64(stats.Keys), stats.LogLen
-	return err
+	return nil
 }
 
 func (a fakeAdmin) Digest(ctx context.Context) (string, int, error) { return a.st.Digest(ctx) }

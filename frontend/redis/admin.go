@@ -57,7 +57,7 @@ func (c *conn) login(user, pass []byte) bool {
 	ok := (user == nil || string(user) == "default") &&
 		(token == "" || subtle.ConstantTimeCompare([]byte(token), pass) == 1)
 	if !ok {
-		c.log.WithField(logging.FieldReqID, c.newID().String()).Warn("Redis-protocol authentication refused: bad user or token")
+		c.log.WithField(logging.FieldReqID, c.newID().String()).WithField(logging.FieldEvent, logging.EventBadToken).Warn("Redis-protocol authentication refused: bad user or token")
 	}
 	c.authed = c.authed || ok
 	return ok
@@ -512,7 +512,11 @@ func (c *conn) cmdInfo(args [][]byte) {
 			line("successor", successor)
 			line("repl_entries_sent", n.EntriesSent)
 			line("repl_entries_applied", n.EntriesApplied)
-			line("cascade", "none (no parent domain)")
+			cascade := n.Cascade
+			if cascade == "" {
+				cascade = "none (no parent domain)"
+			}
+			line("cascade", cascade)
 			line("log_entries", n.LogEntries)
 			line("applied", n.Applied)
 			line("sync_writes", strconv.FormatBool(n.SyncWrites))

@@ -324,12 +324,15 @@ func (c *conn) errorText(err error, key []byte, name string, rid reqid.ID) strin
 	case kv.KindScopeUnavailable:
 		return "ERR this node reads nothing beyond itself: it has no parent domain to ask (CLIENT SCOPE local)"
 	case kv.KindTimeout:
+		if !c.readID.IsZero() {
+			return "ERR timeout: the parent domain did not answer in time"
+		}
 		return "ERR timeout: the store did not answer in time"
 	}
 	if rid.IsZero() {
 		rid = c.newID()
 	}
-	c.log.WithError(err).WithFields(logrus.Fields{logging.FieldReqID: rid.String(), logging.FieldOp: name}).Error("Redis-protocol request failed")
+	c.log.WithError(err).WithFields(logrus.Fields{logging.FieldReqID: rid.String(), logging.FieldOp: name}).WithField(logging.FieldEvent, logging.EventInternalError).Error("Redis-protocol request failed")
 	return "ERR internal error, req_id " + rid.String()
 }
 

@@ -111,6 +111,16 @@ func TestRespScopedReads(t *testing.T) {
 		t.Errorf("get with the parent unreachable = %q, want %q", got, want)
 	}
 
+	slow := dialResp(t, startServer(t, options{upstream: &fakeUpstream{err: fmt.Errorf("asking region: %w", context.DeadlineExceeded)}}, nil))
+	slow.do("client", "scope", "up")
+	if got, want := slow.do("get", "above"), "-ERR timeout: the parent domain did not answer in time\r\n"; got != want {
+		t.Errorf("get with the parent too slow = %q, want %q", got, want)
+	}
+	slow.do("client", "scope", "local")
+	if got, want := slow.do("get", "above"), "$-1\r\n"; got != want {
+		t.Errorf("local get after a scoped one = %q, want %q", got, want)
+	}
+
 	alone := dialResp(t, startServer(t, options{}, nil))
 	alone.do("client", "scope", "root")
 	if got, want := alone.do("get", "above"), "-ERR this node reads nothing beyond itself: it has no parent domain to ask (CLIENT SCOPE local)\r\n"; got != want {

@@ -73,6 +73,9 @@ type Info struct {
 	EntriesApplied          uint64
 	LogEntries              int64
 	Applied                 string
+	// Cascade says where the domain stands in the tree: its parent and
+	// the state of the relay, or that it has none.
+	Cascade string
 }
 
 // NodeInfo reports on the node.
@@ -135,11 +138,6 @@ func New(cfg Config, deps Deps) (*Server, error) {
 			Help: "Redis-protocol error replies.",
 		}),
 	}
-	if deps.Registerer != nil {
-		if err := errors.Join(deps.Registerer.Register(m.calls), deps.Registerer.Register(m.errors)); err != nil {
-			return nil, fmt.Errorf("redis: metrics: %w", err)
-		}
-	}
 	s := &Server{
 		cfg:     cfg,
 		kv:      deps.KV,
@@ -163,6 +161,14 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	s.loop = loop
+	if reg := deps.Registerer; reg != nil {
+		conns := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "upu_connections", Help: "Open client connections, by protocol.", ConstLabels: prometheus.Labels{"protocol": "resp"},
+		}, func() float64 { return float64(loop.Open()) })
+		if err := errors.Join(reg.Register(m.calls), reg.Register(m.errors), reg.Register(conns)); err != nil {
+			return nil, fmt.Errorf("redis: metrics: %w", err)
+		}
+	}
 	return s, nil
 }
 

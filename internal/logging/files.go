@@ -107,7 +107,7 @@ func (r *rotator) rotate() {
 		errs = append(errs, f.rotateIfWritten())
 	}
 	if err := errors.Join(errs...); err != nil {
-		r.log.WithError(err).Warn("log rotation failed")
+		r.log.WithError(err).WithField(FieldEvent, EventLogError).Warn("log rotation failed")
 	}
 	r.timer.Reset(r.every)
 }

@@ -29,11 +29,42 @@ const (
 	FieldRemote    = "remote"       // network address of the other end
 	FieldError     = "error"        // an error value; what logrus's WithError uses
 
+	// FieldEvent is the stable keyword of what happened, on every entry
+	// at warn and above (and on some info ones): what operators alert on.
+	// Its values are the Event constants; docs/OPERATIONS.md lists them.
+	FieldEvent = "event"
+
 	// Audit entries.
 	FieldActor  = "actor"  // who asked: a token name, "cli", a peer
 	FieldAction = "action" // what was done, e.g. "cascade.set-parent"
 	FieldBefore = "before" // the value before the change
 	FieldAfter  = "after"  // the value after the change
+)
+
+// Events: the values of FieldEvent. They are a contract with operators'
+// alerts: add new ones, never rename.
+const (
+	EventPeerUnreachable  = "peer_unreachable"  // a peer, the successor or the parent domain does not answer
+	EventSlow             = "slow_operation"    // an operation took longer than the slow threshold
+	EventRelayLag         = "relay_lag"         // the parent domain is behind this one past the lag threshold
+	EventCascadeCycle     = "cascade_cycle"     // the domain tree is a cycle: relaying stopped
+	EventCascadeError     = "cascade_error"     // the cascade failed otherwise (its setting, a read for a child)
+	EventResync           = "resync"            // this node resyncs: it was away longer than the horizon
+	EventLogTrimmed       = "log_trimmed"       // log entries trimmed before every holder had them
+	EventBadToken         = "bad_token"         // a connection gave a wrong token
+	EventForbidden        = "forbidden"         // a connection asked what its role may not do
+	EventConnLimit        = "conn_limit"        // a connection refused: too many
+	EventProtocolError    = "protocol_error"    // a peer or client sent what cannot be read
+	EventReplicationError = "replication_error" // a replication message could not be applied or a member is unusable
+	EventStoreError       = "store_error"       // the store failed a write, a sync or its background work
+	EventCorruptRecord    = "corrupt_record"    // a stored record does not decode
+	EventInternalError    = "internal_error"    // the server failed a request
+	EventListenerError    = "listener_error"    // a listener failed to accept or serve
+	EventPeerLinkError    = "peer_link_error"   // a peer link could not be served
+	EventShutdownTimeout  = "shutdown_timeout"  // connections closed with requests in flight
+	EventMembership       = "membership"        // joining or leaving the domain did not complete
+	EventLogError         = "log_error"         // the log files could not be rotated
+	EventDiskFilling      = "disk_filling"      // the data directory's disk is nearly full
 )
 
 // Millis renders a duration as decimal milliseconds ("12.5") in text and

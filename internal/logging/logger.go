@@ -157,7 +157,7 @@ func (l *Logger) Slow(e *logrus.Entry, op string, d time.Duration) {
 	}
 	e = e.WithFields(logrus.Fields{FieldOp: op, FieldDuration: Millis(d)})
 	if slow {
-		e.WithField(FieldThreshold, Millis(threshold)).Warn("slow operation")
+		e.WithField(FieldThreshold, Millis(threshold)).WithField(FieldEvent, EventSlow).Warn("slow operation")
 		return
 	}
 	e.Debug("operation done")
