@@ -355,33 +355,74 @@ func (c *Cascade) liveIDs() []string {
 	return ids
 }
 
-// askInfo asks the parent for its members and path (controller.infoTargets
-// in order); the first answer wins.
-func (c *Cascade) askInfo(ctx context.Context) {
-	req := request{Op: opInfo, Domain: c.cfg.Domain, Relay: c.ctl.isRelay()}
+// askInfo asks the parent for its members and path: the upstream alone
+// while one is chosen, and when it does not answer (or none is) every
+// other target of controller.infoTargets at once, so that a partition that
+// drops packets costs two CallTimeouts at most, not one per member. The
+// first answer wins.
+func (c *Cascade) askInfo(loop context.Context) {
+	targets := c.ctl.infoTargets()
 	var errs []error
-	for _, to := range c.ctl.infoTargets() {
-		var resp infoResponse
-		err := c.call(ctx, to, &req, &resp)
-		var res infoResult
-		if err == nil {
-			res, err = c.ctl.takeInfo(to, &resp)
-		}
-		if err == nil {
-			c.tookInfo(res)
-			if c.warned != "" {
-				c.log.WithField(logging.FieldPeer, c.ctl.up.ID).Info("cascade parent domain answering again")
-				c.warned = ""
-			}
+	if c.ctl.up.ID != "" && len(targets) > 1 {
+		if errs = c.askAll(loop, targets[:1]); errs == nil {
 			return
 		}
-		errs = append(errs, err)
-		if ctx.Err() != nil {
-			return
-		}
+		targets = targets[1:]
+	}
+	more := c.askAll(loop, targets)
+	if more == nil || loop.Err() != nil {
+		return // answered, or closing
 	}
 	c.ctl.infoFailed()
-	c.fail(logging.EventPeerUnreachable, "cascade parent domain unreachable: no member answered", fmt.Errorf("%w: %s: %w", ErrParentUnreachable, c.ctl.parent.Domain, errors.Join(errs...)))
+	c.fail(logging.EventPeerUnreachable, "cascade parent domain unreachable: no member answered",
+		fmt.Errorf("%w: %s: %w", ErrParentUnreachable, c.ctl.parent.Domain, errors.Join(append(errs, more...)...)))
+}
+
+// askAll sends the info request to every target at once and takes the
+// first answer, cancelling the others; it waits for every call it
+// started. It returns nil once an answer was taken, else every failure.
+func (c *Cascade) askAll(loop context.Context, targets []memberInfo) []error {
+	req := request{Op: opInfo, Domain: c.cfg.Domain, Relay: c.ctl.isRelay()}
+	type answer struct {
+		to   memberInfo
+		resp infoResponse
+		err  error
+	}
+	ctx, cancel := context.WithCancel(loop)
+	defer cancel()
+	answers := make(chan answer, len(targets))
+	var wg sync.WaitGroup
+	for _, to := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a := answer{to: to}
+			a.err = c.call(ctx, to, &req, &a.resp)
+			answers <- a
+		}()
+	}
+	defer wg.Wait()
+	errs := []error{}
+	for range targets {
+		a := <-answers
+		var res infoResult
+		err := a.err
+		if err == nil {
+			res, err = c.ctl.takeInfo(a.to, &a.resp)
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		cancel() // the others are not needed
+		c.tookInfo(res)
+		if c.warned != "" {
+			c.log.WithField(logging.FieldPeer, c.ctl.up.ID).Info("cascade parent domain answering again")
+			c.warned = ""
+		}
+		return nil
+	}
+	return errs
 }
 
 // tookInfo publishes the path an answer brought and logs what it changed.

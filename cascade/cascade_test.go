@@ -258,7 +258,8 @@ func TestCascadeRelaysAndWarnsOnLagOnce(t *testing.T) {
 	r.st.logTS[origin] = map[uint64]time.Time{11: r.clk.Now().Add(-40 * time.Second)}
 	up := replication.PeerStats{ID: 0x50, Heard: true, Acked: crdt.VersionVector{{Node: origin, Counter: 10}},
 		Lag: crdt.VersionVector{{Node: origin, Counter: 5}}, Sent: replication.Counters{EntriesSent: 7, BytesSent: 700}}
-	r.repl.stats = replication.Stats{Upstream: &up, UpstreamRelay: true}
+	applied := crdt.VersionVector{{Node: origin, Counter: 15}}
+	r.repl.stats = replication.Stats{Applied: applied, Upstream: &up, UpstreamRelay: true}
 	for range 3 {
 		r.refresh()
 	}
@@ -275,14 +276,25 @@ func TestCascadeRelaysAndWarnsOnLagOnce(t *testing.T) {
 	if got := gauge(t, r.reg, "upu_cascade_origin_lag_entries"); got != 5 {
 		t.Fatalf("upu_cascade_origin_lag_entries %v", got)
 	}
-	up.Lag, up.Acked = nil, crdt.VersionVector{{Node: origin, Counter: 15}}
-	r.repl.stats = replication.Stats{Upstream: &up, UpstreamRelay: true}
+	// The parent goes silent, and the next member has not answered: the
+	// lag is still counted from the last vector the parent reported, and
+	// grows with the writes.
+	applied = crdt.VersionVector{{Node: origin, Counter: 20}}
+	r.repl.stats = replication.Stats{Applied: applied, Upstream: &replication.PeerStats{ID: 0x51}}
+	r.refresh()
+	if st := r.c.Status(); st.LagEntries != 10 {
+		t.Fatalf("lag with the upstream not heard from: %d entries, want 10", st.LagEntries)
+	}
+	// Back to the first member: the replicator's counters for it start
+	// over with the new peer.
+	up.Lag, up.Acked, up.Sent = nil, applied, replication.Counters{}
+	r.repl.stats = replication.Stats{Applied: applied, Upstream: &up, UpstreamRelay: true}
 	r.refresh()
 	if st := r.c.Status(); st.LagEntries != 0 || r.logged(logrus.InfoLevel, "cascade relay caught up") != 1 {
 		t.Fatalf("after catching up: %+v", st)
 	}
 	// A new upstream's counters start at zero: the totals go on.
-	up2 := replication.PeerStats{ID: 0x51, Heard: true, Sent: replication.Counters{EntriesSent: 2, BytesSent: 20}}
+	up2 := replication.PeerStats{ID: 0x52, Heard: true, Sent: replication.Counters{EntriesSent: 2, BytesSent: 20}}
 	r.c.relayed.observe(&up2)
 	if r.c.relayed.entries != 9 || r.c.relayed.bytes != 720 {
 		t.Fatalf("relayed across upstreams %+v", r.c.relayed)

@@ -61,10 +61,12 @@ func (c *controller) unresponsive() memberInfo {
 	prev := c.up
 	order := preference(c.self, c.known())
 	i := slices.IndexFunc(order, func(m memberInfo) bool { return m.ID == prev.ID })
-	c.up = memberInfo{}
 	if len(order) > 1 {
 		c.up = order[(i+1)%len(order)]
 	}
+	// With no other member known the upstream stays: it is the only one
+	// to wait for, and the replicator keeps its vector, whose lag the
+	// status shows.
 	c.infoOK = false
 	return prev
 }

@@ -1,6 +1,7 @@
 package cascade
 
 import (
+	"cmp"
 	"slices"
 	"time"
 
@@ -47,6 +48,7 @@ func (r *relayCount) observe(up *replication.PeerStats) {
 // lagWatch follows the relay's lag, to warn once per episode.
 type lagWatch struct {
 	warned bool
+	acked  crdt.VersionVector        // the last vector a parent member reported
 	since  map[crdt.NodeID]time.Time // when each origin's lag was first seen, for entries no longer readable
 }
 
@@ -69,9 +71,19 @@ func (c *Cascade) publish(rs *replication.Stats) {
 	for _, m := range ctl.known() {
 		st.ParentMembers = append(st.ParentMembers, m.ID+"@"+m.Addr)
 	}
-	if rs != nil && rs.Upstream != nil && rs.Upstream.ID.String() == ctl.up.ID {
-		c.relayed.observe(rs.Upstream)
-		c.addLag(st, rs)
+	if rs != nil {
+		if up := rs.Upstream; up != nil {
+			c.relayed.observe(up)
+			if up.Heard {
+				c.lag.acked = slices.Clone(up.Acked)
+			}
+		}
+		// Against the last vector a parent member reported: while the
+		// upstream is silent, or a new one has not answered yet, the lag
+		// goes on growing from what the parent was known to have.
+		if c.lag.acked != nil {
+			c.addLag(st, rs.Applied, c.lag.acked)
+		}
 	}
 	st.EntriesRelayed, st.BytesRelayed = c.relayed.entries, c.relayed.bytes
 	c.status.Store(st)
@@ -81,37 +93,34 @@ func (c *Cascade) publish(rs *replication.Stats) {
 }
 
 // addLag fills the lag towards the parent: per origin, the entries this
-// node holds that the upstream has not reported, and the age of the oldest
-// of them.
-func (c *Cascade) addLag(st *protocol.CascadeStatus, rs *replication.Stats) {
-	up := rs.Upstream
+// node holds (applied) that the parent has not reported having (acked),
+// and the age of the oldest of them.
+func (c *Cascade) addLag(st *protocol.CascadeStatus, applied, acked crdt.VersionVector) {
 	now := c.clk.Now()
-	if !up.Heard {
-		return
-	}
+	lag := crdt.Lag(applied, acked)
 	if c.lag.since == nil {
 		c.lag.since = map[crdt.NodeID]time.Time{}
 	}
 	for o := range c.lag.since {
-		if up.Lag.Get(o) == 0 {
+		if lag.Get(o) == 0 {
 			delete(c.lag.since, o)
 		}
 	}
-	for _, e := range up.Lag {
+	for _, e := range lag {
 		first, ok := c.lag.since[e.Node]
 		if !ok {
 			first = now
 			c.lag.since[e.Node] = now
 		}
 		age := now.Sub(first)
-		if ents, err := c.deps.Store.ReadLog(e.Node, up.Acked.Get(e.Node)+1, 1); err == nil && len(ents) == 1 {
+		if ents, err := c.deps.Store.ReadLog(e.Node, acked.Get(e.Node)+1, 1); err == nil && len(ents) == 1 {
 			age = max(0, now.Sub(time.UnixMilli(ents[0].TS.Millis())))
 		}
 		st.Origins = append(st.Origins, protocol.CascadeOriginLag{Origin: e.Node.String(), Entries: e.Counter, Seconds: age.Seconds()})
 		st.LagEntries += e.Counter
 		st.LagSeconds = max(st.LagSeconds, age.Seconds())
 	}
-	slices.SortFunc(st.Origins, func(a, b protocol.CascadeOriginLag) int { return int(b.Entries) - int(a.Entries) })
+	slices.SortFunc(st.Origins, func(a, b protocol.CascadeOriginLag) int { return cmp.Compare(b.Entries, a.Entries) })
 }
 
 // watchLag warns when the relay's lag passes LagWarn, once per episode,
