@@ -101,8 +101,8 @@ type simDomain struct {
 	name   string
 	level  int // 0: the root
 	nodes  []*simNode
-	parent string // the parent the simulation last set; "": none
-	known  map[crdt.NodeID]bool
+	parent string               // the parent the simulation last set; "": none
+	known  map[crdt.NodeID]bool // every member a view has held: gossip's
 }
 
 type simNode struct {
@@ -725,8 +725,8 @@ func (s *sim) run() error {
 func (s *sim) step(writes bool) {
 	s.tick++
 	s.wallMS += simTickMS
-	for d, until := range s.outages {
-		if s.tick >= until {
+	for _, d := range s.doms { // in order: a restart draws from the PRNG
+		if until, out := s.outages[d]; out && s.tick >= until {
 			delete(s.outages, d)
 			for _, n := range d.nodes {
 				if n.m == nil {
@@ -1181,6 +1181,15 @@ func (s *sim) healAll() {
 			if i == settleTicks {
 				s.fail("the middle domains do not learn their paths: %s", s.why())
 				return
+			}
+			if i%100 == 99 {
+				// A concurrent clear made earlier on a node whose clock
+				// (its HLC) ran ahead won: set again, over it.
+				for _, d := range s.doms {
+					if p := d.nodes[0].cas.ctl.parent; d.level == 1 && (p == nil || p.Domain != rootDomain) {
+						s.writeSetting(d, rootDomain)
+					}
+				}
 			}
 			s.step(false)
 		}
