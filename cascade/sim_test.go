@@ -18,6 +18,7 @@ import (
 	"github.com/upu/upu/crdt"
 	"github.com/upu/upu/gossip"
 	"github.com/upu/upu/internal/clock"
+	"github.com/upu/upu/internal/reqid"
 	"github.com/upu/upu/peer"
 	"github.com/upu/upu/replication"
 	"github.com/upu/upu/replication/simkit"
@@ -495,30 +496,29 @@ func (s *sim) crash(n *simNode) {
 	n.m, n.cas, n.writes, n.viewDue = nil, nil, nil, 0
 }
 
-// newCascade is New without the loop goroutine, whose refreshes the
-// simulation makes, and without metrics.
+// newCascade starts n's Cascade without its loop goroutine, whose
+// refreshes the simulation makes.
 func (s *sim) newCascade(n *simNode) *Cascade {
-	cfg := Config{Domain: n.dom.name, Self: n.id, Addr: n.addr}.withDefaults()
 	l := logrus.New()
 	l.SetOutput(io.Discard)
 	l.SetFormatter(traceHook{})
 	l.AddHook(traceHook{s: s, n: n})
-	c := &Cascade{
-		cfg:       cfg,
-		deps:      Deps{Store: simStore{n.st, n}, Members: simMembers{n}, Replication: n.m, Links: simLinks{s, n}, Clock: simClock{n: n}},
-		clk:       simClock{n: n},
-		log:       logrus.NewEntry(l),
-		kick:      make(chan struct{}, 1),
-		stop:      make(chan struct{}),
-		done:      make(chan struct{}),
-		children:  map[string]child{},
-		ctl:       newController(cfg.Domain, cfg.Self.String()),
-		published: make(chan struct{}),
+	c, err := newCascade(Config{Domain: n.dom.name, Self: n.id, Addr: n.addr}, Deps{
+		Store: simStore{n.st, n}, Members: simMembers{n}, Replication: n.m, Links: simLinks{s, n},
+		Reader: simReader{n}, Clock: simClock{n: n}, Log: logrus.NewEntry(l),
+	})
+	if err != nil {
+		s.fail("node %d: new cascade: %v", n.idx, err)
 	}
-	c.path.Store(&pathInfo{path: []string{cfg.Domain}})
-	c.followSetting()
-	c.publish(nil)
 	return c
+}
+
+// simReader answers a child's scoped read from the node's store (the
+// simulation makes none: reads are the checkers').
+type simReader struct{ n *simNode }
+
+func (r simReader) ReadUp(_ context.Context, key []byte, _ bool, _ reqid.ID) (crdt.Record, string, error) {
+	return r.n.st.Recs[string(key)], r.n.dom.name, nil
 }
 
 // simStore is the node's store as its Cascade sees it: a write wakes the
