@@ -30,7 +30,7 @@ func bandwidth(tb testing.TB, n, writes, rate int) float64 {
 			}
 			node := s.nodes[i%n]
 			w := store.Write{Op: store.OpSet, Key: fmt.Appendf(nil, "key-%08d", i), Value: value}
-			if res, _ := node.st.write(w); res.Err != nil {
+			if res, _ := node.st.Write(w); res.Err != nil {
 				tb.Fatal(res.Err)
 			}
 			node.m.LocalWrite()
@@ -43,7 +43,7 @@ func bandwidth(tb testing.TB, n, writes, rate int) float64 {
 	}
 	var total uint64
 	for _, node := range s.nodes {
-		total += s.net.sent[node.id]
+		total += s.net.Sent[node.id]
 	}
 	return float64(total) / float64(n) / float64(writes)
 }

@@ -9,21 +9,22 @@ import (
 	"time"
 
 	"github.com/upu/upu/crdt"
+	"github.com/upu/upu/replication/simkit"
 	"github.com/upu/upu/store"
 )
 
-// unit is a Machine over a memStore, driven by hand.
+// unit is a Machine over a simkit.Store, driven by hand.
 type unit struct {
 	t  *testing.T
 	id crdt.NodeID
-	st *memStore
+	st *simkit.Store
 	m  *Machine
 }
 
 func newUnit(t *testing.T, id crdt.NodeID, cfg Config) *unit {
 	t.Helper()
 	cfg.Self = id
-	st := newMemStore(id, func() int64 { return 1_700_000_000_000 })
+	st := simkit.NewStore(id, func() int64 { return 1_700_000_000_000 })
 	m, err := NewMachine(cfg, st)
 	if err != nil {
 		t.Fatal(err)
@@ -33,7 +34,7 @@ func newUnit(t *testing.T, id crdt.NodeID, cfg Config) *unit {
 
 func (u *unit) set(key, value string) {
 	u.t.Helper()
-	if res, _ := u.st.write(store.Write{Op: store.OpSet, Key: []byte(key), Value: []byte(value)}); res.Err != nil {
+	if res, _ := u.st.Write(store.Write{Op: store.OpSet, Key: []byte(key), Value: []byte(value)}); res.Err != nil {
 		u.t.Fatal(res.Err)
 	}
 	u.m.LocalWrite()
@@ -226,7 +227,7 @@ func TestMachineBatchBounds(t *testing.T) {
 			a.m.SetMembers(ringOf(nA, nB))
 			a.step(nB, Message{Type: MsgProbe})
 			for i, n := range tt.values {
-				if res, _ := a.st.write(store.Write{Op: store.OpSet, Key: fmt.Appendf(nil, "k%d", i), Value: make([]byte, n)}); res.Err != nil {
+				if res, _ := a.st.Write(store.Write{Op: store.OpSet, Key: fmt.Appendf(nil, "k%d", i), Value: make([]byte, n)}); res.Err != nil {
 					t.Fatal(res.Err)
 				}
 			}
@@ -264,7 +265,7 @@ func TestMachineUnknownMessage(t *testing.T) {
 func TestMachineStoreFailureNotAcked(t *testing.T) {
 	a := newUnit(t, nA, quietCfg)
 	a.m.SetMembers(ringOf(nA, nB))
-	a.st.failApply = func() (bool, int) { return true, 0 }
+	a.st.FailApply = func() (bool, int) { return true, 0 }
 	if err := a.m.Step(context.Background(), nB, Message{Type: MsgPush, ID: 1, Entries: []store.LogEntry{sampleEntry(nB, 1, "b", "x", 0)}}); err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +274,7 @@ func TestMachineStoreFailureNotAcked(t *testing.T) {
 		t.Fatalf("want the push as one write: %+v", rd.Writes)
 	}
 	err := rd.Writes[0].Apply(context.Background(), a.st)
-	if !errors.Is(err, errInjected) {
+	if !errors.Is(err, simkit.ErrInjected) {
 		t.Fatalf("got %v", err)
 	}
 	a.m.Persisted(&rd.Writes[0], err)
@@ -448,7 +449,7 @@ func TestConfigValidate(t *testing.T) {
 			}
 		})
 	}
-	if _, err := NewMachine(Config{}, newMemStore(1, nil)); !errors.Is(err, ErrInvalidConfig) {
+	if _, err := NewMachine(Config{}, simkit.NewStore(1, nil)); !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("NewMachine with an invalid config: %v", err)
 	}
 	if _, err := NewMachine(Config{Self: 1}, nil); !errors.Is(err, ErrInvalidConfig) {
@@ -460,12 +461,12 @@ func TestConfigValidate(t *testing.T) {
 }
 
 // BenchmarkMachineRoundTrip measures the machines' own cost per replicated
-// write between two nodes: write, push, apply, ack (memStores; encoding as
+// write between two nodes: write, push, apply, ack (simkit.Stores; encoding as
 // the transport would do it).
 func BenchmarkMachineRoundTrip(b *testing.B) {
 	ctx := context.Background()
-	mk := func(id crdt.NodeID) (*memStore, *Machine) {
-		st := newMemStore(id, func() int64 { return 1_700_000_000_000 })
+	mk := func(id crdt.NodeID) (*simkit.Store, *Machine) {
+		st := simkit.NewStore(id, func() int64 { return 1_700_000_000_000 })
 		m, err := NewMachine(Config{Self: id, ProbeTicks: 1 << 20, RetransmitTicks: 1 << 20}, st)
 		if err != nil {
 			b.Fatal(err)
@@ -490,7 +491,7 @@ func BenchmarkMachineRoundTrip(b *testing.B) {
 	key := []byte("key")
 	b.ReportAllocs()
 	for b.Loop() {
-		sa.write(store.Write{Op: store.OpSet, Key: key, Value: value})
+		sa.Write(store.Write{Op: store.OpSet, Key: key, Value: value})
 		a.LocalWrite()
 		deliver(nA, bm, drive(a, sa))
 		deliver(nB, a, drive(bm, sb))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/upu/upu/crdt"
 	"github.com/upu/upu/internal/clock"
+	"github.com/upu/upu/replication/simkit"
 	"github.com/upu/upu/store"
 )
 
@@ -30,20 +31,20 @@ func openStore(t *testing.T, clk store.Clock) *store.Store {
 
 // TestMemStoreMatchesStore runs one random sequence of local writes, remote
 // entries (duplicated, reordered, with gaps) and record merges (with and
-// without a seen vector, zero records included) on a memStore and on a real
+// without a seen vector, zero records included) on a simkit.Store and on a real
 // store, and requires identical records, vectors and logs: the
 // simulation's store is the real one's model.
 func TestMemStoreMatchesStore(t *testing.T) {
 	ctx := context.Background()
 	clk := clock.NewFake(time.UnixMilli(1_700_000_000_000))
 	real := openStore(t, clk)
-	mem := newMemStore(real.NodeID(), func() int64 { return clk.Now().UnixMilli() })
+	mem := simkit.NewStore(real.NodeID(), func() int64 { return clk.Now().UnixMilli() })
 	rng := rand.New(rand.NewPCG(1, 2))
 
 	// Two other nodes make deltas, as peers would.
-	peers := []*memStore{
-		newMemStore(0x1111, func() int64 { return clk.Now().UnixMilli() - 5 }),
-		newMemStore(0x2222, func() int64 { return clk.Now().UnixMilli() + 5 }),
+	peers := []*simkit.Store{
+		simkit.NewStore(0x1111, func() int64 { return clk.Now().UnixMilli() - 5 }),
+		simkit.NewStore(0x2222, func() int64 { return clk.Now().UnixMilli() + 5 }),
 	}
 	made := make([][]store.LogEntry, len(peers)) // per peer, every entry in order
 	keys := []string{"a", "b", "c", "n"}
@@ -69,7 +70,7 @@ func TestMemStoreMatchesStore(t *testing.T) {
 		case r < 3: // local write on both
 			w := randWrite()
 			got := real.Apply(ctx, w)
-			want, _ := mem.write(w)
+			want, _ := mem.Write(w)
 			if (got.Err == nil) != (want.Err == nil) || got.Counter != want.Counter || !got.Context.Equal(want.Context) {
 				t.Fatalf("op %d: local write %+v: real %+v, mem %+v", i, w, got, want)
 			}
@@ -79,7 +80,7 @@ func TestMemStoreMatchesStore(t *testing.T) {
 			if w.Op == store.OpIncr {
 				w.Op, w.Value = store.OpSet, []byte("7") // Incr on a peer's stale view may fail its type check
 			}
-			if res, e := peers[p].write(w); res.Err == nil {
+			if res, e := peers[p].Write(w); res.Err == nil {
 				made[p] = append(made[p], e)
 			}
 		case r < 9: // a batch of a peer's entries arrives: a window with gaps and repeats
@@ -89,7 +90,7 @@ func TestMemStoreMatchesStore(t *testing.T) {
 			}
 			// Around what is applied: mostly new entries, some repeats, some
 			// beyond a gap.
-			from := max(0, min(len(made[p])-1, int(real.Applied().Get(peers[p].self))+rng.IntN(5)-2))
+			from := max(0, min(len(made[p])-1, int(real.Applied().Get(peers[p].NodeID()))+rng.IntN(5)-2))
 			to := min(len(made[p]), from+1+rng.IntN(6))
 			batch := append([]store.LogEntry(nil), made[p][from:to]...)
 			if rng.IntN(3) == 0 {
@@ -104,7 +105,7 @@ func TestMemStoreMatchesStore(t *testing.T) {
 			p := peers[rng.IntN(len(peers))]
 			var recs []store.KeyRecord
 			for _, key := range keys {
-				switch rec, ok := p.recs[key]; {
+				switch rec, ok := p.Recs[key]; {
 				case ok && rng.IntN(2) == 0:
 					recs = append(recs, store.KeyRecord{Key: []byte(key), Record: rec})
 				case !ok && rng.IntN(2) == 0:
@@ -137,17 +138,17 @@ func TestMemStoreMatchesStore(t *testing.T) {
 	seen := 0
 	err := real.Scan(ctx, nil, 0, func(key []byte, r crdt.Record) bool {
 		seen++
-		m := mem.recs[string(key)]
+		m := mem.Recs[string(key)]
 		if !sameView(r.Read(now), m.Read(now)) || !r.Context.Equal(m.Context) {
 			t.Errorf("key %q: real %+v, mem %+v", key, r, m)
 		}
 		return true
 	})
-	if err != nil || seen != len(mem.recs) {
-		t.Fatalf("scan: %v, %d records, mem has %d", err, seen, len(mem.recs))
+	if err != nil || seen != len(mem.Recs) {
+		t.Fatalf("scan: %v, %d records, mem has %d", err, seen, len(mem.Recs))
 	}
-	if d, _, _ := real.Digest(ctx); d != mem.digest(now) {
-		t.Fatalf("digest: real %s, mem %s", d, mem.digest(now))
+	if d, _, _ := real.Digest(ctx); d != mem.Digest(now) {
+		t.Fatalf("digest: real %s, mem %s", d, mem.Digest(now))
 	}
 	// Logs: every window, including past the end and from zero.
 	for _, e := range real.Applied() {

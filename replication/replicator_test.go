@@ -16,16 +16,17 @@ import (
 	"github.com/upu/upu/crdt"
 	"github.com/upu/upu/gossip"
 	"github.com/upu/upu/internal/clock"
+	"github.com/upu/upu/replication/simkit"
 	"github.com/upu/upu/store"
 )
 
 // The node hands the Replicator its gossip pool.
 var _ MemberSource = (*gossip.Gossip)(nil)
 
-// lockedStore lets a test write to a memStore while a Replicator uses it.
+// lockedStore lets a test write to a simkit.Store while a Replicator uses it.
 type lockedStore struct {
 	mu sync.Mutex
-	s  *memStore
+	s  *simkit.Store
 	// gate, when set, holds ApplyRemote until it is closed or its context
 	// ends.
 	gate chan struct{}
@@ -108,7 +109,7 @@ func (l *lockedStore) set(t *testing.T, key, value string) {
 	t.Helper()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if res, _ := l.s.write(store.Write{Op: store.OpSet, Key: []byte(key), Value: []byte(value)}); res.Err != nil {
+	if res, _ := l.s.Write(store.Write{Op: store.OpSet, Key: []byte(key), Value: []byte(value)}); res.Err != nil {
 		t.Fatal(res.Err)
 	}
 }
@@ -116,7 +117,7 @@ func (l *lockedStore) set(t *testing.T, key, value string) {
 func (l *lockedStore) digest() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.s.digest(0)
+	return l.s.Digest(0)
 }
 
 // fakeMembers is a MemberSource whose members the test sets.
@@ -236,7 +237,7 @@ func newTestDomain(t *testing.T, ids ...crdt.NodeID) *testDomain {
 
 // newTestDomainWith is newTestDomain with prepare, when not nil, called for
 // each node's config and store before its Replicator starts.
-func newTestDomainWith(t *testing.T, prepare func(id crdt.NodeID, cfg *Config, st *memStore), ids ...crdt.NodeID) *testDomain {
+func newTestDomainWith(t *testing.T, prepare func(id crdt.NodeID, cfg *Config, st *simkit.Store), ids ...crdt.NodeID) *testDomain {
 	t.Helper()
 	d := &testDomain{
 		clk:     clock.NewFake(time.UnixMilli(1_700_000_000_000)),
@@ -251,7 +252,7 @@ func newTestDomainWith(t *testing.T, prepare func(id crdt.NodeID, cfg *Config, s
 	}
 	d.members.set(ids)
 	for _, id := range ids {
-		st := &lockedStore{s: newMemStore(id, func() int64 { return d.clk.Now().UnixMilli() })}
+		st := &lockedStore{s: simkit.NewStore(id, func() int64 { return d.clk.Now().UnixMilli() })}
 		cfg := Config{Self: id, TickInterval: 10 * time.Millisecond, ProbeTicks: 4, RetransmitTicks: 3, SendQueue: 4}
 		if prepare != nil {
 			prepare(id, &cfg, st.s)
@@ -462,7 +463,7 @@ func (c chanSender) Send(ctx context.Context, to Peer, msg Message) error {
 // held for it up to InboxSize and refused past that, the refusals counted;
 // the loop goes on answering probes; Close cancels the stuck commit.
 func TestReplicatorStuckStore(t *testing.T) {
-	st := &lockedStore{s: newMemStore(nA, func() int64 { return 0 }), gate: make(chan struct{})}
+	st := &lockedStore{s: simkit.NewStore(nA, func() int64 { return 0 }), gate: make(chan struct{})}
 	members := &fakeMembers{}
 	members.set([]crdt.NodeID{nA, nB})
 	sent := make(chanSender, 1024)
@@ -515,7 +516,7 @@ func TestReplicatorStuckStore(t *testing.T) {
 }
 
 func TestReplicatorNewValidates(t *testing.T) {
-	st := &lockedStore{s: newMemStore(nA, nil)}
+	st := &lockedStore{s: simkit.NewStore(nA, nil)}
 	if _, err := New(Config{}, st, &fakeMembers{}, hubSender{}, clock.Real(), nil, LogHooks{}); !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("no Self: %v", err)
 	}
@@ -545,13 +546,13 @@ func noSyncTo(id crdt.NodeID) func(from, to crdt.NodeID, msg *Message) bool {
 func TestReplicatorResyncAtStart(t *testing.T) {
 	start := time.UnixMilli(1_700_000_000_000)
 	old := start.Add(-2 * time.Hour)
-	d := newTestDomainWith(t, func(id crdt.NodeID, cfg *Config, st *memStore) {
+	d := newTestDomainWith(t, func(id crdt.NodeID, cfg *Config, st *simkit.Store) {
 		cfg.ResyncAfter = time.Hour
 		switch id {
 		case nA:
-			st.lastContact = old
+			st.SetLastContact(context.Background(), old)
 		case nB:
-			st.lastContact = start.Add(-30 * time.Minute)
+			st.SetLastContact(context.Background(), start.Add(-30*time.Minute))
 		}
 	}, nA, nB, nC)
 	d.hub.setDrop(noSyncTo(nA))
@@ -586,7 +587,7 @@ func TestReplicatorResyncAtStart(t *testing.T) {
 // than ResyncAfter resyncs when one answers again; the others, which kept
 // answering each other, do not.
 func TestReplicatorResyncAfterSilence(t *testing.T) {
-	d := newTestDomainWith(t, func(_ crdt.NodeID, cfg *Config, _ *memStore) { cfg.ResyncAfter = time.Hour }, nA, nB, nC)
+	d := newTestDomainWith(t, func(_ crdt.NodeID, cfg *Config, _ *simkit.Store) { cfg.ResyncAfter = time.Hour }, nA, nB, nC)
 	d.tickUntil(t, "everyone heard", func() bool {
 		for _, id := range d.ids {
 			if d.reps[id].Stats().AcksReceived < 2 {
@@ -655,9 +656,9 @@ func TestReplicatorLastContactSaved(t *testing.T) {
 func TestReplicatorResyncInterrupted(t *testing.T) {
 	old := time.UnixMilli(1_700_000_000_000).Add(-48 * time.Hour)
 	var cfgA Config
-	d := newTestDomainWith(t, func(id crdt.NodeID, cfg *Config, st *memStore) {
+	d := newTestDomainWith(t, func(id crdt.NodeID, cfg *Config, st *simkit.Store) {
 		if id == nA {
-			st.lastContact = old
+			st.SetLastContact(context.Background(), old)
 			cfgA = *cfg
 		}
 	}, nA, nB, nC)
@@ -713,7 +714,7 @@ func (h *ackRecorder) all() []crdt.VersionVector {
 // has applied, until that covers A's writes.
 func TestReplicatorLogHooks(t *testing.T) {
 	var cfgA Config
-	d := newTestDomainWith(t, func(id crdt.NodeID, cfg *Config, _ *memStore) {
+	d := newTestDomainWith(t, func(id crdt.NodeID, cfg *Config, _ *simkit.Store) {
 		if id == nA {
 			cfgA = *cfg
 		}

@@ -14,12 +14,13 @@ import (
 
 	"github.com/upu/upu/crdt"
 	"github.com/upu/upu/gossip"
+	"github.com/upu/upu/replication/simkit"
 	"github.com/upu/upu/store"
 )
 
 // The deterministic simulation. Each schedule builds a domain of Machines
-// over memStores, joined by a simNet, and drives it tick by tick from one
-// seed: client writes on random nodes, a nemesis that partitions, cuts one
+// over simkit.Stores, joined by a simkit.Net, and drives it tick by tick
+// from one seed: client writes on random nodes, a nemesis that partitions, cuts one
 // way, loses, duplicates and delays messages, crashes and restarts nodes
 // (the store survives, the Machine and its writes not yet made do not),
 // trims logs (forcing digest syncs), makes store writes fail and holds
@@ -85,7 +86,7 @@ type simNode struct {
 	id      crdt.NodeID
 	addr    string
 	cfg     Config
-	st      *memStore
+	st      *simkit.Store
 	m       *Machine // nil while down
 	writes  []Write  // the machine's store writes not yet made, in order
 	skew    int64
@@ -264,7 +265,7 @@ type sim struct {
 	sc     scenario
 	seed   uint64
 	rng    *rand.Rand
-	net    *simNet
+	net    *simkit.Net
 	nodes  []*simNode
 	byID   map[crdt.NodeID]*simNode
 	tick   uint64
@@ -300,14 +301,14 @@ func (t *simTotals) add(s *sim) {
 	t.schedules++
 	t.ops += s.model.ops
 	t.ticks += int(s.tick)
-	t.dropped += s.net.dropped
-	t.duped += s.net.duped
+	t.dropped += s.net.Dropped
+	t.duped += s.net.Duped
 	for i, f := range s.faults {
 		t.faults[i] += f
 	}
 	for _, n := range s.nodes {
-		t.collected += n.st.collected
-		t.pastHorizon += n.st.pastHorizon
+		t.collected += n.st.Collected
+		t.pastHorizon += n.st.PastHorizon
 		if n.m != nil {
 			st := n.m.Stats()
 			t.messages += int(st.MessagesSent)
@@ -396,7 +397,7 @@ func newSim(tb testing.TB, sc scenario, seed uint64) *sim {
 		sc:     sc,
 		seed:   seed,
 		rng:    rng,
-		net:    newSimNet(rng),
+		net:    simkit.NewNet(rng),
 		byID:   map[crdt.NodeID]*simNode{},
 		known:  map[crdt.NodeID]bool{},
 		wallMS: simStartMS,
@@ -412,9 +413,9 @@ func newSim(tb testing.TB, sc scenario, seed uint64) *sim {
 			tokens:  map[string]crdt.Context{},
 		},
 	}
-	s.net.maxDelay = max(1, sc.maxDelay)
+	s.net.MaxDelay = max(1, sc.maxDelay)
 	n := sc.minNodes + rng.IntN(sc.maxNodes-sc.minNodes+1)
-	retransmit := 2*s.net.maxDelay + 1 + rng.IntN(10)
+	retransmit := 2*s.net.MaxDelay + 1 + rng.IntN(10)
 	probe := 3 + rng.IntN(20)
 	batch := 1 + rng.IntN(24)
 	batchBytes := []int{0, 200, 1500}[rng.IntN(3)]
@@ -441,9 +442,9 @@ func newSim(tb testing.TB, sc scenario, seed uint64) *sim {
 			ResyncAfter:     horizon,
 			Seed:            rng.Uint64() | 1,
 		}
-		node.st = newMemStore(id, func() int64 { return s.wallMS + node.skew })
-		node.st.horizonMS = horizon.Milliseconds()
-		node.st.droppedPastHorizon = s.droppedPastHorizon
+		node.st = simkit.NewStore(id, func() int64 { return s.wallMS + node.skew })
+		node.st.HorizonMS = horizon.Milliseconds()
+		node.st.DroppedPastHorizon = s.droppedPastHorizon
 		s.nodes = append(s.nodes, node)
 		s.byID[id] = node
 	}
@@ -467,7 +468,7 @@ func newSim(tb testing.TB, sc scenario, seed uint64) *sim {
 		s.start(node)
 		s.setView(node, formed)
 	}
-	s.logf("seed=%d nodes=%d late=%d retransmit=%d probe=%d batch=%d/%dB inflight=%d delay=%d bits=%d", seed, n, late, retransmit, probe, batch, batchBytes, inflight, s.net.maxDelay, bits)
+	s.logf("seed=%d nodes=%d late=%d retransmit=%d probe=%d batch=%d/%dB inflight=%d delay=%d bits=%d", seed, n, late, retransmit, probe, batch, batchBytes, inflight, s.net.MaxDelay, bits)
 	return s
 }
 
@@ -539,7 +540,7 @@ func (s *sim) ring(view []crdt.NodeID) []Peer {
 func (s *sim) targetView(n *simNode) []crdt.NodeID {
 	view := []crdt.NodeID{n.id}
 	for _, o := range s.nodes {
-		if o != n && o.m != nil && s.net.open(n.id, o.id) && s.net.open(o.id, n.id) {
+		if o != n && o.m != nil && s.net.Open(n.id, o.id) && s.net.Open(o.id, n.id) {
 			view = append(view, o.id)
 		}
 	}
@@ -564,7 +565,7 @@ func (s *sim) start(n *simNode) {
 		}
 	}
 	n.viewDue = s.tick + 1 + uint64(s.rng.IntN(max(1, s.sc.viewDelay)))
-	s.net.sentSince[n.id] = 0
+	s.net.SentSince[n.id] = 0
 	// As Replicator.New does.
 	n.contact = contact{after: n.cfg.withDefaults().ResyncAfter}
 	n.stableSet, n.resyncing = false, false
@@ -574,7 +575,7 @@ func (s *sim) start(n *simNode) {
 	}
 }
 
-func (n *simNode) now() time.Time { return time.UnixMilli(n.st.wall()) }
+func (n *simNode) now() time.Time { return time.UnixMilli(n.st.Wall()) }
 
 // setView gives n's machine the members its gossip sees, and the members
 // known but not seen as down.
@@ -618,7 +619,7 @@ func (s *sim) publish(n *simNode) {
 	}
 	n.resyncing = resyncing
 	if now := n.now(); !resyncing && n.contact.due(now, ended) {
-		n.st.lastContact = n.contact.last
+		n.st.SetLastContact(context.Background(), n.contact.last)
 		n.contact.markSaved(now)
 	}
 }
@@ -650,25 +651,25 @@ func (s *sim) step(writes bool) {
 	}
 	ctx := context.Background()
 	for {
-		p, ok := s.net.due(s.tick)
+		p, ok := s.net.Due(s.tick)
 		if !ok {
 			break
 		}
-		to := s.byID[p.to]
-		if to.m == nil || !s.net.open(p.from, p.to) {
+		to := s.byID[p.To]
+		if to.m == nil || !s.net.Open(p.From, p.To) {
 			continue
 		}
-		msg, err := UnmarshalMessage(p.data)
+		msg, err := UnmarshalMessage(p.Data)
 		if err != nil {
-			s.fail("decode a message from %s: %v", p.from, err)
+			s.fail("decode a message from %s: %v", p.From, err)
 			return
 		}
 		if to.heard == nil {
 			to.heard = make(map[crdt.NodeID]bool)
 		}
-		to.heard[p.from] = true
-		if err := to.m.Step(ctx, p.from, msg); err != nil {
-			s.fail("node %d step %s from %s: %v", to.idx, msg.Type, p.from, err)
+		to.heard[p.From] = true
+		if err := to.m.Step(ctx, p.From, msg); err != nil {
+			s.fail("node %d step %s from %s: %v", to.idx, msg.Type, p.From, err)
 			return
 		}
 		if msg.Type == MsgAck {
@@ -686,7 +687,7 @@ func (s *sim) step(writes bool) {
 			s.write(n) // an absent node is away from clients too
 		}
 		if s.rng.IntN(50) == 0 {
-			n.st.purge(n.st.wall())
+			n.st.Purge(n.st.Wall())
 		}
 		n.m.Tick()
 		s.publish(n)
@@ -718,7 +719,7 @@ func (s *sim) flush(n *simNode) {
 	for i := range n.writes[:k] {
 		w := &n.writes[i]
 		err := w.Apply(context.Background(), n.st)
-		if err != nil && !errors.Is(err, errInjected) {
+		if err != nil && !errors.Is(err, simkit.ErrInjected) {
 			s.fail("node %d write %s from %s: %v", n.idx, w.Type(), w.From, err)
 			return
 		}
@@ -743,13 +744,13 @@ func (s *sim) send(n *simNode, rd Ready) {
 			s.fail("node %d sent to %s, not a member it knows", n.idx, env.To.ID)
 			return
 		}
-		s.net.send(s.tick, n.id, env.To.ID, AppendMessage(nil, &env.Msg))
+		s.net.Send(s.tick, n.id, env.To.ID, AppendMessage(nil, &env.Msg))
 	}
 }
 
 // write makes one client write on n and records it in the model.
 func (s *sim) write(n *simNode) {
-	now := n.st.wall()
+	now := n.st.Wall()
 	w := store.Write{ReqID: fmt.Sprintf("r%d", s.model.ops)}
 	value := fmt.Sprintf("v%d.%d", n.idx, s.model.ops)
 	ttl := func() int64 {
@@ -770,7 +771,7 @@ func (s *sim) write(n *simNode) {
 		case 0:
 			w.Op = store.OpDel
 		case 1:
-			ctx := n.st.recs[key].Context
+			ctx := n.st.Recs[key].Context
 			w.Op, w.Value, w.Expiry, w.Context = store.OpSet, []byte(value), ttl(), &ctx
 		default:
 			w.Op, w.Value, w.Expiry = store.OpSet, []byte(value), ttl()
@@ -786,7 +787,7 @@ func (s *sim) write(n *simNode) {
 		}
 		switch s.rng.IntN(3) {
 		case 1:
-			ctx := n.st.recs[key].Context
+			ctx := n.st.Recs[key].Context
 			w.Context = &ctx
 		case 2:
 			if tok, ok := s.model.tokens[key]; ok {
@@ -799,11 +800,11 @@ func (s *sim) write(n *simNode) {
 		if s.rng.IntN(10) == 0 {
 			w.Op, w.Delta = store.OpDel, 0
 		}
-		old = n.st.recs[key]
+		old = n.st.Recs[key]
 		counted = old.Read(now).Found
 	}
 	w.Key = []byte(key)
-	res, e := n.st.write(w)
+	res, e := n.st.Write(w)
 	if res.Err != nil {
 		s.fail("node %d write %s: %v", n.idx, key, res.Err)
 		return
@@ -819,7 +820,7 @@ func (s *sim) write(n *simNode) {
 		// A client read of this key somewhere: its context may come back
 		// later, stale, with a write on another node.
 		if o := s.nodes[s.rng.IntN(len(s.nodes))]; s.rng.IntN(2) == 0 {
-			s.model.tokens[key] = o.st.recs[key].Context
+			s.model.tokens[key] = o.st.Recs[key].Context
 		}
 	case 'c':
 		if w.Op == store.OpDel || !counted {
@@ -853,22 +854,22 @@ func (s *sim) nemesis(k nemesis) {
 			g := s.rng.IntN(len(groups))
 			groups[g] = append(groups[g], id)
 		}
-		s.net.heal()
-		s.net.partition(groups)
+		s.net.Heal()
+		s.net.Partition(groups)
 		s.logf("partition %v", groups)
 	case nemOneWay:
 		a, b := pick(), pick()
 		if a != b {
-			s.net.cut[link{a.id, b.id}] = true
+			s.net.Cut(a.id, b.id)
 			s.logf("cut %d->%d", a.idx, b.idx)
 		}
 	case nemIsolate:
 		a := pick()
 		rest := slices.DeleteFunc(slices.Clone(ids), func(id crdt.NodeID) bool { return id == a.id })
-		s.net.partition([][]crdt.NodeID{{a.id}, rest})
+		s.net.Partition([][]crdt.NodeID{{a.id}, rest})
 		s.logf("isolate %d", a.idx)
 	case nemHeal:
-		s.net.heal()
+		s.net.Heal()
 		s.logf("heal")
 	case nemCrash:
 		if a := pick(); a.m != nil {
@@ -884,15 +885,15 @@ func (s *sim) nemesis(k nemesis) {
 			}
 		}
 	case nemLossy:
-		s.net.loss = []float64{0, 0.05, 0.2, 0.4}[s.rng.IntN(4)]
-		s.net.dup = []float64{0, 0.05, 0.2}[s.rng.IntN(3)]
-		s.logf("loss=%.2f dup=%.2f", s.net.loss, s.net.dup)
+		s.net.Loss = []float64{0, 0.05, 0.2, 0.4}[s.rng.IntN(4)]
+		s.net.Dup = []float64{0, 0.05, 0.2}[s.rng.IntN(3)]
+		s.logf("loss=%.2f dup=%.2f", s.net.Loss, s.net.Dup)
 	case nemTrim:
 		a := pick()
 		if applied := a.st.Applied(); len(applied) > 0 {
 			o := applied[s.rng.IntN(len(applied))].Node
 			keep := s.rng.IntN(4)
-			a.st.trim(o, keep)
+			a.st.Trim(o, keep)
 			s.logf("trim node %d origin %s keep %d", a.idx, o, keep)
 		}
 	case nemSyncWith:
@@ -903,12 +904,12 @@ func (s *sim) nemesis(k nemesis) {
 		}
 	case nemStoreFail:
 		a := pick()
-		if a.st.failApply != nil {
-			a.st.failApply = nil
+		if a.st.FailApply != nil {
+			a.st.FailApply = nil
 			s.logf("node %d store ok", a.idx)
 			break
 		}
-		a.st.failApply = func() (bool, int) { return s.rng.IntN(5) == 0, s.rng.IntN(3) }
+		a.st.FailApply = func() (bool, int) { return s.rng.IntN(5) == 0, s.rng.IntN(3) }
 		s.logf("node %d store failing", a.idx)
 	case nemSettle:
 		// Converge, then delete shared keys: every replica has seen their
@@ -932,7 +933,7 @@ func (s *sim) nemesis(k nemesis) {
 		}
 		x := pick()
 		rest := slices.DeleteFunc(slices.Clone(ids), func(id crdt.NodeID) bool { return id == x.id })
-		s.net.partition([][]crdt.NodeID{{x.id}, rest})
+		s.net.Partition([][]crdt.NodeID{{x.id}, rest})
 		a := &absence{node: x, until: s.tick + uint64(s.sc.horizonTicks*(12+s.rng.IntN(14))/10), crashed: s.rng.IntN(3) == 0}
 		if a.crashed {
 			x.m, x.writes, x.viewDue = nil, nil, 0
@@ -955,7 +956,7 @@ func (s *sim) deleteForGood(n *simNode) {
 		if s.model.dead[key] || s.rng.IntN(2) == 0 {
 			continue
 		}
-		res, e := n.st.write(store.Write{Op: store.OpDel, Key: []byte(key)})
+		res, e := n.st.Write(store.Write{Op: store.OpDel, Key: []byte(key)})
 		if res.Err != nil {
 			s.fail("delete %s: %v", key, res.Err)
 			return
@@ -978,10 +979,10 @@ func (s *sim) endAbsence() {
 			continue
 		}
 		for _, e := range n.st.Applied() {
-			n.st.trim(e.Node, s.rng.IntN(3))
+			n.st.Trim(e.Node, s.rng.IntN(3))
 		}
 	}
-	s.net.heal()
+	s.net.Heal()
 	if a.crashed && a.node.m == nil {
 		s.start(a.node)
 	}
@@ -992,10 +993,10 @@ func (s *sim) endAbsence() {
 // absence.
 func (s *sim) healAll() {
 	s.absent = nil
-	s.net.heal()
-	s.net.loss, s.net.dup = 0, 0
+	s.net.Heal()
+	s.net.Loss, s.net.Dup = 0, 0
 	for _, n := range s.nodes {
-		n.st.failApply = nil
+		n.st.FailApply = nil
 		if n.m == nil {
 			s.start(n)
 		}
@@ -1041,18 +1042,18 @@ func (s *sim) converged() bool {
 // collected as expired is expired for every reader then.
 func (s *sim) check() {
 	now := s.wallMS + maxSkewMS
-	digest := s.nodes[0].st.digest(now)
+	digest := s.nodes[0].st.Digest(now)
 	for _, n := range s.nodes[1:] {
-		if d := n.st.digest(now); d != digest {
+		if d := n.st.Digest(now); d != digest {
 			s.fail("node %d digest %s, node 0 %s", n.idx, d, digest)
 		}
 	}
 	for _, n := range s.nodes {
 		// The machine counted exactly the bytes it handed over.
-		if got, want := n.m.Stats().BytesSent, s.net.sentSince[n.id]; got != want {
+		if got, want := n.m.Stats().BytesSent, s.net.SentSince[n.id]; got != want {
 			s.fail("node %d counted %d bytes sent, the network saw %d", n.idx, got, want)
 		}
-		for key, r := range n.st.recs {
+		for key, r := range n.st.Recs {
 			if v := r.Read(now); v.Found && v.Expiry != 0 && v.Expiry <= now {
 				s.fail("node %d shows %s, expired at %d (now %d)", n.idx, key, v.Expiry, now)
 			}
@@ -1069,12 +1070,12 @@ func (s *sim) check() {
 		}
 		wv := want.Read(now)
 		for _, n := range s.nodes {
-			if v := n.st.read(key, now); !sameView(v, wv) {
+			if v := n.st.View(key, now); !sameView(v, wv) {
 				s.fail("node %d reads %s as %+v; the merge of every acknowledged write reads %+v", n.idx, key, v, wv)
 			}
 		}
 		for _, n := range s.nodes {
-			v := n.st.read(key, now)
+			v := n.st.View(key, now)
 			switch key[0] {
 			case 'w':
 				lw := s.model.last[key]
@@ -1121,7 +1122,7 @@ func (s *sim) checkCounter(key string, now int64) {
 		sum, any := s.model.counter(key, lost)
 		problem := ""
 		for _, n := range s.nodes {
-			v := n.st.read(key, now)
+			v := n.st.View(key, now)
 			if !sameView(v, wv) {
 				problem = fmt.Sprintf("node %d reads %s as %+v; the merge of every acknowledged write reads %+v", n.idx, key, v, wv)
 				break

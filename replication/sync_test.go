@@ -55,8 +55,8 @@ func chunksOf(from crdt.NodeID, into *[]Message) func(crdt.NodeID, Envelope) boo
 func copyRecords(t *testing.T, from, to *unit) {
 	t.Helper()
 	var recs []store.KeyRecord
-	for _, k := range from.st.sortedKeys(nil) {
-		recs = append(recs, store.KeyRecord{Key: []byte(k), Record: from.st.recs[k]})
+	for _, k := range from.st.Keys(nil) {
+		recs = append(recs, store.KeyRecord{Key: []byte(k), Record: from.st.Recs[k]})
 	}
 	if err := to.st.MergeRecords(context.Background(), recs, nil); err != nil {
 		t.Fatal(err)
@@ -74,13 +74,13 @@ func copyState(t *testing.T, from, to *unit) {
 
 func (u *unit) del(key string) {
 	u.t.Helper()
-	if res, _ := u.st.write(store.Write{Op: store.OpDel, Key: []byte(key)}); res.Err != nil {
+	if res, _ := u.st.Write(store.Write{Op: store.OpDel, Key: []byte(key)}); res.Err != nil {
 		u.t.Fatal(res.Err)
 	}
 	u.m.LocalWrite()
 }
 
-func (u *unit) found(key string) bool { return u.st.read(key, u.st.wall()).Found }
+func (u *unit) found(key string) bool { return u.st.View(key, u.st.Wall()).Found }
 
 // checkTiling checks that the chunks' ranges cover the key space in order,
 // without gaps or overlaps, and that only the last is Done.
@@ -127,11 +127,11 @@ func TestMachineDigestSync(t *testing.T) {
 	for i := range 5 {
 		a.set(fmt.Sprintf("k%d", i), "old")
 	}
-	a.st.trim(nA, 1) // the log holds seq 5 only
+	a.st.Trim(nA, 1) // the log holds seq 5 only
 	b.set("b-own", "x")
 	var chunks []Message
 	exchange(t, 30, chunksOf(nA, &chunks), a, b)
-	if !b.st.Applied().Equal(a.st.Applied()) || a.st.digest(0) != b.st.digest(0) {
+	if !b.st.Applied().Equal(a.st.Applied()) || a.st.Digest(0) != b.st.Digest(0) {
 		t.Fatalf("not converged:\n%s\n%s", a.st, b.st)
 	}
 	checkTiling(t, chunks)
@@ -213,7 +213,7 @@ func TestMachineSyncWith(t *testing.T) {
 				}
 				return true
 			}, a, c)
-			if !c.st.Applied().Equal(a.st.Applied()) || a.st.digest(0) != c.st.digest(0) {
+			if !c.st.Applied().Equal(a.st.Applied()) || a.st.Digest(0) != c.st.Digest(0) {
 				t.Fatalf("not synced:\n%s\n%s", a.st, c.st)
 			}
 			if pushes != 0 {
@@ -293,7 +293,7 @@ func TestMachineDigestSyncOneBucket(t *testing.T) {
 	}
 	copyState(t, a, b)
 	a.set("k07", "new")
-	a.st.trim(nA, 0)
+	a.st.Trim(nA, 0)
 	var chunks []Message
 	exchange(t, 30, chunksOf(nA, &chunks), a, b)
 	checkTiling(t, chunks)
@@ -321,8 +321,8 @@ func TestMachineDigestSyncOneBucket(t *testing.T) {
 	if st := a.m.Stats(); st.BucketsDiffering != 1 {
 		t.Fatalf("stats %+v", st.Counters)
 	}
-	if a.st.digest(0) != b.st.digest(0) || b.st.read("k07", 0).Value == nil || string(b.st.read("k07", 0).Value) != "new" {
-		t.Fatalf("B reads k07 as %+v", b.st.read("k07", 0))
+	if a.st.Digest(0) != b.st.Digest(0) || b.st.View("k07", 0).Value == nil || string(b.st.View("k07", 0).Value) != "new" {
+		t.Fatalf("B reads k07 as %+v", b.st.View("k07", 0))
 	}
 }
 
@@ -337,12 +337,12 @@ func TestMachineDigestSyncDrops(t *testing.T) {
 	copyRecords(t, a, b) // B holds gone=v, dot A:1
 	a.del("gone")
 	a.st.SetStable(a.st.Applied()) // A collects the tombstone
-	if _, ok := a.st.recs["gone"]; ok {
+	if _, ok := a.st.Recs["gone"]; ok {
 		t.Fatal("A kept the collected tombstone")
 	}
 	b.set("b-own", "x")
 	b.step(nC, Message{Type: MsgPush, ID: 1, Entries: []store.LogEntry{sampleEntry(nC, 1, "c-only", "x", 0)}})
-	a.st.trim(nA, 0)
+	a.st.Trim(nA, 0)
 	exchange(t, 20, nil, a, b)
 	if b.found("gone") {
 		t.Fatal("B still shows gone: A saw it deleted")
@@ -367,7 +367,7 @@ func TestMachineDigestSyncRetransmits(t *testing.T) {
 	a, b := newPair(t, cfg)
 	a.set("k1", "x")
 	a.set("k2", "x")
-	a.st.trim(nA, 0)
+	a.st.Trim(nA, 0)
 	a.step(nB, Message{Type: MsgProbe})
 	req := only(a.ready(), MsgDigestReq)
 	if len(req) != 1 || req[0].Msg.Bits != uint8(cfg.DigestBits) {
@@ -426,7 +426,7 @@ func TestMachineBadChunk(t *testing.T) {
 			a, _ := newPair(t, syncCfg)
 			if msg.Type == MsgDigest {
 				a.set("k", "v")
-				a.st.trim(nA, 0)
+				a.st.Trim(nA, 0)
 				a.step(nB, Message{Type: MsgProbe})
 				msg.ID = only(a.ready(), MsgDigestReq)[0].Msg.ID
 			} else {
@@ -440,8 +440,8 @@ func TestMachineBadChunk(t *testing.T) {
 			if err := a.m.Step(context.Background(), nB, msg); !errors.Is(err, ErrBadMessage) {
 				t.Fatalf("got %v", err)
 			}
-			if acks := only(a.ready(), MsgAck); len(acks) != 0 || len(a.st.recs) > 1 {
-				t.Fatalf("acks %+v, records %d", acks, len(a.st.recs))
+			if acks := only(a.ready(), MsgAck); len(acks) != 0 || len(a.st.Recs) > 1 {
+				t.Fatalf("acks %+v, records %d", acks, len(a.st.Recs))
 			}
 		})
 	}
@@ -623,14 +623,14 @@ func TestMachineResync(t *testing.T) {
 	// What a stale replica holds: x as it was before the delete, which the
 	// domain has since collected.
 	b.st.SetStable(b.st.Applied())
-	a.st.recs["x"] = sampleRecord(nB, 1, "old", 0)
+	a.st.Recs["x"] = sampleRecord(nB, 1, "old", 0)
 	if !a.found("x") || !a.st.Applied().Equal(b.st.Applied()) {
 		t.Fatalf("setup: A %s, B %s", a.st, b.st)
 	}
 	// A's own write, its log trimmed: B lacks it, but A must not sync it
 	// the digest way while resyncing.
 	a.set("a-own", "v")
-	a.st.trim(nA, 0)
+	a.st.Trim(nA, 0)
 
 	a.m.Resync()
 	if !a.m.Resyncing() || !a.m.Stats().Resyncing {
@@ -741,11 +741,11 @@ func TestDigestSyncBytes(t *testing.T) {
 				a.set(fmt.Sprintf("key:%05d", i*997), "changed")
 			}
 		}
-		a.st.trim(nA, 0)
+		a.st.Trim(nA, 0)
 		before := a.m.Stats()
 		exchange(t, 2000, nil, a, b)
 		after := a.m.Stats()
-		if a.st.digest(0) != b.st.digest(0) {
+		if a.st.Digest(0) != b.st.Digest(0) {
 			t.Fatal("digests differ after the sync")
 		}
 		return after.BytesSent - before.BytesSent, after.SyncRecordsSent - before.SyncRecordsSent

@@ -135,7 +135,7 @@ func TestUpstreamSyncsByDigestsPastTrim(t *testing.T) {
 		b.set(fmt.Sprintf("k%d", i), "v")
 	}
 	b.set("k0", "v2")
-	b.st.trim(nB, 2)
+	b.st.Trim(nB, 2)
 	b.m.SetUpstream(Peer{ID: nP, Addr: "addr-p"}, true)
 	// Deliver every message between the two until they fall quiet; P
 	// answers B over the link B's message came on (no address).
@@ -170,11 +170,11 @@ func TestUpstreamSyncsByDigestsPastTrim(t *testing.T) {
 		if i == 0 {
 			want = "v2"
 		}
-		if v := p.st.read(k, now); !v.Found || string(v.Value) != want {
+		if v := p.st.View(k, now); !v.Found || string(v.Value) != want {
 			t.Fatalf("parent %s = %+v, want %q", k, v, want)
 		}
 	}
-	if v := p.st.read("parent-own", now); !v.Found {
+	if v := p.st.View("parent-own", now); !v.Found {
 		t.Fatal("the parent lost its own key to the child's sync")
 	}
 	if got := p.st.Applied().Get(nB); got != 6 {
