@@ -175,6 +175,9 @@ func newCascade(cfg Config, deps Deps) (*Cascade, error) {
 	// The first refresh, which may call the parent, is the loop's, at
 	// once: New does no network I/O.
 	c.followSetting()
+	// The hold on collection is known from the store alone: set it before
+	// replication's first rounds can make anything collectable.
+	c.followChildren(context.Background())
 	c.publish(nil)
 	c.wake()
 	deps.Links.Register(peer.KindCascade, c.serve)

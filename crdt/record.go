@@ -157,11 +157,17 @@ func Merge(a, b Record) Record { return MergeSeen(a, nil, b, nil) }
 // replicas' applied vectors, under which a replica has merged every delta
 // whatever its key (a node applies each origin's log in order and dots are
 // its log's sequence numbers). An entry of one side is dropped when the
-// other side's context or seen vector covers its dot and the other side does
-// not hold it. This is what keeps a dropped tombstone dropped: a stale
-// replica's record, merged whole (a snapshot), cannot bring back a value the
+// other side does not hold it and its context covers the dot (a write
+// there superseded it), or, for any entry but a tombstone, its seen vector
+// does. This is what keeps a dropped tombstone dropped: a stale replica's
+// record, merged whole (a snapshot), cannot bring back a value the
 // receiver saw deleted, though the receiver no longer holds the tombstone.
-// The result's context is the union of the records' contexts only.
+// A tombstone covered only by the other side's seen vector stays: the other
+// side may have collected it, which says nothing of this side's need for
+// it (a parent domain holds writes of other subtrees, concurrent with the
+// delete, which the tombstone still hides), and keeping a tombstone never
+// shows anything it did not beat. The result's context is the union of the
+// records' contexts only.
 func MergeSeen(a Record, aSeen VersionVector, b Record, bSeen VersionVector) Record {
 	if len(b.Entries) == 0 && b.Context.IsZero() && len(b.Resets) == 0 && (len(a.Entries) == 0 || len(bSeen) == 0) {
 		return a
@@ -183,12 +189,12 @@ func MergeSeen(a Record, aSeen VersionVector, b Record, bSeen VersionVector) Rec
 		}
 		switch {
 		case c < 0:
-			if e := &a.Entries[i]; !b.Context.Covers(e.Dot) && !bSeen.Covers(e.Dot) {
+			if e := &a.Entries[i]; !droppedBy(e, b.Context, bSeen) {
 				out = append(out, *e)
 			}
 			i++
 		case c > 0:
-			if e := &b.Entries[j]; !a.Context.Covers(e.Dot) && !aSeen.Covers(e.Dot) {
+			if e := &b.Entries[j]; !droppedBy(e, a.Context, aSeen) {
 				out = append(out, *e)
 			}
 			j++
@@ -202,6 +208,13 @@ func MergeSeen(a Record, aSeen VersionVector, b Record, bSeen VersionVector) Rec
 		out = nil
 	}
 	return Record{Entries: out, Context: MergeContext(a.Context, b.Context), Resets: mergeResets(a.Resets, b.Resets)}
+}
+
+// droppedBy reports whether e, held by one side of MergeSeen only, is to
+// be dropped: the other side's context covers it, or its seen vector does
+// and e is no tombstone.
+func droppedBy(e *Entry, otherCtx Context, otherSeen VersionVector) bool {
+	return otherCtx.Covers(e.Dot) || (e.Kind != KindTomb && otherSeen.Covers(e.Dot))
 }
 
 // sameDot picks between two entries with one dot. They are equal unless a

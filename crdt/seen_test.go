@@ -130,7 +130,7 @@ func TestPropMergeSeenEntries(t *testing.T) {
 		}{{c.a, c.b, c.bSeen}, {c.b, c.a, c.aSeen}} {
 			for _, e := range side.own.Entries {
 				_, both := findEntry(side.other, e.Dot)
-				covered := side.other.Context.Covers(e.Dot) || side.otherSeen.Covers(e.Dot)
+				covered := side.other.Context.Covers(e.Dot) || (e.Kind != KindTomb && side.otherSeen.Covers(e.Dot))
 				_, kept := findEntry(got, e.Dot)
 				if kept != (both || !covered) {
 					t.Fatalf("entry %v: kept=%v, other side holds it=%v, covered=%v\na %s seen %v\nb %s seen %v\n-> %s",
@@ -189,8 +189,8 @@ func TestMergeSeenDroppedRecord(t *testing.T) {
 			stale, dots(nA, 3)},
 		{"no seen vector: plain Merge keeps it", Record{}, nil, stale, vv(nA, 3),
 			stale, dots(nA, 3)},
-		{"a zero record with seen drops exactly the covered siblings", siblings, nil, Record{}, vv(nA, 3, nB, 1, nC, 8),
-			Record{Entries: []Entry{val(nB, 2, 11, "b"), val(nC, 9, 13, "c")}, Context: siblings.Context}, dots(nB, 2, nC, 9)},
+		{"a zero record with seen drops exactly the covered values, never a tombstone", siblings, nil, Record{}, vv(nA, 3, nB, 1, nC, 8),
+			Record{Entries: []Entry{val(nB, 2, 11, "b"), tomb(nC, 7, 12), val(nC, 9, 13, "c")}, Context: siblings.Context}, dots(nB, 2, nC, 7, nC, 9)},
 		{"the seen vector drops nothing the other side holds", siblings, vv(nA, 9, nB, 9, nC, 9), siblings, vv(nA, 9, nB, 9, nC, 9),
 			siblings, dots(nA, 3, nB, 2, nC, 7, nC, 9)},
 		{"the holder's own seen vector protects nothing", siblings, vv(nA, 9, nB, 9, nC, 9), Record{Context: ctxOf(nil, Dot{nB, 2})}, nil,
