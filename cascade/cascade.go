@@ -359,20 +359,22 @@ func (c *Cascade) liveIDs() []string {
 }
 
 // askInfo asks the parent for its members and path: the upstream alone
-// while one is chosen, and when it does not answer (or none is) every
-// other target of controller.infoTargets at once, so that a partition that
-// drops packets costs two CallTimeouts at most, not one per member. The
-// first answer wins.
+// while one is chosen, within CallTimeout; when it does not answer (or
+// none is), the other targets of controller.infoTargets in turn, sharing
+// one more CallTimeout between them, so that a partition that drops
+// packets holds the loop for two CallTimeouts at most, not one per member.
+// The first answer wins. (One at a time, not all at once: the same answers
+// then make the same choice, which the simulation relies on.)
 func (c *Cascade) askInfo(loop context.Context) {
 	targets := c.ctl.infoTargets()
 	var errs []error
 	if c.ctl.up.ID != "" && len(targets) > 1 {
-		if errs = c.askAll(loop, targets[:1]); errs == nil {
+		if errs = c.askEach(loop, targets[:1], c.cfg.CallTimeout); errs == nil {
 			return
 		}
 		targets = targets[1:]
 	}
-	more := c.askAll(loop, targets)
+	more := c.askEach(loop, targets, max(c.cfg.CallTimeout/time.Duration(max(1, len(targets))), minCallTimeout))
 	if more == nil || loop.Err() != nil {
 		return // answered, or closing
 	}
@@ -381,43 +383,32 @@ func (c *Cascade) askInfo(loop context.Context) {
 		fmt.Errorf("%w: %s: %w", ErrParentUnreachable, c.ctl.parent.Domain, errors.Join(append(errs, more...)...)))
 }
 
-// askAll sends the info request to every target at once and takes the
-// first answer, cancelling the others; it waits for every call it
-// started. It returns nil once an answer was taken, else every failure.
-func (c *Cascade) askAll(loop context.Context, targets []memberInfo) []error {
+// minCallTimeout is the least time one info request is given when many
+// share a CallTimeout.
+const minCallTimeout = 200 * time.Millisecond
+
+// askEach sends the info request to each target in turn, each bounded by
+// per, and takes the first answer. It returns nil once an answer was
+// taken, else every failure.
+func (c *Cascade) askEach(loop context.Context, targets []memberInfo, per time.Duration) []error {
 	req := request{Op: opInfo, Domain: c.cfg.Domain, Relay: c.ctl.isRelay()}
-	type answer struct {
-		to   memberInfo
-		resp infoResponse
-		err  error
-	}
-	ctx, cancel := context.WithCancel(loop)
-	defer cancel()
-	answers := make(chan answer, len(targets))
-	var wg sync.WaitGroup
-	for _, to := range targets {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			a := answer{to: to}
-			a.err = c.call(ctx, to, &req, &a.resp)
-			answers <- a
-		}()
-	}
-	defer wg.Wait()
 	errs := []error{}
-	for range targets {
-		a := <-answers
+	for _, to := range targets {
+		var resp infoResponse
+		ctx, cancel := context.WithTimeout(loop, per)
+		err := c.call(ctx, to, &req, &resp)
+		cancel()
 		var res infoResult
-		err := a.err
 		if err == nil {
-			res, err = c.ctl.takeInfo(a.to, &a.resp)
+			res, err = c.ctl.takeInfo(to, &resp)
 		}
 		if err != nil {
 			errs = append(errs, err)
+			if loop.Err() != nil {
+				return errs
+			}
 			continue
 		}
-		cancel() // the others are not needed
 		c.tookInfo(res)
 		if c.warned != "" {
 			c.log.WithField(logging.FieldPeer, c.ctl.up.ID).Info("cascade parent domain answering again")
