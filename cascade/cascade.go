@@ -110,6 +110,7 @@ type Cascade struct {
 
 	cmu      sync.Mutex
 	children map[string]child // by domain
+	named    []string         // child domains by their settings (followChildren)
 
 	// Owned by the loop goroutine.
 	ctl         *controller
@@ -302,32 +303,35 @@ func (c *Cascade) followSetting() {
 // which holds tombstone collection to the horizon (see
 // replication.Machine.HoldCollection): a child relay heard from lately, or
 // a child's own parent setting naming this domain, which came up with the
-// child's log and so outlives restarts.
+// child's log, so every member has it and it outlives restarts. The
+// settings also name the children in the status, whichever member their
+// relay reports to.
 func (c *Cascade) followChildren(ctx context.Context) {
 	if c.ctl.ticks%infoEvery != 0 && c.hasChildren {
 		return // a child once found keeps the hold until the next look
 	}
-	has := len(c.childList()) > 0
-	if !has {
-		prefix := settingKey("")
-		now := c.clk.Now().UnixMilli()
-		err := c.deps.Store.ScanSystem(ctx, func(key []byte, r crdt.Record) bool {
-			if !bytes.HasPrefix(key, prefix) || bytes.Equal(key, settingKey(c.cfg.Domain)) {
-				return true
-			}
-			if v := r.Read(now); v.Found {
-				if p, err := decodeParent(v.Value); err == nil && p.Domain == c.cfg.Domain {
-					has = true
-					return false
-				}
-			}
+	prefix := settingKey("")
+	now := c.clk.Now().UnixMilli()
+	var named []string
+	err := c.deps.Store.ScanSystem(ctx, func(key []byte, r crdt.Record) bool {
+		if !bytes.HasPrefix(key, prefix) || bytes.Equal(key, settingKey(c.cfg.Domain)) {
 			return true
-		})
-		if err != nil {
-			c.fail(logging.EventCascadeError, "cascade child settings unreadable", fmt.Errorf("upu: cascade: read the child domains' settings: %w", err))
-			return
 		}
+		if v := r.Read(now); v.Found {
+			if p, err := decodeParent(v.Value); err == nil && p.Domain == c.cfg.Domain {
+				named = append(named, string(key[len(prefix):]))
+			}
+		}
+		return true
+	})
+	if err != nil {
+		c.fail(logging.EventCascadeError, "cascade child settings unreadable", fmt.Errorf("upu: cascade: read the child domains' settings: %w", err))
+		return
 	}
+	c.cmu.Lock()
+	c.named = named
+	c.cmu.Unlock()
+	has := len(c.childList()) > 0
 	if has != c.hasChildren {
 		c.hasChildren = has
 		c.log.WithField("children", has).Info("cascade child domains changed: tombstones are collected past the tombstone horizon only while this domain has children")
@@ -685,7 +689,10 @@ func (c *Cascade) serveRead(ctx context.Context, from string, req *request) ([]b
 	return encode(&resp)
 }
 
-// childList returns the child domains heard from within ChildTTL.
+// childList returns the child domains: those whose relay this node heard
+// from within ChildTTL, with the relay and when, and those whose parent
+// setting names this domain (their relay may report to another member),
+// without.
 func (c *Cascade) childList() []protocol.CascadeChild {
 	now := c.clk.Now()
 	c.cmu.Lock()
@@ -697,6 +704,11 @@ func (c *Cascade) childList() []protocol.CascadeChild {
 			continue
 		}
 		out = append(out, protocol.CascadeChild{Domain: d, Relay: ch.relay, LastSeenMS: ch.seen.UnixMilli()})
+	}
+	for _, d := range c.named {
+		if _, heard := c.children[d]; !heard {
+			out = append(out, protocol.CascadeChild{Domain: d})
+		}
 	}
 	slices.SortFunc(out, func(a, b protocol.CascadeChild) int { return strings.Compare(a.Domain, b.Domain) })
 	return out

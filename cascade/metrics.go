@@ -32,7 +32,7 @@ func registerMetrics(reg prometheus.Registerer, c *Cascade) {
 		counter("upu_cascade_relayed_bytes_total", "Encoded bytes pushed to the parent domain.", func() float64 {
 			return float64(c.status.Load().BytesRelayed)
 		}),
-		gauge("upu_cascade_children", "Child domains whose relay was heard from lately.", func() float64 {
+		gauge("upu_cascade_children", "Child domains: by their parent settings, or their relay heard from lately.", func() float64 {
 			return float64(len(c.childList()))
 		}),
 		originLag{c},

@@ -257,7 +257,9 @@ type CascadeOriginLag struct {
 	Seconds float64 `msgpack:"s" json:"seconds"`
 }
 
-// CascadeChild is a child domain whose relay was heard from lately.
+// CascadeChild is a child domain: one whose parent setting names this
+// domain, or whose relay was heard from lately; Relay and LastSeenMS are
+// empty when its relay reports to another member.
 type CascadeChild struct {
 	Domain     string `msgpack:"d" json:"domain"`
 	Relay      string `msgpack:"r" json:"relay"`

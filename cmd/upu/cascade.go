@@ -164,7 +164,13 @@ func printCascadeStatus(w io.Writer, st protocol.CascadeStatus) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  DOMAIN\tRELAY\tLAST-SEEN")
 	for _, ch := range st.Children {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", ch.Domain, ch.Relay, msUTC(ch.LastSeenMS))
+		// A child known by its setting, whose relay reports to another
+		// member of this domain.
+		relay, seen := "-", "- (reports to another member)"
+		if ch.Relay != "" {
+			relay, seen = ch.Relay, msUTC(ch.LastSeenMS)
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", ch.Domain, relay, seen)
 	}
 	return tw.Flush()
 }
