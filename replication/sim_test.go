@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"hash/fnv"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -345,25 +344,7 @@ func (t *simTotals) String() string {
 // (so that a test may require them to have covered what it is for).
 func runSim(t *testing.T, sc scenario) (simTotals, bool) {
 	t.Parallel()
-	n := sc.schedules
-	if testing.Short() || raceEnabled {
-		n = max(1, n/10)
-	}
-	if *flagSchedules > 0 {
-		n = *flagSchedules
-	}
-	full := n >= sc.schedules && *flagSeed == 0
-	h := fnv.New64a()
-	h.Write([]byte(t.Name()))
-	base := h.Sum64()
-	seeds := make([]uint64, 0, n)
-	if *flagSeed != 0 {
-		seeds = append(seeds, *flagSeed)
-	} else {
-		for i := range n {
-			seeds = append(seeds, base+uint64(i)*0x9e3779b97f4a7c15|1)
-		}
-	}
+	seeds, full := simkit.Schedules(t.Name(), sc.schedules, *flagSchedules, *flagSeed, testing.Short() || raceEnabled)
 	var tot simTotals
 	for _, seed := range seeds {
 		s := newSim(t, sc, seed)
