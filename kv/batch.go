@@ -131,14 +131,15 @@ func (b *Batch) Add(w Write) error {
 // read must see them.
 func (b *Batch) Read(ctx context.Context, key []byte, scope Scope, rid reqid.ID) (Answer, error) {
 	b.reads++
-	if b.reads%readSample == 0 {
-		start := b.s.clk.Now()
-		a, err := b.s.read(ctx, key, scope, rid)
-		b.s.metrics.time(b.proto, opGet, b.s.clk.Now().Sub(start))
-		b.s.metrics.observe(b.proto, opGet, err)
-		return a, err
+	timed := b.reads%readSample == 0
+	var start time.Time
+	if timed {
+		start = b.s.clk.Now()
 	}
 	a, err := b.s.read(ctx, key, scope, rid)
+	if timed {
+		b.s.metrics.time(b.proto, opGet, b.s.clk.Now().Sub(start))
+	}
 	b.s.metrics.observe(b.proto, opGet, err)
 	return a, err
 }

@@ -127,12 +127,9 @@ func (s *Service) read(ctx context.Context, key []byte, scope Scope, rid reqid.I
 		v, r, err := s.store.Read(key)
 		return Answer{View: v, Record: r}, err
 	case ScopeUp, ScopeRoot:
-		if s.upstream == nil {
-			return Answer{}, ErrScopeUnavailable
-		}
-		r, domain, err := s.ReadUp(ctx, key, scope == ScopeRoot, rid)
+		r, domain, err := s.readUp(ctx, key, scope == ScopeRoot, rid)
 		if err != nil {
-			return Answer{Domain: domain}, err
+			return Answer{}, err
 		}
 		a := Answer{View: r.Read(s.clk.Now().UnixMilli()), Record: r, Domain: domain}
 		if !a.View.Found {
@@ -153,6 +150,11 @@ func (s *Service) ReadUp(ctx context.Context, key []byte, root bool, rid reqid.I
 	if err := s.CheckKey(key); err != nil {
 		return crdt.Record{}, "", err
 	}
+	return s.readUp(ctx, key, root, rid)
+}
+
+// readUp is ReadUp for a key already checked.
+func (s *Service) readUp(ctx context.Context, key []byte, root bool, rid reqid.ID) (crdt.Record, string, error) {
 	if s.upstream == nil {
 		return crdt.Record{}, "", ErrScopeUnavailable
 	}
