@@ -11,6 +11,7 @@ import (
 	"github.com/upu/upu/internal/logging"
 	"github.com/upu/upu/protocol"
 	"github.com/upu/upu/replication"
+	"github.com/upu/upu/store"
 )
 
 // States of the status.
@@ -113,8 +114,8 @@ func (c *Cascade) addLag(st *protocol.CascadeStatus, applied, acked crdt.Version
 			c.lag.since[e.Node] = now
 		}
 		age := now.Sub(first)
-		if ents, err := c.deps.Store.ReadLog(e.Node, acked.Get(e.Node)+1, 1); err == nil && len(ents) == 1 {
-			age = max(0, now.Sub(time.UnixMilli(ents[0].TS.Millis())))
+		if at, ok := store.WrittenAfter(c.deps.Store, e.Node, acked.Get(e.Node)); ok {
+			age = max(0, now.Sub(at))
 		}
 		st.Origins = append(st.Origins, protocol.CascadeOriginLag{Origin: e.Node.String(), Entries: e.Counter, Seconds: age.Seconds()})
 		st.LagEntries += e.Counter

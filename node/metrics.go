@@ -4,11 +4,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"strconv"
-	"time"
 
 	"github.com/upu/upu/crdt"
 	"github.com/upu/upu/gossip"
 	"github.com/upu/upu/replication"
+	"github.com/upu/upu/store"
 )
 
 // registerMetrics adds the node's own collectors to its registry (no global
@@ -147,11 +147,9 @@ func (c domainCollector) lagSeconds(p replication.PeerStats) float64 {
 	now := c.n.clk.Now()
 	var oldest float64
 	for _, e := range p.Lag {
-		ents, err := c.n.store.ReadLog(e.Node, p.Acked.Get(e.Node)+1, 1)
-		if err != nil || len(ents) == 0 {
-			continue // trimmed: a digest sync stands in for those entries
-		}
-		oldest = max(oldest, now.Sub(time.UnixMilli(ents[0].TS.Millis())).Seconds())
+		if at, ok := store.WrittenAfter(c.n.store, e.Node, p.Acked.Get(e.Node)); ok {
+			oldest = max(oldest, now.Sub(at).Seconds())
+		} // else trimmed: a digest sync stands in for those entries
 	}
 	return oldest
 }

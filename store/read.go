@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -174,4 +175,21 @@ func (s *Store) ReadLog(origin crdt.NodeID, fromSeq uint64, limit int) ([]LogEnt
 		return nil, err
 	}
 	return out, nil
+}
+
+// LogReader reads a replication log; *Store is one.
+type LogReader interface {
+	ReadLog(origin crdt.NodeID, fromSeq uint64, limit int) ([]LogEntry, error)
+}
+
+// WrittenAfter returns when origin's entry after seq was written, by its
+// hybrid-clock timestamp: the age of the oldest entry that a holder of the
+// log up to seq lacks. It is false when l holds no such entry (nothing is
+// lacking, or the log was trimmed past it).
+func WrittenAfter(l LogReader, origin crdt.NodeID, seq uint64) (time.Time, bool) {
+	ents, err := l.ReadLog(origin, seq+1, 1)
+	if err != nil || len(ents) == 0 {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(ents[0].TS.Millis()), true
 }
