@@ -296,7 +296,7 @@ func TestCascadeRelaysAndWarnsOnLagOnce(t *testing.T) {
 	// A new upstream's counters start at zero: the totals go on.
 	up2 := replication.PeerStats{ID: 0x52, Heard: true, Sent: replication.Counters{EntriesSent: 2, BytesSent: 20}}
 	r.c.relayed.observe(&up2)
-	if r.c.relayed.entries != 9 || r.c.relayed.bytes != 720 {
+	if entries, bytes := r.c.relayed.totals(); entries != 9 || bytes != 720 {
 		t.Fatalf("relayed across upstreams %+v", r.c.relayed)
 	}
 }

@@ -236,7 +236,8 @@ func (t *simTotals) add(s *sim) {
 			t.syncs += st.SyncsDone
 		}
 		if n.cas != nil {
-			t.relayed += n.cas.relayed.entries
+			entries, _ := n.cas.relayed.totals()
+			t.relayed += entries
 		}
 	}
 }

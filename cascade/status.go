@@ -27,9 +27,8 @@ const (
 // relayCount adds up what the replicator pushed to each upstream in turn:
 // its counters start over with every new one.
 type relayCount struct {
-	upstream       crdt.NodeID
-	base, last     replication.Counters
-	entries, bytes uint64
+	upstream   crdt.NodeID
+	base, last replication.Counters // the upstreams' before this one, and this one's
 }
 
 func (r *relayCount) observe(up *replication.PeerStats) {
@@ -39,11 +38,14 @@ func (r *relayCount) observe(up *replication.PeerStats) {
 	if up.ID != r.upstream {
 		r.base.EntriesSent += r.last.EntriesSent
 		r.base.BytesSent += r.last.BytesSent
-		r.upstream, r.last = up.ID, replication.Counters{}
+		r.upstream = up.ID
 	}
 	r.last = up.Sent
-	r.entries = r.base.EntriesSent + r.last.EntriesSent
-	r.bytes = r.base.BytesSent + r.last.BytesSent
+}
+
+// totals returns the entries and bytes pushed to every upstream so far.
+func (r *relayCount) totals() (entries, bytes uint64) {
+	return r.base.EntriesSent + r.last.EntriesSent, r.base.BytesSent + r.last.BytesSent
 }
 
 // lagWatch follows the relay's lag, to warn once per episode.
@@ -86,7 +88,7 @@ func (c *Cascade) publish(rs *replication.Stats) {
 			c.addLag(st, rs.Applied, c.lag.acked)
 		}
 	}
-	st.EntriesRelayed, st.BytesRelayed = c.relayed.entries, c.relayed.bytes
+	st.EntriesRelayed, st.BytesRelayed = c.relayed.totals()
 	c.status.Store(st)
 	if ctl.isRelay() {
 		c.watchLag(st)
