@@ -101,6 +101,7 @@ type Cascade struct {
 	closeOnce sync.Once
 
 	status atomic.Pointer[protocol.CascadeStatus]
+	reads  atomic.Pointer[[]memberInfo] // controller.readTargets, published with status
 	// published is closed, and replaced, whenever a status is published.
 	pmu       sync.Mutex
 	published chan struct{}
@@ -576,7 +577,7 @@ func (c *Cascade) ReadUp(ctx context.Context, key []byte, root bool, rid reqid.I
 	}
 	req := request{Op: opRead, Domain: c.cfg.Domain, Key: key, Root: root, ReqID: rid.String(), Hops: hops + 1}
 	var errs []error
-	for _, to := range c.readTargets(st) {
+	for _, to := range *c.reads.Load() {
 		var resp readResponse
 		err := c.call(ctx, to, &req, &resp)
 		if err != nil {
@@ -597,21 +598,21 @@ func (c *Cascade) ReadUp(ctx context.Context, key []byte, root bool, rid reqid.I
 	return crdt.Record{}, "", fmt.Errorf("%w: %s: %w", ErrParentUnreachable, st.Parent, errors.Join(errs...))
 }
 
-// readTargets are the parent members a read tries, from the status the
-// loop published (a read must not wait for the loop).
-func (c *Cascade) readTargets(st *protocol.CascadeStatus) []memberInfo {
+// readTargets are the parent members a read tries, in order: the
+// upstream, the other members known, or the seeds while none is. The loop
+// publishes them with the status: a read must not wait for the loop.
+func (ctl *controller) readTargets() []memberInfo {
 	var out []memberInfo
-	if st.Upstream != "" {
-		out = append(out, memberInfo{ID: st.Upstream, Addr: st.UpstreamAddr})
+	if ctl.up.ID != "" {
+		out = append(out, ctl.up)
 	}
-	for _, m := range st.ParentMembers {
-		id, addr, _ := strings.Cut(m, "@")
-		if id != st.Upstream {
-			out = append(out, memberInfo{ID: id, Addr: addr})
+	for _, m := range ctl.known() {
+		if m.ID != ctl.up.ID {
+			out = append(out, m)
 		}
 	}
-	if len(out) == 0 {
-		for _, s := range st.Seeds {
+	if len(out) == 0 && ctl.parent != nil {
+		for _, s := range ctl.parent.Seeds {
 			out = append(out, memberInfo{Addr: s})
 		}
 	}

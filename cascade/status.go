@@ -65,6 +65,8 @@ func (c *Cascade) publish(rs *replication.Stats) {
 		st.LastError, st.LastErrorMS = c.lastErr, c.lastErrAt.UnixMilli()
 	}
 	st.State, st.Reason = ctl.state(c.lastErr)
+	reads := ctl.readTargets()
+	c.reads.Store(&reads)
 	if ctl.parent == nil {
 		c.status.Store(st)
 		return
