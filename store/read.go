@@ -13,12 +13,31 @@ import (
 
 // Get returns the key's record, or ErrNotFound when there is none (a record
 // with nothing visible, such as a tombstone, is returned).
-func (s *Store) Get(key []byte) (crdt.Record, error) { return s.get(appendRecordKey, key) }
+func (s *Store) Get(key []byte) (crdt.Record, error) {
+	if len(key) == 0 {
+		return crdt.Record{}, ErrNotFound
+	}
+	if s.readers.Load() < 0 {
+		return crdt.Record{}, ErrClosed
+	}
+	rec, found, known, gen := s.cache.lookup(key)
+	if known {
+		if !found {
+			return crdt.Record{}, ErrNotFound
+		}
+		return rec, nil
+	}
+	rec, err := s.get(appendRecordKey, key)
+	if err == nil || errors.Is(err, ErrNotFound) {
+		s.cache.fill(key, rec, err == nil, gen)
+	}
+	return rec, err
+}
 
 // Read returns what a read of key shows now, and the record it came from.
 // When nothing is visible it returns ErrNotFound, with the record (zero if
 // there is none) so that the caller can still hand out its context.
-func (s *Store) Read(key []byte) (crdt.View, crdt.Record, error) { return s.read(appendRecordKey, key) }
+func (s *Store) Read(key []byte) (crdt.View, crdt.Record, error) { return s.visible(s.Get(key)) }
 
 // keyspace appends the Badger key of a key of one keyspace (data records,
 // system records) to dst.
@@ -35,9 +54,9 @@ func (s *Store) get(ks keyspace, key []byte) (crdt.Record, error) {
 	return rec, err
 }
 
-// read is Read in the keyspace ks.
-func (s *Store) read(ks keyspace, key []byte) (crdt.View, crdt.Record, error) {
-	rec, err := s.get(ks, key)
+// visible is what a read of rec, a record get returned with err, shows
+// now (see Read).
+func (s *Store) visible(rec crdt.Record, err error) (crdt.View, crdt.Record, error) {
 	if err != nil {
 		return crdt.View{}, rec, err
 	}

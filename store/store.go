@@ -64,6 +64,7 @@ type Store struct {
 	logLen      atomic.Int64
 	forcedTrims atomic.Uint64
 
+	cache   *recordCache
 	feeds   feeds
 	holders holders
 	disk    diskWatch // owned by diskWatcher, but for its usage
@@ -117,6 +118,7 @@ func open(cfg Config, clk Clock, log *logrus.Entry) (*Store, state, error) {
 		writerDone: make(chan struct{}),
 		trimKick:   make(chan struct{}, 1),
 		noReaders:  make(chan struct{}),
+		cache:      newRecordCache(cfg.RecordCacheSize),
 		commitTxn:  (*badger.Txn).Commit,
 	}
 	s.reqPool.New = func() any { return &request{done: make(chan struct{}, 1)} }

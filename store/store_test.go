@@ -581,43 +581,6 @@ func TestCallerBuffersNotRetained(t *testing.T) {
 	}
 }
 
-func TestRecordCache(t *testing.T) {
-	rec := func(n int) crdt.Record {
-		return crdt.Record{Entries: []crdt.Entry{{Value: make([]byte, n)}}}
-	}
-	c := newRecordCache(16 << 10)
-	c.put("a", rec(100), deadUnknown)
-	c.put("b", rec(100), deadNo)
-	if _, ok := c.get([]byte("a")); !ok {
-		t.Fatal("a missing")
-	}
-	c.put("a", rec(200), deadYes) // replaced, not counted twice
-	if c.deadMark([]byte("a")) != deadYes || c.deadMark([]byte("b")) != deadNo || c.deadMark([]byte("c")) != deadUnknown {
-		t.Error("dead marks not kept")
-	}
-	if want := recordSize("a", rec(200)) + recordSize("b", rec(100)); c.size != want {
-		t.Errorf("size = %d, want %d", c.size, want)
-	}
-	c.put("huge", rec(2<<10), deadNo) // over limit/16: not cached
-	if _, ok := c.get([]byte("huge")); ok {
-		t.Error("huge record cached")
-	}
-	c.remove("b")
-	for i := range 1000 {
-		c.put(fmt.Sprint(i), rec(100), deadNo)
-		if c.size > c.limit {
-			t.Fatalf("size %d over limit %d", c.size, c.limit)
-		}
-	}
-	var sum int64
-	for _, e := range c.m {
-		sum += e.size
-	}
-	if sum != c.size || len(c.m) == 0 {
-		t.Errorf("size %d, entries sum to %d (%d entries)", c.size, sum, len(c.m))
-	}
-}
-
 // TestStatsKeysMatchAScan: after random sets, deletes, increments, remote
 // writes and expiries, the kept count equals a scan's once the purger ran.
 func TestStatsKeysMatchAScan(t *testing.T) {

@@ -24,7 +24,7 @@ import (
 // ReadSystem returns what a read of the system key shows now, and its
 // record; ErrNotFound, with the record, when nothing is visible.
 func (s *Store) ReadSystem(key []byte) (crdt.View, crdt.Record, error) {
-	return s.read(appendSystemKey, key)
+	return s.visible(s.get(appendSystemKey, key))
 }
 
 // ScanSystem calls fn for every system record (tombstones included), in

@@ -38,7 +38,7 @@ type writer struct {
 	// Records: as committed (cache), as staged in txn (overlay), and as
 	// staged by the operation being built (opRecs, moved to the overlay once
 	// its writes are set).
-	cache   *recordCache
+	cache   *recordCache // the store's
 	overlay map[string]overlayRecord
 	opRecs  []opRecord
 	// The same for system records (system.go), which have no cache.
@@ -106,7 +106,7 @@ func newWriter(s *Store, st state) *writer {
 	w := &writer{
 		s:         s,
 		trimChunk: min(1024, s.db.MaxBatchCount()/2),
-		cache:     newRecordCache(s.cfg.RecordCacheSize),
+		cache:     s.cache,
 		overlay:   make(map[string]overlayRecord),
 
 		sysOverlay: make(map[string]crdt.Record),
@@ -559,6 +559,7 @@ func (w *writer) get(key []byte) (crdt.Record, bool, error) {
 	w.keyBuf = appendRecordKey(w.keyBuf[:0], key)
 	item, err := w.txn.Get(w.keyBuf)
 	if errors.Is(err, badger.ErrKeyNotFound) {
+		w.cache.remove(string(key))
 		return crdt.Record{}, false, nil
 	}
 	if err == nil {
