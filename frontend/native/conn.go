@@ -93,9 +93,16 @@ func (c *conn) ReadDeadline(now time.Time) time.Time {
 }
 
 // Refuse answers a connection the server will not serve.
-func (c *conn) Refuse() {
-	c.appendError(0, reqid.ID{}, protocol.CodeUnavailable, "too many connections")
+func (c *conn) Refuse(why connloop.Refusal) {
+	msg := "too many connections"
+	if why == connloop.RefusePerClient {
+		msg = "max connections per client reached"
+	}
+	c.appendError(0, reqid.ID{}, protocol.CodeUnavailable, msg)
 }
+
+// Queued is the size of the answers not yet written.
+func (c *conn) Queued() int { return len(c.out) }
 
 // Flush writes the answers of the batch.
 func (c *conn) Flush(w io.Writer) error {
@@ -114,10 +121,16 @@ func (c *conn) Flush(w io.Writer) error {
 // HandOff gives the socket to the owner a request chose (takeover).
 func (c *conn) HandOff(nc net.Conn) { c.takeover(nc) }
 
-// Process handles every complete frame buffered and queues the answers.
-func (c *conn) Process() connloop.Outcome {
+// Process handles the complete frames buffered, as many as b allows, and
+// queues the answers.
+func (c *conn) Process(b connloop.Budget) connloop.Outcome {
 	c.batchStart = time.Now()
-	for !c.closed && c.takeover == nil {
+	more := false
+	for handled := 0; !c.closed && c.takeover == nil; handled++ {
+		if b.Full(handled, len(c.out)) {
+			more = c.dec.Buffered() > 0
+			break
+		}
 		f, ok, err := c.dec.Next()
 		if err != nil {
 			c.flushWrites()
@@ -141,6 +154,8 @@ func (c *conn) Process() connloop.Outcome {
 		return connloop.Close
 	case c.takeover != nil:
 		return connloop.HandOff
+	case more:
+		return connloop.More
 	}
 	return connloop.Continue
 }
