@@ -2,6 +2,7 @@ package native
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"strconv"
@@ -139,6 +140,9 @@ func (c *conn) Process(b connloop.Budget) connloop.Outcome {
 				Warn("bad frame: closing connection")
 			c.appendError(f.ReqID, rid, protocol.CodeOf(err), err.Error())
 			c.s.metrics.badFrame.Inc()
+			if errors.Is(err, protocol.ErrFrameTooLarge) {
+				c.s.loop.Count(connloop.LimitRequestSize)
+			}
 			c.closed = true
 			break
 		}
