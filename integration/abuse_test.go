@@ -57,6 +57,8 @@ func TestAbuse(t *testing.T) {
 
 	n := startNode(t, t.TempDir(), "127.0.0.1:0",
 		"--max-conns", strconv.Itoa(abuseMaxConns),
+		// Every abuser dials from loopback: one client address here.
+		"--max-conns-per-client", strconv.Itoa(abuseMaxConns),
 		"--heartbeat-interval", (abuseIdleTimeout / 4).String(),
 		"--idle-timeout", abuseIdleTimeout.String(),
 		"--handshake-timeout", abuseHandshakeTimeout.String())

@@ -9,6 +9,7 @@ import (
 
 	"github.com/upu/upu/cascade"
 	"github.com/upu/upu/crdt"
+	"github.com/upu/upu/frontend/connloop"
 	"github.com/upu/upu/frontend/native"
 	"github.com/upu/upu/gossip"
 	"github.com/upu/upu/httpd"
@@ -61,6 +62,11 @@ type Config struct {
 	// MaxConns caps concurrent client connections; more are refused with an
 	// error frame.
 	MaxConns int
+	// MaxConnsPerClient, MaxPipeline and MaxReplyBuffer protect the node
+	// from one client, on both protocols (connloop.Config): connections
+	// per client IP, requests handled before their answers are written,
+	// and bytes of answers a connection may hold.
+	MaxConnsPerClient, MaxPipeline, MaxReplyBuffer int
 	// ReadyLag is how many log entries the node may lag a member it has
 	// heard from and still answer /readyz with 200.
 	ReadyLag int64
@@ -117,6 +123,7 @@ const (
 // is given.
 func DefaultConfig() Config {
 	nd := native.DefaultConfig()
+	ld := connloop.DefaultConfig()
 	return Config{
 		DataDir:           DefaultDataDir,
 		Addr:              DefaultAddr,
@@ -126,6 +133,9 @@ func DefaultConfig() Config {
 		HandshakeTimeout:  nd.HandshakeTimeout,
 		ShutdownTimeout:   DefaultShutdownTimeout,
 		MaxConns:          nd.MaxConns,
+		MaxConnsPerClient: ld.MaxConnsPerClient,
+		MaxPipeline:       ld.MaxPipeline,
+		MaxReplyBuffer:    ld.MaxReplyBuffer,
 		ReadyLag:          DefaultReadyLag,
 		Store:             store.DefaultConfig(),
 		Gossip:            gossip.DefaultConfig(),
@@ -150,6 +160,9 @@ func (c Config) withDefaults() Config {
 	c.HandshakeTimeout = cmp.Or(c.HandshakeTimeout, d.HandshakeTimeout)
 	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, d.ShutdownTimeout)
 	c.MaxConns = cmp.Or(c.MaxConns, d.MaxConns)
+	c.MaxConnsPerClient = cmp.Or(c.MaxConnsPerClient, d.MaxConnsPerClient)
+	c.MaxPipeline = cmp.Or(c.MaxPipeline, d.MaxPipeline)
+	c.MaxReplyBuffer = cmp.Or(c.MaxReplyBuffer, d.MaxReplyBuffer)
 	c.ReadyLag = cmp.Or(c.ReadyLag, d.ReadyLag)
 	c.Store.MaxKeySize = cmp.Or(c.Store.MaxKeySize, d.Store.MaxKeySize)
 	c.Store.MaxValueSize = cmp.Or(c.Store.MaxValueSize, d.Store.MaxValueSize)
@@ -246,8 +259,13 @@ func (c Config) Validate() error {
 			l.Add(d.name, d.v, "must be positive")
 		}
 	}
-	if c.MaxConns < 0 {
-		l.Add("max-conns", c.MaxConns, "must be positive")
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"max-conns", c.MaxConns}, {"max-conns-per-client", c.MaxConnsPerClient}, {"max-pipeline", c.MaxPipeline}, {"max-reply-buffer", c.MaxReplyBuffer}} {
+		if f.v < 0 {
+			l.Add(f.name, f.v, "must be positive")
+		}
 	}
 	if c.ReadyLag < 0 {
 		l.Add("ready-lag", c.ReadyLag, "must be positive")

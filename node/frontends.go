@@ -26,7 +26,7 @@ func (n *Node) startFrontends(ln net.Listener) error {
 	n.srv, err = native.New(native.Config{
 		NodeID: n.id, Domain: cfg.Domain,
 		HeartbeatInterval: cfg.HeartbeatInterval, IdleTimeout: cfg.IdleTimeout, HandshakeTimeout: cfg.HandshakeTimeout,
-		MaxConns:    cfg.MaxConns,
+		MaxConns: cfg.MaxConns, MaxConnsPerClient: cfg.MaxConnsPerClient, MaxPipeline: cfg.MaxPipeline, MaxReplyBuffer: cfg.MaxReplyBuffer,
 		ClientToken: cfg.ClientToken, PeerToken: cfg.PeerToken, AdminToken: cfg.AdminToken,
 	}, native.Deps{KV: n.kv, Admin: nodeAdmin{n}, Cascade: n.nativeCascade(), Logger: n.logger, Links: n.links, Registerer: n.reg})
 	if err != nil {
@@ -34,7 +34,9 @@ func (n *Node) startFrontends(ln net.Listener) error {
 		return err
 	}
 	if cfg.RespAddr != "" {
-		if n.resp, err = redis.New(redis.Config{MaxConns: cfg.MaxConns, IdleTimeout: cfg.IdleTimeout, ClientToken: cfg.ClientToken},
+		if n.resp, err = redis.New(redis.Config{
+			MaxConns: cfg.MaxConns, MaxConnsPerClient: cfg.MaxConnsPerClient, MaxPipeline: cfg.MaxPipeline, MaxReplyBuffer: cfg.MaxReplyBuffer,
+			IdleTimeout: cfg.IdleTimeout, ClientToken: cfg.ClientToken},
 			redis.Deps{KV: n.kv, Node: nodeAdmin{n}, Logger: n.logger, Registerer: n.reg}); err != nil {
 			ln.Close()
 			return err

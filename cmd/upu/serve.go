@@ -40,6 +40,9 @@ func serveFlags() []cli.Flag {
 		altsrc.NewInt64Flag(&cli.Int64Flag{Name: "max-log-entries", Value: d.Store.MaxLogEntries, Usage: "replication log kept per origin; members further behind get a digest sync"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "cascade-lag-warn", Value: d.Cascade.LagWarn, Usage: "relay lag towards the parent domain past which the relay warns (once per episode)"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-conns", Value: d.MaxConns, Usage: "most concurrent client connections"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-conns-per-client", Value: d.MaxConnsPerClient, Usage: "most concurrent connections from one client IP address, loopback included"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-pipeline", Value: d.MaxPipeline, Usage: "most pipelined requests of a connection handled before their answers are written; reading waits meanwhile"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-reply-buffer", Value: d.MaxReplyBuffer, Usage: "most bytes of answers a connection holds; a client that does not read them within --idle-timeout is disconnected"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "client-token", EnvVars: []string{"UPU_CLIENT_TOKEN"}, Usage: "token clients must present (open if empty)"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "peer-token", EnvVars: []string{"UPU_PEER_TOKEN"}, Usage: "token peers must present"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "admin-token", EnvVars: []string{"UPU_ADMIN_TOKEN"}, Usage: "token admin commands must present"}),
@@ -111,6 +114,9 @@ func serve(c *cli.Context) error {
 	cfg.Store.MaxKeySize = c.Int("max-key-size")
 	cfg.Store.MaxValueSize = c.Int("max-value-size")
 	cfg.MaxConns = c.Int("max-conns")
+	cfg.MaxConnsPerClient = c.Int("max-conns-per-client")
+	cfg.MaxPipeline = c.Int("max-pipeline")
+	cfg.MaxReplyBuffer = c.Int("max-reply-buffer")
 	cfg.ReadyLag = c.Int64("ready-lag")
 	cfg.HTTP.Pprof = c.Bool("pprof")
 	cfg.Store.TombstoneHorizon = c.Duration("tombstone-horizon")
@@ -154,7 +160,7 @@ func serve(c *cli.Context) error {
 var mustNotBeZero = []string{
 	"data-dir", "addr", "gossip-addr", "domain", "sync-interval", "heartbeat-interval",
 	"idle-timeout", "handshake-timeout", "shutdown-timeout", "max-key-size", "max-value-size",
-	"tombstone-horizon", "max-log-entries", "cascade-lag-warn", "max-conns", "log-level", "log-format",
+	"tombstone-horizon", "max-log-entries", "cascade-lag-warn", "max-conns", "max-conns-per-client", "max-pipeline", "max-reply-buffer", "log-level", "log-format",
 	"log-max-size-mb", "log-rotate-every", "log-max-age-days", "log-max-backups", "ready-lag",
 }
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/sirupsen/logrus"
 
 	"github.com/upu/upu/internal/logging"
@@ -18,7 +19,7 @@ import (
 
 // lineConn is a toy protocol: each line read is answered with itself in
 // upper case; "quit" answers "bye" and closes, "link" answers "linked" and
-// hands the socket to handedOff.
+// hands the socket to handedOff, "big" answers 64 KiB of dots.
 type lineConn struct {
 	log       *logrus.Entry
 	in, out   []byte
@@ -33,9 +34,12 @@ func (c *lineConn) ReadOnce(r io.Reader) (int, error) {
 	return n, err
 }
 
-func (c *lineConn) Process() Outcome {
-	for {
+func (c *lineConn) Process(b Budget) Outcome {
+	for handled := 0; ; handled++ {
 		i := bytes.IndexByte(c.in, '\n')
+		if i >= 0 && b.Full(handled, len(c.out)) {
+			return More
+		}
 		if i < 0 {
 			return Continue
 		}
@@ -48,6 +52,10 @@ func (c *lineConn) Process() Outcome {
 		case "link":
 			c.out = append(c.out, "linked\n"...)
 			return HandOff
+		case "big":
+			c.out = append(c.out, bytes.Repeat([]byte{'.'}, bigAnswer-1)...)
+			c.out = append(c.out, '\n')
+			continue
 		}
 		c.out = append(c.out, strings.ToUpper(line)+"\n"...)
 	}
@@ -63,9 +71,19 @@ func (c *lineConn) Flush(w io.Writer) error {
 }
 
 func (c *lineConn) ReadDeadline(now time.Time) time.Time { return now.Add(c.idle) }
-func (c *lineConn) Refuse()                              { c.out = append(c.out, "busy\n"...) }
-func (c *lineConn) HandOff(nc net.Conn)                  { c.handedOff <- nc }
-func (c *lineConn) Log() *logrus.Entry                   { return c.log }
+func (c *lineConn) Queued() int                          { return len(c.out) }
+func (c *lineConn) Refuse(why Refusal) {
+	if why == RefusePerClient {
+		c.out = append(c.out, "busy client\n"...)
+		return
+	}
+	c.out = append(c.out, "busy\n"...)
+}
+
+const bigAnswer = 64 << 10
+
+func (c *lineConn) HandOff(nc net.Conn) { c.handedOff <- nc }
+func (c *lineConn) Log() *logrus.Entry  { return c.log }
 
 func startLoop(t *testing.T, cfg Config, idle time.Duration) (*Server, chan net.Conn) {
 	t.Helper()
@@ -196,10 +214,133 @@ func TestShutdownAnswersWhatWasReadAndWaits(t *testing.T) {
 }
 
 func TestConfigValidateNamesEveryField(t *testing.T) {
-	err := Config{MaxConns: -1, WriteTimeout: -1, SocketBuffer: -1}.Validate()
-	for _, field := range []string{"MaxConns", "WriteTimeout", "SocketBuffer"} {
+	err := Config{MaxConns: -1, MaxConnsPerClient: -1, MaxPipeline: -1, MaxReplyBuffer: -1, WriteTimeout: -1, SocketBuffer: -1}.Validate()
+	for _, field := range []string{"MaxConns", "MaxConnsPerClient", "MaxPipeline", "MaxReplyBuffer", "WriteTimeout", "SocketBuffer"} {
 		if err == nil || !strings.Contains(err.Error(), field) {
 			t.Errorf("Validate() = %v, want it to name %s", err, field)
 		}
+	}
+}
+
+func limitCount(s *Server, l Limit) int {
+	var m dto.Metric
+	if err := s.limits.WithLabelValues(string(l)).Write(&m); err != nil {
+		panic(err)
+	}
+	return int(m.GetCounter().GetValue())
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestRefusesPastMaxConnsPerClient: a client address over its limit is
+// refused, while its open connections and the server stay served, and a
+// slot freed is given again.
+func TestRefusesPastMaxConnsPerClient(t *testing.T) {
+	s, _ := startLoop(t, Config{MaxConnsPerClient: 2}, time.Minute)
+	first, second := dial(t, s), dial(t, s)
+	for _, c := range []*client{first, second} {
+		c.send("x\n")
+		if got := c.line(); got != "X\n" {
+			t.Fatalf("connection under the limit: %q", got)
+		}
+	}
+	third := dial(t, s)
+	if got := third.line(); got != "busy client\n" {
+		t.Fatalf("third connection: %q, want the per-client refusal", got)
+	}
+	third.expectClosed()
+	first.send("still\n")
+	if got := first.line(); got != "STILL\n" {
+		t.Fatalf("after the refusal: %q", got)
+	}
+	if n := limitCount(s, LimitConnsPerClient); n != 1 {
+		t.Fatalf("conns_per_client counted %d, want 1", n)
+	}
+	second.nc.Close()
+	waitFor(t, "the closed connection's slot", func() bool { return s.Open() == 1 })
+	fourth := dial(t, s)
+	fourth.send("y\n")
+	if got := fourth.line(); got != "Y\n" {
+		t.Fatalf("after a slot was freed: %q", got)
+	}
+}
+
+// TestPipelineAnsweredInPieces: a pipeline deeper than MaxPipeline is
+// answered whole and in order, MaxPipeline answers per write.
+func TestPipelineAnsweredInPieces(t *testing.T) {
+	s, _ := startLoop(t, Config{MaxPipeline: 2}, time.Minute)
+	c := dial(t, s)
+	c.send("a\nb\nc\nd\ne\n")
+	for _, want := range []string{"A\n", "B\n", "C\n", "D\n", "E\n"} {
+		if got := c.line(); got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	}
+	if n := limitCount(s, LimitPipeline); n < 2 {
+		t.Fatalf("pipeline pauses counted %d, want at least 2", n)
+	}
+	if p := s.PeakSent(); p > 4 {
+		t.Fatalf("a write carried %d bytes, want at most two answers (4)", p)
+	}
+}
+
+// TestClientThatDoesNotReadIsClosed: a client that pipelines requests for
+// big answers and never reads holds at most MaxReplyBuffer plus one answer
+// of them, and is closed after the write timeout, while another client is
+// answered throughout.
+func TestClientThatDoesNotReadIsClosed(t *testing.T) {
+	const maxReply = 4 * bigAnswer
+	s, _ := startLoop(t, Config{MaxReplyBuffer: maxReply, WriteTimeout: 200 * time.Millisecond}, time.Minute)
+	slow, good := dial(t, s), dial(t, s)
+	slow.send(strings.Repeat("big\n", 1000)) // 64 MiB of answers
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 50 && limitCount(s, LimitReplyBuffer) == 0; i++ {
+			good.send("ping\n")
+			if got := good.line(); got != "PING\n" {
+				t.Errorf("good client: %q", got)
+				return
+			}
+			time.Sleep(10 * time.Millisecond) // pace the good client, not a synchronisation
+		}
+	}()
+	waitFor(t, "the slow client's close", func() bool { return limitCount(s, LimitReplyBuffer) == 1 })
+	<-done
+	waitFor(t, "the slow connection to end", func() bool { return s.Open() == 1 })
+	if p := s.PeakSent(); p > maxReply+bigAnswer {
+		t.Fatalf("a write carried %d bytes, want at most %d", p, maxReply+bigAnswer)
+	}
+	good.send("after\n")
+	if got := good.line(); got != "AFTER\n" {
+		t.Fatalf("good client after the close: %q", got)
+	}
+}
+
+func TestWarnLimiter(t *testing.T) {
+	var w warnLimiter
+	t0 := time.Unix(0, 0)
+	steps := []struct {
+		at         time.Duration
+		ok         bool
+		suppressed int
+	}{{0, true, 0}, {time.Millisecond, false, 0}, {500 * time.Millisecond, false, 0}, {warnInterval, true, 2}, {warnInterval + 1, false, 0}}
+	for i, st := range steps {
+		n, ok := w.allow(LimitConns, t0.Add(st.at))
+		if ok != st.ok || n != st.suppressed {
+			t.Fatalf("step %d: allow = %d, %v, want %d, %v", i, n, ok, st.suppressed, st.ok)
+		}
+	}
+	if _, ok := w.allow(LimitPipeline, t0.Add(warnInterval+2)); !ok {
+		t.Fatal("another limit's line was held back")
 	}
 }

@@ -4,17 +4,22 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"math"
 	"net"
 	"strconv"
 	"sync"
 	"testing"
 
 	"github.com/upu/upu/crdt"
+	"github.com/upu/upu/frontend/connloop"
 	"github.com/upu/upu/internal/logging"
 	"github.com/upu/upu/kv"
 	"github.com/upu/upu/protocol"
 	"github.com/upu/upu/store"
 )
+
+// unlimited lets a benchmark's Process answer its whole pipeline.
+var unlimited = connloop.Budget{Requests: math.MaxInt, ReplyBytes: math.MaxInt}
 
 // benchPipelines drives a node with 8 connections sending pipelines of depth
 // 16, the way `upu bench -P 16` does, so the server's own cost per request
@@ -105,7 +110,7 @@ func BenchmarkConnProcess(b *testing.B) {
 			c := newConn(s, s.logger.Component("server"), end)
 			hello, _ := protocol.AppendFrame(nil, protocol.Header{Opcode: protocol.OpHello, ReqID: 1}, &protocol.Hello{Version: protocol.Version})
 			c.ReadOnce(bytes.NewReader(hello))
-			c.Process()
+			c.Process(unlimited)
 			c.Flush(io.Discard)
 			const depth = 16
 			var pipeline []byte
@@ -123,7 +128,7 @@ func BenchmarkConnProcess(b *testing.B) {
 			for i := 0; i < b.N; i += depth {
 				r.Reset(pipeline)
 				c.ReadOnce(r)
-				c.Process()
+				c.Process(unlimited)
 				c.Flush(io.Discard)
 			}
 		})

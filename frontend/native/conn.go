@@ -2,6 +2,7 @@ package native
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"strconv"
@@ -93,9 +94,16 @@ func (c *conn) ReadDeadline(now time.Time) time.Time {
 }
 
 // Refuse answers a connection the server will not serve.
-func (c *conn) Refuse() {
-	c.appendError(0, reqid.ID{}, protocol.CodeUnavailable, "too many connections")
+func (c *conn) Refuse(why connloop.Refusal) {
+	msg := "too many connections"
+	if why == connloop.RefusePerClient {
+		msg = "max connections per client reached"
+	}
+	c.appendError(0, reqid.ID{}, protocol.CodeUnavailable, msg)
 }
+
+// Queued is the size of the answers not yet written.
+func (c *conn) Queued() int { return len(c.out) }
 
 // Flush writes the answers of the batch.
 func (c *conn) Flush(w io.Writer) error {
@@ -114,10 +122,16 @@ func (c *conn) Flush(w io.Writer) error {
 // HandOff gives the socket to the owner a request chose (takeover).
 func (c *conn) HandOff(nc net.Conn) { c.takeover(nc) }
 
-// Process handles every complete frame buffered and queues the answers.
-func (c *conn) Process() connloop.Outcome {
+// Process handles the complete frames buffered, as many as b allows, and
+// queues the answers.
+func (c *conn) Process(b connloop.Budget) connloop.Outcome {
 	c.batchStart = time.Now()
-	for !c.closed && c.takeover == nil {
+	more := false
+	for handled := 0; !c.closed && c.takeover == nil; handled++ {
+		if b.Full(handled, len(c.out)) {
+			more = c.dec.Buffered() > 0
+			break
+		}
 		f, ok, err := c.dec.Next()
 		if err != nil {
 			c.flushWrites()
@@ -126,6 +140,9 @@ func (c *conn) Process() connloop.Outcome {
 				Warn("bad frame: closing connection")
 			c.appendError(f.ReqID, rid, protocol.CodeOf(err), err.Error())
 			c.s.metrics.badFrame.Inc()
+			if errors.Is(err, protocol.ErrFrameTooLarge) {
+				c.s.loop.Count(connloop.LimitRequestSize)
+			}
 			c.closed = true
 			break
 		}
@@ -141,6 +158,8 @@ func (c *conn) Process() connloop.Outcome {
 		return connloop.Close
 	case c.takeover != nil:
 		return connloop.HandOff
+	case more:
+		return connloop.More
 	}
 	return connloop.Continue
 }

@@ -38,6 +38,8 @@ type Config struct {
 	HandshakeTimeout time.Duration
 	// MaxConns caps open connections; more are refused with an error frame.
 	MaxConns int
+	// Limits on one client: see connloop.Config. Zero means its default.
+	MaxConnsPerClient, MaxPipeline, MaxReplyBuffer int
 	// Tokens separate roles. With none set every role is open (a
 	// development node); otherwise a role whose token is unset falls back
 	// to a stronger rule (see authorize).
@@ -76,8 +78,13 @@ func (c Config) Validate() error {
 	if c.IdleTimeout < 2*c.HeartbeatInterval {
 		l.Add("IdleTimeout", c.IdleTimeout, fmt.Sprintf("must be at least twice HeartbeatInterval (%s)", c.HeartbeatInterval))
 	}
-	if c.MaxConns < 0 {
-		l.Add("MaxConns", c.MaxConns, "must not be negative")
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"MaxConns", c.MaxConns}, {"MaxConnsPerClient", c.MaxConnsPerClient}, {"MaxPipeline", c.MaxPipeline}, {"MaxReplyBuffer", c.MaxReplyBuffer}} {
+		if f.v < 0 {
+			l.Add(f.name, f.v, "must not be negative")
+		}
 	}
 	return l.Err(ErrInvalidConfig)
 }
@@ -207,9 +214,13 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		},
 	}
 	log := deps.Logger.Component("server")
-	loop, err := connloop.New(connloop.Config{MaxConns: cfg.MaxConns, WriteTimeout: cfg.IdleTimeout}, connloop.Deps{
-		Log:     log,
-		NewConn: func(nc net.Conn) connloop.Conn { return newConn(s, log, nc) },
+	loop, err := connloop.New(connloop.Config{
+		MaxConns: cfg.MaxConns, MaxConnsPerClient: cfg.MaxConnsPerClient, MaxPipeline: cfg.MaxPipeline, MaxReplyBuffer: cfg.MaxReplyBuffer,
+		WriteTimeout: cfg.IdleTimeout,
+	}, connloop.Deps{
+		Log:      log,
+		Protocol: "native",
+		NewConn:  func(nc net.Conn) connloop.Conn { return newConn(s, log, nc) },
 	})
 	if err != nil {
 		return nil, err
@@ -219,7 +230,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		conns := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "upu_connections", Help: "Open client connections, by protocol.", ConstLabels: prometheus.Labels{"protocol": "native"},
 		}, func() float64 { return float64(loop.Open()) })
-		if err := errors.Join(reg.Register(s.metrics.batch), reg.Register(s.metrics.badFrame), reg.Register(conns)); err != nil {
+		if err := errors.Join(reg.Register(s.metrics.batch), reg.Register(s.metrics.badFrame), reg.Register(conns), reg.Register(loop.Collector())); err != nil {
 			return nil, fmt.Errorf("native: metrics: %w", err)
 		}
 	}

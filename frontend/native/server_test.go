@@ -32,6 +32,7 @@ type options struct {
 	Domain                                           string
 	HeartbeatInterval, IdleTimeout, HandshakeTimeout time.Duration
 	MaxConns, MaxKeySize, MaxValueSize               int
+	MaxConnsPerClient, MaxReplyBuffer                int
 	ClientToken, PeerToken, AdminToken               string
 	DataDir, LogDir                                  string
 	links                                            LinkAcceptor
@@ -120,7 +121,7 @@ func startNode(t testing.TB, o options) *testServer {
 	n := &testServer{st: st, id: id, logger: logger}
 	n.srv, err = New(Config{
 		NodeID: id, Domain: o.Domain, HeartbeatInterval: o.HeartbeatInterval, IdleTimeout: o.IdleTimeout,
-		HandshakeTimeout: o.HandshakeTimeout, MaxConns: o.MaxConns,
+		HandshakeTimeout: o.HandshakeTimeout, MaxConns: o.MaxConns, MaxConnsPerClient: o.MaxConnsPerClient, MaxReplyBuffer: o.MaxReplyBuffer,
 		ClientToken: o.ClientToken, PeerToken: o.PeerToken, AdminToken: o.AdminToken,
 	}, Deps{KV: svc, Admin: fakeAdmin{st: st, s: n, backup: o.backup}, Logger: logger, Links: o.links, Cascade: o.cascade, Registerer: prometheus.NewRegistry()})
 	if err != nil {
@@ -446,6 +447,65 @@ func TestIdleConnectionClosed(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("idle connection not closed")
 		}
+	}
+}
+
+// TestMaxConnsPerClient: a client address past its limit gets a typed
+// refusal, and its open connections are still answered.
+func TestMaxConnsPerClient(t *testing.T) {
+	n := startNode(t, options{MaxConnsPerClient: 2})
+	first := dial(t, n)
+	first.hello(protocol.Hello{})
+	dial(t, n).hello(protocol.Hello{})
+	w := dial(t, n)
+	if e := decodeErr(w.recv()); e == nil || e.Code != protocol.CodeUnavailable || e.Message != "max connections per client reached" {
+		t.Fatalf("third connection answered %v, want unavailable: max connections per client reached", e)
+	}
+	w.expectClosed()
+	first.send(protocol.OpPing, nil)
+	if f := first.recv(); f.Opcode != protocol.OpPing {
+		t.Fatalf("first connection after the refusal: %v", decodeErr(f))
+	}
+}
+
+// TestClientThatDoesNotReadIsClosed: 10k pipelined GETs of a 256 KiB
+// value from a client that never reads are answered at most the reply
+// buffer at a time and the client is closed after the idle timeout, while
+// another client's reads and writes all succeed.
+func TestClientThatDoesNotReadIsClosed(t *testing.T) {
+	const maxReply, value = 1 << 20, 256 << 10
+	n := startNode(t, options{MaxReplyBuffer: maxReply, IdleTimeout: 300 * time.Millisecond, HeartbeatInterval: 100 * time.Millisecond})
+	good := dial(t, n)
+	good.hello(protocol.Hello{})
+	good.send(protocol.OpSet, &protocol.SetRequest{Key: []byte("big"), Value: bytes.Repeat([]byte{'v'}, value)})
+	if f := good.recv(); f.Opcode != protocol.OpSet {
+		t.Fatalf("set: %v", decodeErr(f))
+	}
+	slow := dial(t, n)
+	slow.hello(protocol.Hello{})
+	var pipeline []byte
+	for range 10000 {
+		b, _ := slow.frame(protocol.OpGet, &protocol.GetRequest{Key: []byte("big")})
+		pipeline = append(pipeline, b...)
+	}
+	go slow.nc.Write(pipeline) // blocks once the server stops reading; ends with the close
+	for i := 0; n.srv.Open() == 2; i++ {
+		if i == 2000 {
+			t.Fatal("the client that does not read was not closed")
+		}
+		key := []byte("k" + strconv.Itoa(i))
+		good.send(protocol.OpSet, &protocol.SetRequest{Key: key, Value: []byte("v")})
+		good.send(protocol.OpGet, &protocol.GetRequest{Key: key})
+		if f := good.recv(); f.Opcode != protocol.OpSet {
+			t.Fatalf("good client's set: %v", decodeErr(f))
+		}
+		if f := good.recv(); f.Opcode != protocol.OpGet {
+			t.Fatalf("good client's get: %v", decodeErr(f))
+		}
+		time.Sleep(5 * time.Millisecond) // paces the good client; not a synchronisation
+	}
+	if p := n.srv.loop.PeakSent(); p > maxReply+value+4<<10 {
+		t.Fatalf("one write carried %d bytes of answers, want at most the reply buffer and one answer (%d)", p, maxReply+value)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"math"
 	"net"
 	"strconv"
 	"sync"
@@ -13,9 +14,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/upu/upu/crdt"
+	"github.com/upu/upu/frontend/connloop"
 	"github.com/upu/upu/kv"
 	"github.com/upu/upu/store"
 )
+
+// unlimited lets a benchmark's Process answer its whole pipeline.
+var unlimited = connloop.Budget{Requests: math.MaxInt, ReplyBytes: math.MaxInt}
 
 // BenchmarkRespPipeline drives the Redis listener with 8 connections
 // sending pipelines of 16 commands of a 100-byte value, as redis-benchmark
@@ -131,7 +136,7 @@ func BenchmarkConnProcess(b *testing.B) {
 			}
 			if op == "GET" {
 				c.ReadOnce(bytes.NewReader(pipeline))
-				c.Process()
+				c.Process(unlimited)
 				c.Flush(io.Discard)
 				pipeline = pipeline[:0]
 				for i := range depth {
@@ -145,7 +150,7 @@ func BenchmarkConnProcess(b *testing.B) {
 			for i := 0; i < b.N; i += depth {
 				r.Reset(pipeline)
 				c.ReadOnce(r)
-				c.Process()
+				c.Process(unlimited)
 				c.Flush(io.Discard)
 			}
 		})

@@ -121,19 +121,35 @@ func (c *conn) ReadOnce(r io.Reader) (int, error) {
 
 func (c *conn) ReadDeadline(now time.Time) time.Time { return now.Add(c.s.cfg.IdleTimeout) }
 func (c *conn) Flush(w io.Writer) error              { return c.wr.Flush(w) }
-func (c *conn) Refuse()                              { c.wr.AppendError("ERR max number of clients reached") }
+func (c *conn) Queued() int                          { return c.wr.Len() }
+
+// Refuse answers a connection the server will not serve, in redis' words
+// for its own limit.
+func (c *conn) Refuse(why connloop.Refusal) {
+	if why == connloop.RefusePerClient {
+		c.wr.AppendError("ERR max connections per client reached")
+		return
+	}
+	c.wr.AppendError("ERR max number of clients reached")
+}
 
 // HandOff is never asked for: a Redis connection is never handed over.
 func (c *conn) HandOff(nc net.Conn) { nc.Close() }
 
-// Process handles every complete command buffered and queues the answers.
-func (c *conn) Process() connloop.Outcome {
+// Process handles the complete commands buffered, as many as b allows,
+// and queues the answers.
+func (c *conn) Process(b connloop.Budget) connloop.Outcome {
 	if c.closed {
 		return connloop.Close
 	}
 	c.batchStart = time.Now()
 	handled := 0
+	more := false
 	for !c.closed {
+		if b.Full(handled, c.wr.Len()) {
+			more = c.rd.Buffered() > 0
+			break
+		}
 		args, ok, err := c.rd.Next()
 		if err != nil {
 			// The stream cannot be resynchronised: answer and close, as
@@ -153,8 +169,11 @@ func (c *conn) Process() connloop.Outcome {
 	c.flushWrites()
 	c.logAnswered()
 	c.s.processed.Add(int64(handled))
-	if c.closed {
+	switch {
+	case c.closed:
 		return connloop.Close
+	case more:
+		return connloop.More
 	}
 	return connloop.Continue
 }

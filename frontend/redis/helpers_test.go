@@ -27,6 +27,7 @@ import (
 // (nil: none).
 type options struct {
 	MaxKeySize, MaxValueSize, MaxConns int
+	MaxConnsPerClient, MaxPipeline     int
 	IdleTimeout                        time.Duration
 	ClientToken                        string
 	upstream                           kv.Upstream
@@ -72,7 +73,7 @@ func newServer(t testing.TB, o options, clk clock.Clock) (*Server, crdt.NodeID) 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { logger.Close() })
-	s, err := New(Config{MaxConns: o.MaxConns, IdleTimeout: o.IdleTimeout, ClientToken: o.ClientToken},
+	s, err := New(Config{MaxConns: o.MaxConns, MaxConnsPerClient: o.MaxConnsPerClient, MaxPipeline: o.MaxPipeline, IdleTimeout: o.IdleTimeout, ClientToken: o.ClientToken},
 		Deps{KV: svc, Node: fakeNode{id}, Logger: logger, Registerer: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)

@@ -805,18 +805,47 @@ func TestParseInt(t *testing.T) {
 	}
 }
 
-// TestRespMaxConns refuses a connection past MaxConns with redis' error.
+// TestRespMaxConns refuses a connection past MaxConns with redis' error,
+// and one past MaxConnsPerClient with its own, while the first is still
+// answered.
 func TestRespMaxConns(t *testing.T) {
-	n := startServer(t, options{MaxConns: 1}, nil)
-	first := dialResp(t, n)
-	if got := first.do("PING"); got != "+PONG\r\n" {
-		t.Fatalf("PING: %q", got)
+	tests := []struct {
+		name string
+		o    options
+		want string
+	}{
+		{"max conns", options{MaxConns: 1}, "ERR max number of clients reached"},
+		{"per client", options{MaxConnsPerClient: 1}, "ERR max connections per client reached"},
 	}
-	second := dialResp(t, n)
-	if got := second.reply(); got != errReply("ERR max number of clients reached") {
-		t.Fatalf("second connection: %q", got)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := startServer(t, tt.o, nil)
+			first := dialResp(t, n)
+			if got := first.do("PING"); got != "+PONG\r\n" {
+				t.Fatalf("PING: %q", got)
+			}
+			second := dialResp(t, n)
+			if got := second.reply(); got != errReply(tt.want) {
+				t.Fatalf("second connection: %q", got)
+			}
+			second.expectClosed()
+			if got := first.do("PING"); got != "+PONG\r\n" {
+				t.Fatalf("first connection after the refusal: %q", got)
+			}
+		})
 	}
-	second.expectClosed()
+}
+
+// TestRespPipelineDeeperThanMaxPipeline is answered whole and in order.
+func TestRespPipelineDeeperThanMaxPipeline(t *testing.T) {
+	n := startServer(t, options{MaxPipeline: 2}, nil)
+	w := dialResp(t, n)
+	w.write("SET a 1\r\nGET a\r\nINCR a\r\nGET a\r\nPING\r\n")
+	for _, want := range []string{"+OK\r\n", bulk("1"), ":2\r\n", bulk("2"), "+PONG\r\n"} {
+		if got := w.reply(); got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	}
 }
 
 // TestRespIdleTimeout closes a connection that sends nothing for the idle

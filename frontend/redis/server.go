@@ -24,6 +24,8 @@ type Config struct {
 	// MaxConns caps open connections; more get redis' "max number of
 	// clients reached".
 	MaxConns int
+	// Limits on one client: see connloop.Config. Zero means its default.
+	MaxConnsPerClient, MaxPipeline, MaxReplyBuffer int
 	// IdleTimeout closes a connection on which nothing arrives for this
 	// long; it also bounds the write of an answer.
 	IdleTimeout time.Duration
@@ -50,8 +52,13 @@ var ErrInvalidConfig = errors.New("upu: invalid redis server config")
 // Validate reports every invalid field.
 func (c Config) Validate() error {
 	var l confcheck.List
-	if c.MaxConns < 0 {
-		l.Add("MaxConns", c.MaxConns, "must not be negative")
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"MaxConns", c.MaxConns}, {"MaxConnsPerClient", c.MaxConnsPerClient}, {"MaxPipeline", c.MaxPipeline}, {"MaxReplyBuffer", c.MaxReplyBuffer}} {
+		if f.v < 0 {
+			l.Add(f.name, f.v, "must not be negative")
+		}
 	}
 	if c.IdleTimeout < 0 {
 		l.Add("IdleTimeout", c.IdleTimeout, "must not be negative")
@@ -153,9 +160,13 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		readCfg: resp.Config{MaxBulkLen: max(deps.KV.MaxValueSize(), deps.KV.MaxKeySize()) + protocolOverhead},
 	}
 	log := deps.Logger.Component("resp")
-	loop, err := connloop.New(connloop.Config{MaxConns: cfg.MaxConns, WriteTimeout: cfg.IdleTimeout}, connloop.Deps{
-		Log:     log,
-		NewConn: func(nc net.Conn) connloop.Conn { return newConn(s, log, nc, s.lastID.Add(1)) },
+	loop, err := connloop.New(connloop.Config{
+		MaxConns: cfg.MaxConns, MaxConnsPerClient: cfg.MaxConnsPerClient, MaxPipeline: cfg.MaxPipeline, MaxReplyBuffer: cfg.MaxReplyBuffer,
+		WriteTimeout: cfg.IdleTimeout,
+	}, connloop.Deps{
+		Log:      log,
+		Protocol: "resp",
+		NewConn:  func(nc net.Conn) connloop.Conn { return newConn(s, log, nc, s.lastID.Add(1)) },
 	})
 	if err != nil {
 		return nil, err
@@ -165,7 +176,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		conns := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "upu_connections", Help: "Open client connections, by protocol.", ConstLabels: prometheus.Labels{"protocol": "resp"},
 		}, func() float64 { return float64(loop.Open()) })
-		if err := errors.Join(reg.Register(m.calls), reg.Register(m.errors), reg.Register(conns)); err != nil {
+		if err := errors.Join(reg.Register(m.calls), reg.Register(m.errors), reg.Register(conns), reg.Register(loop.Collector())); err != nil {
 			return nil, fmt.Errorf("redis: metrics: %w", err)
 		}
 	}

@@ -54,6 +54,7 @@ const (
 	EventBadToken         = "bad_token"         // a connection gave a wrong token
 	EventForbidden        = "forbidden"         // a connection asked what its role may not do
 	EventConnLimit        = "conn_limit"        // a connection refused: too many
+	EventSlowClient       = "slow_client"       // a connection closed: its client did not read its answers
 	EventProtocolError    = "protocol_error"    // a peer or client sent what cannot be read
 	EventReplicationError = "replication_error" // a replication message could not be applied or a member is unusable
 	EventStoreError       = "store_error"       // the store failed a write, a sync or its background work
