@@ -22,6 +22,19 @@ const (
 	RoleAdmin  Role = 2
 )
 
+// String names the role as logs and refusals do.
+func (r Role) String() string {
+	switch r {
+	case RoleClient:
+		return "client"
+	case RolePeer:
+		return "peer"
+	case RoleAdmin:
+		return "admin"
+	}
+	return "unknown"
+}
+
 // Hello is the first frame each side sends. The client's Hello states its
 // version, role and token; the server's reply states what the client must
 // adopt: the heartbeat interval and the idle timeout after which the server
