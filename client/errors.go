@@ -25,6 +25,9 @@ var (
 	// ErrScopeUnavailable: the node cannot read beyond itself (no parent
 	// domain to ask for scope up or root).
 	ErrScopeUnavailable = errors.New("upu: scope unavailable")
+	// ErrBadContext: a write's context token (WithContext) was refused, as
+	// forged, altered or made for another key; read the key again.
+	ErrBadContext = errors.New("upu: bad context token")
 )
 
 // ServerError is an error frame a node answered with. errors.Is matches it
@@ -63,6 +66,8 @@ func sentinel(c protocol.Code) error {
 		return ErrUnauthorized
 	case protocol.CodeScopeUnavailable:
 		return ErrScopeUnavailable
+	case protocol.CodeBadContext:
+		return ErrBadContext
 	case protocol.CodeUnknownOp, protocol.CodeProtocol:
 		return ErrProtocol
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/upu/upu/cascade"
 	"github.com/upu/upu/crdt"
+	"github.com/upu/upu/ctxkey"
 	"github.com/upu/upu/store"
 )
 
@@ -28,6 +29,9 @@ var (
 	// ErrScopeUnavailable is a read asking beyond this node of a service
 	// without an Upstream (one that is not part of a domain tree).
 	ErrScopeUnavailable = errors.New("upu: scope unavailable: this node reads nothing beyond itself")
+	// ErrBadContext is a write's causal-context token that no key of the
+	// domain signed for its key; a bad request.
+	ErrBadContext = ctxkey.ErrBadToken
 )
 
 // Kind classifies an error into the few outcomes every protocol knows.
@@ -55,7 +59,7 @@ func KindOf(err error) Kind {
 		return KindNotFound
 	case errors.Is(err, ErrTooLarge):
 		return KindTooLarge
-	case errors.Is(err, ErrBadRequest), errors.Is(err, ErrOverflow), errors.Is(err, crdt.ErrBadEncoding):
+	case errors.Is(err, ErrBadRequest), errors.Is(err, ErrOverflow), errors.Is(err, crdt.ErrBadEncoding), errors.Is(err, ErrBadContext):
 		return KindBadRequest
 	case errors.Is(err, ErrWrongType):
 		return KindWrongType

@@ -9,6 +9,7 @@ import (
 
 	"github.com/upu/upu/cascade"
 	"github.com/upu/upu/crdt"
+	"github.com/upu/upu/ctxkey"
 	"github.com/upu/upu/internal/clock"
 	"github.com/upu/upu/internal/reqid"
 	"github.com/upu/upu/store"
@@ -55,11 +56,14 @@ type Answer struct {
 
 // Deps are the service's collaborators. Upstream may be nil: reads beyond
 // this node then fail with ErrScopeUnavailable. Registerer, when set,
-// exports the service's metrics.
+// exports the service's metrics. Tokens signs the causal-context tokens
+// handed to clients; nil: a random key of this process's own (a node gives
+// its domain's keyring, so that its members take each other's tokens).
 type Deps struct {
 	Store      Store
 	Clock      clock.Clock
 	Upstream   Upstream
+	Tokens     *ctxkey.Keyring
 	Registerer prometheus.Registerer
 }
 
@@ -69,6 +73,7 @@ type Service struct {
 	store    Store
 	clk      clock.Clock
 	upstream Upstream
+	tokens   *ctxkey.Keyring
 	ids      *reqid.Generator
 	metrics  *metrics
 }
@@ -81,14 +86,31 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if deps.Clock == nil {
 		deps.Clock = clock.Real()
 	}
+	if deps.Tokens == nil {
+		var err error
+		if deps.Tokens, err = ctxkey.Random(); err != nil {
+			return nil, err
+		}
+	}
 	return &Service{
 		cfg:      cfg.withDefaults(),
 		store:    deps.Store,
 		clk:      deps.Clock,
 		upstream: deps.Upstream,
+		tokens:   deps.Tokens,
 		ids:      reqid.NewGenerator(uint64(cfg.NodeID), deps.Clock),
 		metrics:  newMetrics(deps.Registerer),
 	}, nil
+}
+
+// Token is the signed causal-context token a client gets for key, whose
+// causal context is c, to hand back with a later write of key.
+func (s *Service) Token(key []byte, c crdt.Context) []byte { return s.tokens.Seal(key, c) }
+
+// ParseToken returns the causal context of a token Token made for key, on
+// any member of the domain; anything else is ErrBadContext.
+func (s *Service) ParseToken(ctx context.Context, key, token []byte) (crdt.Context, error) {
+	return s.tokens.Verify(ctx, key, token)
 }
 
 // MaxKeySize and MaxValueSize are the limits in force.

@@ -79,7 +79,7 @@ func TestDomainMetrics(t *testing.T) {
 		return strings.Contains(body, "upu_domain_members 2") &&
 			strings.Contains(body, `upu_replication_peer_behind_entries{peer="`+b.ID().String()+`"} 0`) &&
 			strings.Contains(body, `upu_replication_peer_lag_seconds{peer="`+b.ID().String()+`"} 0`) &&
-			strings.Contains(body, "upu_replication_entries_applied_total 1")
+			strings.Contains(body, "upu_replication_entries_applied_total 2") // b's write and b's context-token key
 	})
 	for _, want := range []string{
 		"upu_replication_entries_sent_total", "upu_replication_send_errors_total 0",

@@ -14,6 +14,7 @@ import (
 
 	"github.com/upu/upu/cascade"
 	"github.com/upu/upu/crdt"
+	"github.com/upu/upu/ctxkey"
 	"github.com/upu/upu/frontend/native"
 	"github.com/upu/upu/frontend/redis"
 	"github.com/upu/upu/httpd"
@@ -77,7 +78,15 @@ func New(cfg Config, clk clock.Clock) (*Node, error) {
 	kcfg := cfg.kvConfig()
 	kcfg.NodeID = id
 	n.upstream.domain = cfg.Domain
-	n.kv, err = kv.New(kcfg, kv.Deps{Store: n.store, Clock: clk, Upstream: &n.upstream, Registerer: n.reg})
+	// The domain's context-token keys, created here when the store holds
+	// none, so that a token made on one member is good on the others.
+	tokens, err := ctxkey.Open(context.Background(), ctxkey.Config{Domain: cfg.Domain}, n.store)
+	if err != nil {
+		n.store.Close()
+		logger.Close()
+		return nil, err
+	}
+	n.kv, err = kv.New(kcfg, kv.Deps{Store: n.store, Clock: clk, Upstream: &n.upstream, Tokens: tokens, Registerer: n.reg})
 	if err != nil {
 		n.store.Close()
 		logger.Close()

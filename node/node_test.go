@@ -121,7 +121,7 @@ func TestHTTPMetricsAndHealth(t *testing.T) {
 		`upu_requests_total{op="get",protocol="native",result="not found"} 1`,
 		`upu_request_seconds_count{op="set",protocol="native"} 1`,
 		`upu_connections{protocol="native"} 1`,
-		"upu_log_entries 1",
+		"upu_log_entries 2", // the set and the context-token key the node created
 		"upu_batch_seconds_count",
 		"upu_up 1",
 		"go_goroutines",

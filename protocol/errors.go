@@ -34,6 +34,9 @@ const (
 	// CodeScopeUnavailable: a read asked beyond this node (scope up or
 	// root) and the node has no parent domain to ask.
 	CodeScopeUnavailable Code = 11
+	// CodeBadContext: a write's causal-context token was not signed by a
+	// key of the domain for its key (forged, altered or another key's).
+	CodeBadContext Code = 12
 )
 
 var codeNames = map[Code]string{
@@ -41,6 +44,7 @@ var codeNames = map[Code]string{
 	CodeNotFound:         "not found",
 	CodeTooLarge:         "too large",
 	CodeBadRequest:       "bad request",
+	CodeBadContext:       "bad context",
 	CodeUnavailable:      "unavailable",
 	CodeTimeout:          "timeout",
 	CodeWrongType:        "wrong type",

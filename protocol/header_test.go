@@ -197,7 +197,8 @@ func TestCodes(t *testing.T) {
 		{CodeProtocol, 10, "protocol error"},
 		{0, 0, "code 0"},
 		{CodeScopeUnavailable, 11, "scope unavailable"},
-		{12, 12, "code 12"},
+		{CodeBadContext, 12, "bad context"},
+		{13, 13, "code 13"},
 	}
 	for _, tt := range tests {
 		if uint16(tt.code) != tt.value {

@@ -311,7 +311,7 @@ func (c *conn) get(f protocol.Frame) {
 		Value:    view.Value,
 		Counter:  view.Kind == crdt.KindCount,
 		ExpiryMS: view.Expiry,
-		Context:  crdt.EncodeToken(req.Key, rec.Context),
+		Context:  c.s.kv.Token(req.Key, rec.Context),
 		Domain:   a.Domain,
 	}
 	if req.Siblings {
@@ -368,7 +368,7 @@ func (c *conn) flushWrites() {
 		case p.op == protocol.OpIncr:
 			c.reply(f, &protocol.IncrResponse{Value: r.Counter})
 		default:
-			c.reply(f, &protocol.WriteResponse{Context: crdt.EncodeToken(key, r.Context)})
+			c.reply(f, &protocol.WriteResponse{Context: c.s.kv.Token(key, r.Context)})
 		}
 		c.logRequest(p.op, p.rid, key, r.Err)
 	}
@@ -380,9 +380,9 @@ func (c *conn) withContext(f protocol.Frame, rid reqid.ID, key, token []byte, w 
 	if len(token) == 0 {
 		return true
 	}
-	cc, err := crdt.DecodeToken(key, token)
+	cc, err := c.s.kv.ParseToken(context.Background(), key, token)
 	if err != nil {
-		c.fail(f, rid, protocol.CodeBadRequest, err.Error(), false)
+		c.failErr(f, rid, err)
 		return false
 	}
 	w.Context = &cc

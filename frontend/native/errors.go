@@ -36,6 +36,9 @@ func wireError(err error) (protocol.Code, string) {
 	if errors.As(err, &pe) {
 		return pe.Code, pe.Message
 	}
+	if errors.Is(err, kv.ErrBadContext) {
+		return protocol.CodeBadContext, err.Error()
+	}
 	var code protocol.Code
 	switch kv.KindOf(err) {
 	case kv.KindNotFound:

@@ -402,7 +402,7 @@ func TestBadInput(t *testing.T) {
 			t.Fatalf("empty key answered %v", e)
 		}
 		w.send(protocol.OpSet, &protocol.SetRequest{Key: []byte("k"), Value: []byte("v"), Context: []byte{0xff, 0x00}})
-		if e := decodeErr(w.recv()); e == nil || e.Code != protocol.CodeBadRequest {
+		if e := decodeErr(w.recv()); e == nil || e.Code != protocol.CodeBadContext {
 			t.Fatalf("bad context token answered %v", e)
 		}
 		w.send(protocol.OpIncr, &protocol.IncrRequest{Key: []byte("after-garbage"), Delta: 1})
