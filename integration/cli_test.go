@@ -241,7 +241,8 @@ func TestStatusJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &st); err != nil {
 		t.Fatalf("status --json is not JSON: %v\n%s", err, out)
 	}
-	if st.Domain != "dc-east" || st.Keys != 2 || st.LogLen != 2 || len(st.NodeID) != 16 || st.Applied[st.NodeID] != 2 {
+	// Three log entries: the two writes and the domain's context-token key.
+	if st.Domain != "dc-east" || st.Keys != 2 || st.LogLen != 3 || len(st.NodeID) != 16 || st.Applied[st.NodeID] != 3 {
 		t.Fatalf("status = %+v", st)
 	}
 	if d := mustCLI(t, n.addr, "digest"); len(d) != 64 {

@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"fmt"
+	"strconv"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -32,7 +33,7 @@ func (r Role) String() string {
 	case RoleAdmin:
 		return "admin"
 	}
-	return "unknown"
+	return strconv.Itoa(int(r))
 }
 
 // Hello is the first frame each side sends. The client's Hello states its

@@ -44,6 +44,9 @@ func systemFingerprintKey(dst, key []byte) []byte {
 	return append(append(dst, "\x00upu-system\x00"...), key...)
 }
 
+// checkSystemWrite bounds a system write by what the store can hold, not
+// by the configured limits, which are the clients': a small
+// --max-value-size must not stop a node from keeping its own settings.
 func (s *Store) checkSystemWrite(wr *Write) error {
 	switch {
 	case wr.Op != OpSet && wr.Op != OpDel:
@@ -52,10 +55,10 @@ func (s *Store) checkSystemWrite(wr *Write) error {
 		return fmt.Errorf("%w: system keys take no expiry or condition", ErrBadRequest)
 	case len(wr.Key) == 0:
 		return fmt.Errorf("%w: empty key", ErrBadRequest)
-	case len(wr.Key) > s.cfg.MaxKeySize:
-		return fmt.Errorf("%w: key of %d bytes, limit %d", ErrTooLarge, len(wr.Key), s.cfg.MaxKeySize)
-	case len(wr.Value) > s.cfg.MaxValueSize:
-		return fmt.Errorf("%w: value of %d bytes, limit %d", ErrTooLarge, len(wr.Value), s.cfg.MaxValueSize)
+	case len(wr.Key) > MaxKeySizeLimit:
+		return fmt.Errorf("%w: key of %d bytes, limit %d", ErrTooLarge, len(wr.Key), MaxKeySizeLimit)
+	case len(wr.Value) > MaxValueSizeLimit:
+		return fmt.Errorf("%w: value of %d bytes, limit %d", ErrTooLarge, len(wr.Value), MaxValueSizeLimit)
 	}
 	return nil
 }

@@ -134,7 +134,7 @@ func TestSystemWriteRejected(t *testing.T) {
 		{"expiry", Write{Op: OpSet, Key: []byte("k"), Value: []byte("v"), Expiry: 1}, ErrBadRequest},
 		{"condition", Write{Op: OpSet, Key: []byte("k"), Value: []byte("v"), Cond: CondAbsent}, ErrBadRequest},
 		{"empty key", Write{Op: OpSet, Value: []byte("v")}, ErrBadRequest},
-		{"long key", Write{Op: OpSet, Key: bytes.Repeat([]byte("k"), 2000), Value: []byte("v")}, ErrTooLarge},
+		{"long key", Write{Op: OpSet, Key: bytes.Repeat([]byte("k"), MaxKeySizeLimit+1), Value: []byte("v")}, ErrTooLarge},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.w.System = true
@@ -276,5 +276,21 @@ func TestLogValueFormatV1(t *testing.T) {
 				t.Errorf("decoded %+v, %v", e, err)
 			}
 		})
+	}
+}
+
+// The configured limits bound the clients' data, not the node's own
+// settings: a node with a small --max-value-size still keeps its keys.
+func TestSystemWriteNotBoundByClientLimits(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxKeySize, cfg.MaxValueSize = 8, 16
+	s := openStore(t, cfg, newFakeClock())
+	ctx := context.Background()
+	long, big := []byte("a-system-key-longer-than-8"), make([]byte, 32)
+	if res := s.Apply(ctx, Write{Op: OpSet, Key: long, Value: big, System: true}); res.Err != nil {
+		t.Fatalf("system write over the client limits: %v", res.Err)
+	}
+	if res := s.Apply(ctx, Write{Op: OpSet, Key: []byte("k"), Value: big}); !errors.Is(res.Err, ErrTooLarge) {
+		t.Fatalf("data write over MaxValueSize: %v, want ErrTooLarge", res.Err)
 	}
 }
