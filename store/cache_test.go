@@ -117,7 +117,7 @@ func TestCacheReadsFollowWrites(t *testing.T) {
 	cfg := testConfig()
 	cfg.RecordCacheSize = 256 << 10
 	s := openStore(t, cfg, newFakeClock())
-	const keys, rounds = 1500, 12
+	const keys, rounds = 1500, 6
 	var acked [keys]struct {
 		sync.Mutex
 		v int
@@ -155,15 +155,23 @@ func TestCacheReadsFollowWrites(t *testing.T) {
 			}
 		}()
 	}
+	// Small batches: each commit is a chance for a reader's stale fill.
+	const batch = 4
+	ws, out := make([]Write, batch), make([]Result, batch)
 	for n := 1; n <= rounds && ctx.Err() == nil; n++ {
-		for k := range keys {
-			w := Write{Op: OpSet, Key: []byte(fmt.Sprint("k", k)), Value: []byte(strconv.Itoa(n))}
-			if res := s.Apply(ctx, w); res.Err != nil {
-				t.Fatal(res.Err)
+		for first := 0; first < keys; first += batch {
+			for i := range batch {
+				ws[i] = Write{Op: OpSet, Key: []byte(fmt.Sprint("k", first+i)), Value: []byte(strconv.Itoa(n))}
 			}
-			acked[k].Lock()
-			acked[k].v = n
-			acked[k].Unlock()
+			s.ApplyBatch(ctx, ws, out)
+			for i := range batch {
+				if out[i].Err != nil {
+					t.Fatal(out[i].Err)
+				}
+				acked[first+i].Lock()
+				acked[first+i].v = n
+				acked[first+i].Unlock()
+			}
 		}
 	}
 	close(stop)
