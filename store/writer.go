@@ -559,7 +559,6 @@ func (w *writer) get(key []byte) (crdt.Record, bool, error) {
 	w.keyBuf = appendRecordKey(w.keyBuf[:0], key)
 	item, err := w.txn.Get(w.keyBuf)
 	if errors.Is(err, badger.ErrKeyNotFound) {
-		w.cache.remove(string(key))
 		return crdt.Record{}, false, nil
 	}
 	if err == nil {
