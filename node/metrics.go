@@ -24,6 +24,15 @@ func registerMetrics(n *Node) {
 		gauge("upu_log_entries", "Entries in the replication log.", func() float64 { return float64(n.store.LogLen()) }),
 		gauge("upu_keys", "Keys that are not deleted (an expired key counts until the purger finds it).", func() float64 { return float64(n.store.Stats().Keys) }),
 		gauge("upu_store_bytes", "Size of the store's files on disk (0: in memory).", func() float64 { return float64(n.store.Stats().DiskBytes) }),
+		gauge("upu_record_cache_bytes", "Bytes of decoded records held in memory, as the cache accounts them; at most upu_record_cache_limit_bytes.", func() float64 {
+			b, _ := n.store.RecordCacheUsage()
+			return float64(b)
+		}),
+		gauge("upu_record_cache_entries", "Keys held in the record cache, absent keys included.", func() float64 {
+			_, e := n.store.RecordCacheUsage()
+			return float64(e)
+		}),
+		gauge("upu_record_cache_limit_bytes", "The record cache's share of --max-memory.", func() float64 { return float64(n.store.Budget().RecordCache) }),
 		gauge("upu_dead_records", "Deleted or expired keys kept only for their causal context.", func() float64 { return float64(n.store.GCStats().DeadRecords) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "upu_tombstones_dropped_total", Help: "Dead records dropped, by why.", ConstLabels: prometheus.Labels{"reason": "stable"},

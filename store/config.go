@@ -42,6 +42,12 @@ type Config struct {
 	// entries beyond it are trimmed in the background, whether every
 	// registered holder has them or not (see Holder).
 	MaxLogEntries int64
+	// MaxMemory is the memory, in bytes, that the store's buffers and
+	// caches share: the four sizes below, when zero, are parts of it (see
+	// Budget). It bounds what the store holds, not the process: connections
+	// and the runtime come on top, which is why `upu serve` also gives it to
+	// the Go runtime as its soft memory limit.
+	MaxMemory int64
 	// MemTableSize is Badger's memtable size; it also bounds one
 	// transaction (15% of it).
 	MemTableSize int64
@@ -49,7 +55,8 @@ type Config struct {
 	BlockCacheSize int64
 	IndexCacheSize int64
 	// RecordCacheSize bounds (approximately, in bytes) the decoded records
-	// the writer keeps for read-modify-write of recently written keys.
+	// held in memory: reads of warm keys and every write's read-modify-write
+	// are served from them.
 	RecordCacheSize int64
 }
 
@@ -65,7 +72,15 @@ const (
 	MaxValueSizeLimit = 256 << 20
 )
 
-const minMemTableSize = 1 << 20
+const (
+	minMemTableSize = 1 << 20
+	// MinMaxMemory is the smallest MaxMemory: below it the memtables would
+	// be too small to hold one batch.
+	MinMaxMemory = 32 << 20
+	// numMemtables is how many memtables Badger keeps: one filling, the
+	// others waiting to be flushed.
+	numMemtables = 3
+)
 
 // DefaultConfig returns the defaults, with Dir empty.
 func DefaultConfig() Config {
@@ -77,10 +92,32 @@ func DefaultConfig() Config {
 		PurgeInterval:    time.Second,
 		TombstoneHorizon: 24 * time.Hour,
 		MaxLogEntries:    1_000_000,
-		MemTableSize:     64 << 20,
-		BlockCacheSize:   64 << 20,
-		IndexCacheSize:   16 << 20,
-		RecordCacheSize:  32 << 20,
+		MaxMemory:        256 << 20,
+	}
+}
+
+// Budget is how a store divides MaxMemory.
+type Budget struct {
+	MemTables, BlockCache, IndexCache, RecordCache int64
+}
+
+// Total is what the parts add up to: at most MaxMemory.
+func (b Budget) Total() int64 { return b.MemTables + b.BlockCache + b.IndexCache + b.RecordCache }
+
+// budget divides MaxMemory among the parts left at zero. Half goes to the
+// record cache, because a warm read and a write's read-modify-write are
+// served from it and never reach Badger; 3/16 to Badger's memtables (three
+// of 1/16: smaller ones flush and compact more often, which costs writes
+// more than it saves); 1/8 to Badger's block cache and 1/32 to its index
+// cache, which serve the cold keys. About 1/8 is left for what the store
+// does not bound: batches in flight, iterators, the runtime's slack.
+func (c Config) budget() Budget {
+	m := c.MaxMemory
+	return Budget{
+		MemTables:   cmp.Or(c.MemTableSize, m/16) * numMemtables,
+		BlockCache:  cmp.Or(c.BlockCacheSize, m/8),
+		IndexCache:  cmp.Or(c.IndexCacheSize, m/32),
+		RecordCache: cmp.Or(c.RecordCacheSize, m/2),
 	}
 }
 
@@ -91,6 +128,13 @@ func (c Config) withDefaults() Config {
 	if c.InMemory {
 		d.MemTableSize, d.BlockCacheSize, d.IndexCacheSize, d.RecordCacheSize = 8<<20, 1<<20, 1<<20, 4<<20
 	}
+	// An explicit size wins over its share of MaxMemory.
+	c.MaxMemory = cmp.Or(c.MaxMemory, d.MaxMemory)
+	b := c.budget()
+	d.MemTableSize = cmp.Or(d.MemTableSize, b.MemTables/numMemtables)
+	d.BlockCacheSize = cmp.Or(d.BlockCacheSize, b.BlockCache)
+	d.IndexCacheSize = cmp.Or(d.IndexCacheSize, b.IndexCache)
+	d.RecordCacheSize = cmp.Or(d.RecordCacheSize, b.RecordCache)
 	c.SyncInterval = cmp.Or(c.SyncInterval, d.SyncInterval)
 	c.MaxKeySize = cmp.Or(c.MaxKeySize, d.MaxKeySize)
 	c.MaxValueSize = cmp.Or(c.MaxValueSize, d.MaxValueSize)
@@ -134,6 +178,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxLogEntries < 0 {
 		l.Add("MaxLogEntries", c.MaxLogEntries, "must not be negative")
+	}
+	if c.MaxMemory != 0 && c.MaxMemory < MinMaxMemory {
+		l.Add("MaxMemory", c.MaxMemory, fmt.Sprintf("must be at least %d", MinMaxMemory))
 	}
 	if c.MemTableSize != 0 && c.MemTableSize < minMemTableSize {
 		l.Add("MemTableSize", c.MemTableSize, fmt.Sprintf("must be at least %d", minMemTableSize))

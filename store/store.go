@@ -166,8 +166,22 @@ func (s *Store) start(st state) {
 	s.log.WithFields(logrus.Fields{
 		"node_id": s.self.String(), "dir": s.cfg.Dir, "in_memory": s.cfg.InMemory,
 		"sync_writes": s.cfg.SyncWrites, "applied": s.Applied().String(), "log_len": s.LogLen(),
+		"record_cache_bytes": s.cfg.RecordCacheSize, "memtable_bytes": s.cfg.MemTableSize,
+		"block_cache_bytes": s.cfg.BlockCacheSize, "index_cache_bytes": s.cfg.IndexCacheSize,
 	}).Info("store opened")
 }
+
+// Budget returns how the store divides its memory, as configured.
+func (s *Store) Budget() Budget {
+	return Budget{
+		MemTables: s.cfg.MemTableSize * numMemtables, BlockCache: s.cfg.BlockCacheSize,
+		IndexCache: s.cfg.IndexCacheSize, RecordCache: s.cfg.RecordCacheSize,
+	}
+}
+
+// RecordCacheUsage returns the bytes (as the cache accounts them) and the
+// number of entries the record cache holds now.
+func (s *Store) RecordCacheUsage() (bytes int64, entries int) { return s.cache.usage() }
 
 func openBadger(cfg Config, log *logrus.Entry) (*badger.DB, error) {
 	dir := ""
@@ -192,7 +206,7 @@ func openBadger(cfg Config, log *logrus.Entry) (*badger.DB, error) {
 		WithBlockCacheSize(cfg.BlockCacheSize).
 		WithIndexCacheSize(cfg.IndexCacheSize).
 		WithNumCompactors(2).
-		WithNumMemtables(3).
+		WithNumMemtables(numMemtables).
 		WithNumVersionsToKeep(1).
 		WithValueLogFileSize(256 << 20)
 	db, err := badger.Open(opt)

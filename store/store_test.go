@@ -422,6 +422,8 @@ func TestConfigValidate(t *testing.T) {
 		{"huge key limit", Config{InMemory: true, MaxKeySize: 1 << 20}, false},
 		{"tiny memtable", Config{InMemory: true, MemTableSize: 1000}, false},
 		{"negative log bound", Config{InMemory: true, MaxLogEntries: -1}, false},
+		{"tiny memory", Config{InMemory: true, MaxMemory: MinMaxMemory - 1}, false},
+		{"negative memory", Config{InMemory: true, MaxMemory: -1}, false},
 	}
 	for _, tt := range tests {
 		if err := tt.cfg.Validate(); (err == nil) != tt.ok {
@@ -430,6 +432,30 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if err := DefaultConfig().withDefaults().Validate(); err == nil {
 		t.Error("DefaultConfig without Dir validated")
+	}
+}
+
+// TestMemoryBudget: MaxMemory is divided among the sizes left at zero, an
+// explicit size wins, and the parts never add up to more than MaxMemory.
+func TestMemoryBudget(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		want Budget
+	}{
+		{"default", Config{Dir: "d"}, Budget{MemTables: 48 << 20, BlockCache: 32 << 20, IndexCache: 8 << 20, RecordCache: 128 << 20}},
+		{"1 GiB", Config{Dir: "d", MaxMemory: 1 << 30}, Budget{MemTables: 192 << 20, BlockCache: 128 << 20, IndexCache: 32 << 20, RecordCache: 512 << 20}},
+		{"explicit cache", Config{Dir: "d", MaxMemory: 1 << 30, RecordCacheSize: 1 << 20}, Budget{MemTables: 192 << 20, BlockCache: 128 << 20, IndexCache: 32 << 20, RecordCache: 1 << 20}},
+	}
+	for _, tt := range tests {
+		c := tt.cfg.withDefaults()
+		got := Budget{MemTables: c.MemTableSize * numMemtables, BlockCache: c.BlockCacheSize, IndexCache: c.IndexCacheSize, RecordCache: c.RecordCacheSize}
+		if got != tt.want {
+			t.Errorf("%s: budget %+v, want %+v", tt.name, got, tt.want)
+		}
+		if tt.cfg.RecordCacheSize == 0 && got.Total() > c.MaxMemory {
+			t.Errorf("%s: parts add up to %d, over MaxMemory %d", tt.name, got.Total(), c.MaxMemory)
+		}
 	}
 }
 
