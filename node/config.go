@@ -169,6 +169,7 @@ func (c Config) withDefaults() Config {
 	c.Store.SyncInterval = cmp.Or(c.Store.SyncInterval, d.Store.SyncInterval)
 	c.Store.TombstoneHorizon = cmp.Or(c.Store.TombstoneHorizon, d.Store.TombstoneHorizon)
 	c.Store.MaxLogEntries = cmp.Or(c.Store.MaxLogEntries, d.Store.MaxLogEntries)
+	c.Store.MaxMemory = cmp.Or(c.Store.MaxMemory, d.Store.MaxMemory)
 	c.Gossip.BindAddr = cmp.Or(c.Gossip.BindAddr, d.Gossip.BindAddr)
 	return c
 }
@@ -329,6 +330,8 @@ func flagName(sub, field string) string {
 		return "tombstone-horizon"
 	case "store.MaxLogEntries":
 		return "max-log-entries"
+	case "store.MaxMemory":
+		return "max-memory"
 	case "cascade.LagWarn":
 		return "cascade-lag-warn"
 	case "cascade.Domain":

@@ -3,12 +3,17 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math"
+	"os"
+	"runtime/debug"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/urfave/cli/v2"
 	"github.com/urfave/cli/v2/altsrc"
 
 	"github.com/upu/upu/node"
+	"github.com/upu/upu/store"
 )
 
 // serveFlags can each be set on the command line or in the YAML file named
@@ -37,6 +42,7 @@ func serveFlags() []cli.Flag {
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-key-size", Value: d.Store.MaxKeySize, Usage: "largest key in bytes"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-value-size", Value: d.Store.MaxValueSize, Usage: "largest value in bytes"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "tombstone-horizon", Value: d.Store.TombstoneHorizon, Usage: "how long a delete is remembered while a member is down; a member away longer resyncs"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "max-memory", Value: humanize.IBytes(uint64(d.Store.MaxMemory)), Usage: "memory the node's caches and buffers share (512MiB, 2GiB); the Go runtime is also held under it, unless GOMEMLIMIT is set"}),
 		altsrc.NewInt64Flag(&cli.Int64Flag{Name: "max-log-entries", Value: d.Store.MaxLogEntries, Usage: "replication log kept per origin; members further behind get a digest sync"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "cascade-lag-warn", Value: d.Cascade.LagWarn, Usage: "relay lag towards the parent domain past which the relay warns (once per episode)"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-conns", Value: d.MaxConns, Usage: "most concurrent client connections"}),
@@ -121,6 +127,14 @@ func serve(c *cli.Context) error {
 	cfg.HTTP.Pprof = c.Bool("pprof")
 	cfg.Store.TombstoneHorizon = c.Duration("tombstone-horizon")
 	cfg.Store.MaxLogEntries = c.Int64("max-log-entries")
+	mem, err := humanize.ParseBytes(c.String("max-memory"))
+	switch {
+	case err != nil || mem > math.MaxInt64:
+		return fmt.Errorf("%w: max-memory %q: want a size such as 512MiB or 2GiB", node.ErrConfig, c.String("max-memory"))
+	case mem < store.MinMaxMemory:
+		return fmt.Errorf("%w: max-memory %q: must be at least %s", node.ErrConfig, c.String("max-memory"), humanize.IBytes(store.MinMaxMemory))
+	}
+	cfg.Store.MaxMemory = int64(mem)
 	cfg.Cascade.LagWarn = c.Duration("cascade-lag-warn")
 	cfg.ClientToken = c.String("client-token")
 	cfg.PeerToken = c.String("peer-token")
@@ -142,6 +156,11 @@ func serve(c *cli.Context) error {
 		}
 		_, err := fmt.Fprintln(c.App.Writer, "config ok")
 		return err
+	}
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+		// The store bounds its caches and buffers; this makes the garbage
+		// collector hold the rest of the heap too, working harder near it.
+		debug.SetMemoryLimit(cfg.Store.MaxMemory)
 	}
 	n, err := node.New(cfg, nil)
 	if err != nil {
